@@ -1,0 +1,48 @@
+# `make demo` and `make test` work on a fresh machine: they create .venv,
+# install the project (again only when pyproject.toml changed) and the Debian
+# packages the tests drive (when missing and running as root).
+
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEB_PACKAGES := git tmux bubblewrap ripgrep chromium
+
+.PHONY: demo test lint bench setup debs clean
+
+setup: $(STAMP) debs
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+debs:
+	@missing=""; \
+	for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing Debian packages (tests needing them are skipped):$$missing"; fi; \
+	fi
+
+demo: setup
+	$(BIN)/overseer demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check overseer tools tui tests
+	$(BIN)/ruff format --check overseer tools tui tests
+	$(BIN)/mypy overseer
+
+test: setup lint
+	$(BIN)/python -m pytest -n 2 tests
+
+bench: setup
+	for b in tests/bench/*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,42 @@
+"""The `overseer` command line. Each command group lives in its own module
+and is registered here; `main` is the console-script entry point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .. import __version__
+from .common import OverseerGroup, log_option
+from .log_cmds import COMMANDS as LOG_COMMANDS
+from .log_cmds import export_jsonl
+
+
+@click.group(cls=OverseerGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="overseer")
+@log_option
+def cli() -> None:
+    """overseer: run a coding agent under policy, human approval and a tamper-evident log."""
+
+
+for _cmd in LOG_COMMANDS:
+    cli.add_command(_cmd)
+
+
+EXPORT_FORMATS = ["jsonl"]
+
+
+@cli.command()
+@click.argument("session_id")
+@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="jsonl", show_default=True,
+              help="Output format.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE instead of stdout.")
+@log_option
+def export(session_id: str, fmt: str, output: Path | None) -> None:
+    """Export a session (JSONL round-trips through `overseer import`)."""
+    export_jsonl(session_id, output)
+
+
+def main() -> None:
+    cli.main(prog_name="overseer")

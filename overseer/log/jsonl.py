@@ -1,0 +1,156 @@
+"""Export a session to JSONL and import it back, hashes intact.
+
+Line 1 is ``{"type": "session", ...}`` (the sessions row); then one
+``{"type": "event", ...}`` line per event with its stored hashes; then the
+``message`` and ``blob`` lines the events reference. Import recomputes the
+chain from the file and refuses a file that does not verify, so a shared
+export cannot be quietly edited; it then seals the imported head locally, so
+a later truncation inside the DB is caught too.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from ..canonical import canonical_json
+from ..errors import LogError, UsageError
+from . import seals
+from .store import AuditLog
+from .verify import VerifyResult, verify_rows
+
+_HASH = re.compile(r"\b[0-9a-f]{64}\b")
+
+
+def export_session(log: AuditLog, session_id: str, out: IO[str]) -> int:
+    sid = log.resolve(session_id)
+    row = log.conn.execute("SELECT * FROM sessions WHERE id=?", (sid,)).fetchone()
+    cols = [d[0] for d in log.conn.execute("SELECT * FROM sessions LIMIT 0").description]
+    session = dict(zip(cols, row, strict=True))
+    for private in ("owner_pid", "owner_host", "owner_start"):
+        session.pop(private, None)
+    out.write(canonical_json({"type": "session", **session}, check=False) + "\n")
+    refs: set[str] = set()
+    n = 0
+    for r in log.conn.execute(
+        "SELECT seq, ts, kind, payload, payload_hash, prev_hash, hash FROM events WHERE session_id=? ORDER BY seq",
+        (sid,),
+    ):
+        seq, ts, kind, payload, ph, prev, h = r
+        # The payload is written as the exact stored text (not re-serialised)
+        # so its hash still holds in the file.
+        out.write(
+            '{"type":"event","session_id":' + json.dumps(sid) + f',"seq":{seq},"ts":{ts},"kind":'
+            + json.dumps(kind) + ',"payload":' + payload + f',"payload_hash":"{ph}","prev_hash":"{prev}","hash":"{h}"}}\n'
+        )
+        if kind in ("model_turn", "action_finished"):
+            refs.update(_HASH.findall(payload))
+        n += 1
+    for h in sorted(refs):
+        msg = log.conn.execute("SELECT data FROM messages WHERE hash=?", (h,)).fetchone()
+        if msg:
+            out.write(canonical_json({"type": "message", "hash": h, "data": json.loads(msg[0])}, check=False) + "\n")
+        blob = log.get_blob(h)
+        if blob is not None:
+            out.write(
+                canonical_json({"type": "blob", "hash": h, "data": base64.b64encode(blob).decode()}) + "\n"
+            )
+    return n
+
+
+def _lines(path: Path) -> Iterator[tuple[int, dict[str, Any], str]]:
+    try:
+        fh = path.open(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+    with fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                yield lineno, json.loads(line), line
+            except json.JSONDecodeError as exc:
+                raise UsageError(f"{path}:{lineno}: not JSON ({exc.msg})") from exc
+
+
+_PAYLOAD_RE = re.compile(r',"payload":(.*),"payload_hash":"[0-9a-f]{64}","prev_hash"')
+
+
+def read_export(path: Path) -> tuple[dict[str, Any], list[tuple[int, int, str, str, str, str, str]], list[dict[str, Any]]]:
+    """Parse an export file: (session row, event rows, message/blob records)."""
+    session: dict[str, Any] | None = None
+    rows: list[tuple[int, int, str, str, str, str, str]] = []
+    extras: list[dict[str, Any]] = []
+    for lineno, rec, line in _lines(path):
+        kind = rec.get("type")
+        if kind == "session":
+            session = rec
+        elif kind == "event":
+            m = _PAYLOAD_RE.search(line)
+            payload = m.group(1) if m else canonical_json(rec.get("payload"), check=False)
+            try:
+                rows.append(
+                    (int(rec["seq"]), int(rec["ts"]), str(rec["kind"]), payload,
+                     str(rec["payload_hash"]), str(rec["prev_hash"]), str(rec["hash"]))
+                )
+            except (KeyError, ValueError, TypeError) as exc:
+                raise UsageError(f"{path}:{lineno}: event line lacks {exc}") from exc
+        elif kind in ("message", "blob"):
+            extras.append(rec)
+        else:
+            raise UsageError(f"{path}:{lineno}: unknown record type {kind!r}")
+    if session is None or "id" not in session:
+        raise UsageError(f"{path}: no session line; is this an `overseer export --format jsonl` file?")
+    return session, rows, extras
+
+
+def import_session(log: AuditLog, path: Path) -> VerifyResult:
+    session, rows, extras = read_export(path)
+    sid = str(session["id"])
+    result = verify_rows(sid, rows)
+    if not result.ok:
+        raise LogError(
+            f"refusing to import {path}: chain broken at seq {result.first_broken_seq} "
+            f"({result.kind}: {result.detail})"
+        )
+    if log.conn.execute("SELECT 1 FROM sessions WHERE id=?", (sid,)).fetchone():
+        raise UsageError(f"session {sid} is already in {log.path}")
+    cols = ["id", "task", "agent", "model", "workspace", "started", "ended", "status", "policy"]
+    with log._lock:
+        conn = log.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(
+                f"INSERT INTO sessions ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})",
+                [session.get(c) for c in cols],
+            )
+            conn.executemany(
+                "INSERT INTO events (session_id, seq, ts, kind, payload, payload_hash, prev_hash, hash)"
+                " VALUES (?,?,?,?,?,?,?,?)",
+                [(sid, *r) for r in rows],
+            )
+            for rec in extras:
+                if rec["type"] == "message":
+                    conn.execute(
+                        "INSERT OR IGNORE INTO messages (hash, data) VALUES (?,?)",
+                        (rec["hash"], canonical_json(rec["data"], check=False)),
+                    )
+                else:
+                    data = base64.b64decode(rec["data"])
+                    conn.execute(
+                        "INSERT OR IGNORE INTO blobs (hash, size, data) VALUES (?,?,?)",
+                        (rec["hash"], len(data), data),
+                    )
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK")
+            raise LogError(f"cannot import into {log.path}: {exc}") from exc
+    if rows:
+        last = rows[-1]
+        seals.append_seal(log.seal_path, log.key, sid, last[0], last[6], len(rows), last[1])
+    return log.verify(sid)[0]

@@ -1,0 +1,465 @@
+"""AuditLog: the append-only, hash-chained, sealed record of every session.
+
+One SQLite file (WAL, ``synchronous=FULL``). Every ``append`` is its own
+transaction and returns only once the commit is durable: the broker relies on
+that to never run an action whose decision is not on disk. Within a process
+one connection serialised by a lock is the single writer; several processes
+may append to one file (each to its own sessions) because the head of a chain
+is read inside the ``BEGIN IMMEDIATE`` transaction that extends it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from ..canonical import GENESIS, canonical_json, chain_hash, event_body, sha256_hex
+from ..errors import LogError, LogWriteError, SessionNotFound
+from ..events import PAYLOADS, SessionStartedPayload, now_ns
+from ..paths import default_log_path, seal_path_for
+from ..redact import Redactor
+from . import schema, seals
+from .verify import VerifyResult, verify_all, verify_session
+
+
+@dataclass(frozen=True)
+class Appended:
+    """What ``append`` returns: where the event landed in its chain."""
+
+    session_id: str
+    seq: int
+    ts: int
+    hash: str
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    id: int
+    session_id: str
+    seq: int
+    ts: int
+    kind: str
+    payload: dict[str, Any]
+    payload_hash: str
+    prev_hash: str
+    hash: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "ts": self.ts, "kind": self.kind, "payload": self.payload}
+
+
+def iso(ts_ns: int | None = None) -> str:
+    t = (ts_ns if ts_ns is not None else now_ns()) / 1e9
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _proc_start(pid: int) -> str | None:
+    """The kernel's start time of a process: with the pid it names a process
+    uniquely, so a reused pid is not mistaken for the session's owner."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            data = fh.read().decode(errors="replace")
+        return data.rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _alive(pid: int | None, start: str | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    current = _proc_start(pid)
+    return current is None or start is None or current == start
+
+
+class AuditLog:
+    """The audit DB. Use as a context manager or call ``close``."""
+
+    SEAL_EVERY = 100
+    SEAL_INTERVAL_NS = 5_000_000_000
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        create: bool = True,
+        redactor: Redactor | None = None,
+        seal_every: int | None = None,
+    ) -> None:
+        self.path = Path(path).expanduser() if path else default_log_path()
+        self.seal_path = seal_path_for(self.path)
+        self.redactor = redactor or Redactor()
+        self.seal_every = seal_every or self.SEAL_EVERY
+        self._lock = threading.RLock()
+        self._since_seal: dict[str, tuple[int, int]] = {}  # session -> (events, ts of last seal)
+        self._key: bytes | None = None
+        if not self.path.exists():
+            if not create:
+                raise LogError(
+                    f"no audit log at {self.path}; pass --log PATH or set OVERSEER_LOG to an existing log"
+                )
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = sqlite3.connect(
+                str(self.path), timeout=60.0, isolation_level=None, check_same_thread=False
+            )
+            self.conn.execute("PRAGMA busy_timeout=60000")
+            mode = self.conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            self.conn.execute("PRAGMA synchronous=FULL")
+            if not schema.is_overseer_db(self.conn):
+                self._create_schema()
+        except sqlite3.DatabaseError as exc:
+            raise LogError(
+                f"{self.path} is not a readable overseer audit log ({exc}); "
+                "check the path, or restore the file from a backup"
+            ) from exc
+        self.journal_mode = mode
+        self._mark_interrupted()
+
+    def _create_schema(self) -> None:
+        # sqlite-utils commits as it goes, so creation cannot sit in one SQL
+        # transaction; an flock on the file keeps two processes from creating
+        # the schema at once.
+        import fcntl
+
+        with open(self.path, "rb") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                if schema.is_overseer_db(self.conn):
+                    return
+                if self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                    raise LogError(
+                        f"{self.path} is a SQLite database but not an overseer audit log; "
+                        "choose another path with --log"
+                    )
+                with self._lock:
+                    schema.create(self.conn)
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self.conn.close()
+            except sqlite3.Error:
+                pass
+
+    def __enter__(self) -> AuditLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def key(self) -> bytes:
+        if self._key is None:
+            key = seals.load_key(create=True)
+            assert key is not None
+            self._key = key
+        return self._key
+
+    # -- writing -------------------------------------------------------------
+
+    def start_session(self, payload: SessionStartedPayload, session_id: str | None = None) -> str:
+        """Create a session row owned by this process and record ``session_started``."""
+        sid = session_id or uuid.uuid4().hex[:12]
+        pid = os.getpid()
+        with self._lock:
+            try:
+                self.conn.execute(
+                    "INSERT INTO sessions (id, task, agent, model, workspace, started, status, policy,"
+                    " owner_pid, owner_host, owner_start) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        sid,
+                        self.redactor.text(payload.task),
+                        payload.agent,
+                        payload.model,
+                        payload.workspace,
+                        iso(),
+                        "running",
+                        payload.policy_name,
+                        pid,
+                        socket.gethostname(),
+                        _proc_start(pid),
+                    ),
+                )
+            except sqlite3.Error as exc:
+                raise LogWriteError(f"cannot create session in {self.path}: {exc}") from exc
+        payload.pid = pid
+        payload.host = socket.gethostname()
+        self.append(sid, "session_started", payload)
+        return sid
+
+    def append(self, session_id: str, kind: str, payload: BaseModel | dict[str, Any]) -> Appended:
+        """Append one event; returns after the commit is durable.
+
+        Raises ``LogWriteError`` when the event cannot be made durable: the
+        caller (the broker) must then not act.
+        """
+        if kind not in PAYLOADS:
+            raise LogWriteError(f"unknown event kind {kind!r}")
+        try:
+            if isinstance(payload, dict):
+                payload = PAYLOADS[kind].model_validate(payload)
+            data = payload.model_dump(mode="json")
+            payload_json = canonical_json(self.redactor.value(data), check=False)
+        except Exception as exc:  # a payload we cannot serialise must not pass silently
+            raise LogWriteError(f"cannot serialise {kind} event: {exc}") from exc
+        ts = now_ns()
+        payload_hash = sha256_hex(event_body(session_id, ts, kind, payload_json))
+        with self._lock:
+            conn = self.conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                row = conn.execute(
+                    "SELECT seq, hash FROM events WHERE session_id=? ORDER BY seq DESC LIMIT 1",
+                    (session_id,),
+                ).fetchone()
+                seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
+                h = chain_hash(prev, seq, payload_hash)
+                conn.execute(
+                    "INSERT INTO events (session_id, seq, ts, kind, payload, payload_hash, prev_hash, hash)"
+                    " VALUES (?,?,?,?,?,?,?,?)",
+                    (session_id, seq, ts, kind, payload_json, payload_hash, prev, h),
+                )
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                raise LogWriteError(f"cannot write to audit log {self.path}: {exc}") from exc
+            n, last = self._since_seal.get(session_id, (0, ts))
+            n += 1
+            self._since_seal[session_id] = (n, last)
+            if kind != "seal" and (n >= self.seal_every or ts - last >= self.SEAL_INTERVAL_NS):
+                self.seal(session_id)
+        return Appended(session_id, seq, ts, h)
+
+    def seal(self, session_id: str) -> seals.SealRecord | None:
+        """Record a ``seal`` event and sign the new head into the sidecar file."""
+        with self._lock:
+            head = self.head(session_id)
+            if head is None:
+                return None
+            seq, h = head
+            sealed = self.append(session_id, "seal", {"seq": seq, "head": h, "count": seq})
+            self._since_seal[session_id] = (0, sealed.ts)
+            try:
+                return seals.append_seal(
+                    self.seal_path, self.key, session_id, sealed.seq, sealed.hash, sealed.seq, sealed.ts
+                )
+            except OSError as exc:
+                raise LogWriteError(f"cannot write seal file {self.seal_path}: {exc}") from exc
+
+    def end_session(
+        self, session_id: str, status: str, final: str = "", summary: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        self.append(
+            session_id,
+            "session_ended",
+            {"status": status, "final": final, "summary": summary or {}, "error": error},
+        )
+        with self._lock:
+            self.conn.execute(
+                "UPDATE sessions SET status=?, ended=? WHERE id=?", (status, iso(), session_id)
+            )
+        self.seal(session_id)
+
+    def put_blob(self, data: bytes) -> str:
+        """Store content-addressed bytes once; returns their sha256."""
+        h = sha256_hex(data)
+        with self._lock:
+            try:
+                self.conn.execute(
+                    "INSERT OR IGNORE INTO blobs (hash, size, data) VALUES (?,?,?)", (h, len(data), data)
+                )
+            except sqlite3.Error as exc:
+                raise LogWriteError(f"cannot store output in {self.path}: {exc}") from exc
+        return h
+
+    def put_message(self, message: dict[str, Any]) -> str:
+        """Store a model message once (redacted, canonical); returns its hash."""
+        text = canonical_json(self.redactor.value(message), check=False)
+        h = sha256_hex(text)
+        with self._lock:
+            try:
+                self.conn.execute("INSERT OR IGNORE INTO messages (hash, data) VALUES (?,?)", (h, text))
+            except sqlite3.Error as exc:
+                raise LogWriteError(f"cannot store model message in {self.path}: {exc}") from exc
+        return h
+
+    # -- inbox: decisions and messages from other processes -----------------
+
+    def post(self, session_id: str, kind: str, payload: dict[str, Any], by: str) -> int:
+        text = canonical_json(self.redactor.value(payload), check=False)
+        with self._lock:
+            cur = self.conn.execute(
+                "INSERT INTO inbox (session_id, kind, payload, by, created) VALUES (?,?,?,?,?)",
+                (session_id, kind, text, by, now_ns()),
+            )
+            return int(cur.lastrowid or 0)
+
+    def take(self, session_id: str, kind: str | None = None) -> list[dict[str, Any]]:
+        """Claim the untaken inbox rows of a session (each is taken once)."""
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                q = "SELECT id, kind, payload, by, created FROM inbox WHERE session_id=? AND taken IS NULL"
+                params: list[Any] = [session_id]
+                if kind:
+                    q += " AND kind=?"
+                    params.append(kind)
+                rows = self.conn.execute(q + " ORDER BY id", params).fetchall()
+                if rows:
+                    self.conn.execute(
+                        f"UPDATE inbox SET taken=? WHERE id IN ({','.join('?' * len(rows))})",
+                        [now_ns(), *[r[0] for r in rows]],
+                    )
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+        return [
+            {"id": r[0], "kind": r[1], "payload": json.loads(r[2]), "by": r[3], "created": r[4]}
+            for r in rows
+        ]
+
+    # -- reading -------------------------------------------------------------
+
+    def head(self, session_id: str) -> tuple[int, str] | None:
+        row = self.conn.execute(
+            "SELECT seq, hash FROM events WHERE session_id=? ORDER BY seq DESC LIMIT 1", (session_id,)
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def resolve(self, id_or_prefix: str) -> str:
+        """A full session id from an id or a unique prefix of one."""
+        rows = [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT id FROM sessions WHERE id LIKE ? ESCAPE '\\' ORDER BY started DESC",
+                (id_or_prefix.replace("%", "\\%").replace("_", "\\_") + "%",),
+            )
+        ]
+        if id_or_prefix in rows:
+            return id_or_prefix
+        if not rows:
+            raise SessionNotFound(f"no session matches {id_or_prefix!r}; `overseer sessions` lists them")
+        if len(rows) > 1:
+            raise SessionNotFound(
+                f"{id_or_prefix!r} matches {len(rows)} sessions ({', '.join(rows[:5])}...); give more characters"
+            )
+        return rows[0]
+
+    def sessions(self) -> list[dict[str, Any]]:
+        """All sessions, newest first, with their event counts."""
+        rows = self.conn.execute(
+            "SELECT s.id, s.task, s.agent, s.model, s.workspace, s.started, s.ended, s.status, s.policy,"
+            " (SELECT count(*) FROM events e WHERE e.session_id = s.id) AS events"
+            " FROM sessions s ORDER BY s.started DESC, s.rowid DESC"
+        ).fetchall()
+        cols = ["id", "task", "agent", "model", "workspace", "started", "ended", "status", "policy", "events"]
+        return [dict(zip(cols, r, strict=True)) for r in rows]
+
+    def session(self, session_id: str) -> dict[str, Any]:
+        sid = self.resolve(session_id)
+        for s in self.sessions():
+            if s["id"] == sid:
+                return s
+        raise SessionNotFound(f"no session {session_id!r}")
+
+    def events(
+        self,
+        session_id: str,
+        *,
+        after: int = 0,
+        kinds: list[str] | tuple[str, ...] | None = None,
+        limit: int | None = None,
+    ) -> Iterator[StoredEvent]:
+        q = (
+            "SELECT id, session_id, seq, ts, kind, payload, payload_hash, prev_hash, hash FROM events"
+            " WHERE session_id=? AND seq>?"
+        )
+        params: list[Any] = [session_id, after]
+        if kinds:
+            q += f" AND kind IN ({','.join('?' * len(kinds))})"
+            params += list(kinds)
+        q += " ORDER BY seq"
+        if limit is not None:
+            q += " LIMIT ?"
+            params.append(limit)
+        for r in self.conn.execute(q, params):
+            yield StoredEvent(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7], r[8])
+
+    def count(self, session_id: str) -> int:
+        return int(
+            self.conn.execute("SELECT count(*) FROM events WHERE session_id=?", (session_id,)).fetchone()[0]
+        )
+
+    def get_blob(self, h: str) -> bytes | None:
+        row = self.conn.execute("SELECT data FROM blobs WHERE hash=?", (h,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def get_message(self, h: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT data FROM messages WHERE hash=?", (h,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    # -- liveness ------------------------------------------------------------
+
+    def _mark_interrupted(self) -> None:
+        """Sessions still 'running' whose owning process is gone are 'interrupted'."""
+        host = socket.gethostname()
+        try:
+            rows = self.conn.execute(
+                "SELECT id, owner_pid, owner_host, owner_start FROM sessions WHERE status='running'"
+            ).fetchall()
+        except sqlite3.Error:
+            return
+        for sid, pid, owner_host, start in rows:
+            if owner_host == host and not _alive(pid, start):
+                try:
+                    with self._lock:
+                        self.conn.execute(
+                            "UPDATE sessions SET status='interrupted', ended=? WHERE id=? AND status='running'",
+                            (iso(), sid),
+                        )
+                except sqlite3.Error:
+                    return  # read-only file: status is still derived on the fly by readers
+
+    def verify(self, session_id: str | None = None) -> list[VerifyResult]:
+        """Verify one session (id or prefix) or, with None, every session."""
+        seal_file = seals.read_seals(self.seal_path, seals.load_key(create=False))
+        if session_id is not None:
+            return [verify_session(self.conn, self.resolve(session_id), seal_file)]
+        return verify_all(self.conn, seal_file)
+
+    def wait_for_change(self, session_id: str, after_seq: int, timeout: float) -> bool:
+        """Poll until the session has an event after ``after_seq`` (used by followers)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            h = self.head(session_id)
+            if h and h[0] > after_seq:
+                return True
+            time.sleep(0.02)
+        return False

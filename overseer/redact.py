@@ -1,0 +1,144 @@
+"""Secret redaction, applied to every payload before it reaches disk.
+
+Three nets, each replacing the secret by ``[REDACTED:<name>]``:
+
+1. values of this process's environment variables whose names contain KEY,
+   TOKEN, SECRET or PASSWORD, wherever they appear;
+2. well-known credential shapes (provider key prefixes, JWTs, AWS key ids,
+   private key blocks);
+3. ``NAME=value`` / ``NAME: value`` assignments whose name looks secret, and
+   long high-entropy values in any env-like assignment.
+
+The hash chain is computed over the redacted payload, so the record verifies
+without the secret ever having been stored.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
+
+_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    ("anthropic_key", re.compile(r"sk-ant-[A-Za-z0-9_\-]{16,}")),
+    ("openai_key", re.compile(r"sk-(?:proj-|svcacct-)?[A-Za-z0-9_\-]{20,}")),
+    ("github_token", re.compile(r"(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}")),
+    ("gitlab_token", re.compile(r"glpat-[A-Za-z0-9_\-]{20,}")),
+    ("slack_token", re.compile(r"xox[abposr]-[A-Za-z0-9\-]{10,}")),
+    ("aws_access_key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
+    ("google_api_key", re.compile(r"AIza[0-9A-Za-z_\-]{35}")),
+    ("huggingface_token", re.compile(r"hf_[A-Za-z0-9]{30,}")),
+    ("stripe_key", re.compile(r"(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}")),
+    ("jwt", re.compile(r"eyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}")),
+    (
+        "private_key",
+        re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
+    ),
+    ("bearer_token", re.compile(r"(?<=Bearer )[A-Za-z0-9_\-\.=+/]{20,}")),
+]
+
+# NAME=value, NAME: value, "NAME": "value", export NAME=value, --name=value
+_ASSIGN = re.compile(
+    r"""(?P<name>[A-Za-z_][A-Za-z0-9_\-]*)(?P<q1>["']?)(?P<sep>\s*[=:]\s*)(?P<q2>["']?)(?P<value>[^\s"',;&|]+)"""
+)
+
+
+_LOWER_SECRET = re.compile(r"passw(or)?d|secret|token|api[_\-]?key|private[_\-]?key", re.IGNORECASE)
+
+
+def _secret_name(name: str) -> bool:
+    """Env-style (upper case) names with KEY/TOKEN/SECRET/PASSWORD, or any
+    name with an unmistakable word; ``key=`` in code (``sort(key=...)``) is not one."""
+    bare = name.lstrip("-")
+    if bare.isupper() and SECRET_NAME.search(bare):
+        return True
+    return bool(_LOWER_SECRET.search(bare))
+
+
+def _entropy(s: str) -> float:
+    counts: dict[str, int] = {}
+    for ch in s:
+        counts[ch] = counts.get(ch, 0) + 1
+    n = len(s)
+    return -sum(c / n * math.log2(c / n) for c in counts.values())
+
+
+def _looks_random(value: str) -> bool:
+    if len(value) < 24 or value.startswith("[REDACTED"):
+        return False
+    if "/" in value and value.count("/") > 2:  # a path, not a token
+        return False
+    classes = sum(
+        bool(re.search(p, value)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^A-Za-z0-9]")
+    )
+    return classes >= 3 and _entropy(value) >= 4.0
+
+
+class Redactor:
+    """Replaces secrets in strings and nested JSON-like values."""
+
+    def __init__(self, env: Mapping[str, str] | None = None, extra: Mapping[str, str] | None = None):
+        env = os.environ if env is None else env
+        secrets: dict[str, str] = {}
+        for name, value in env.items():
+            if SECRET_NAME.search(name) and len(value) >= 6:
+                secrets[value] = name
+        for name, value in (extra or {}).items():
+            if len(value) >= 4:
+                secrets[value] = name
+        # Longest first, so a secret containing another is replaced whole.
+        self._known = sorted(secrets.items(), key=lambda kv: -len(kv[0]))
+        self._known_re = (
+            re.compile("|".join(re.escape(v) for v, _ in self._known)) if self._known else None
+        )
+        self._names = {v: n for v, n in self._known}
+
+    def add_secret(self, name: str, value: str) -> None:
+        if len(value) >= 4:
+            self.__init__(env={}, extra={**{n: v for v, n in self._known}, name: value})  # type: ignore[misc]
+
+    def text(self, s: str) -> str:
+        if not s:
+            return s
+        if self._known_re is not None:
+            s = self._known_re.sub(lambda m: f"[REDACTED:{self._names[m.group(0)]}]", s)
+        for name, pattern in _PATTERNS:
+            s = pattern.sub(f"[REDACTED:{name}]", s)
+        return _ASSIGN.sub(self._assignment, s)
+
+    @staticmethod
+    def _assignment(m: re.Match[str]) -> str:
+        name, value = m.group("name"), m.group("value")
+        if value.startswith("[REDACTED"):
+            return m.group(0)
+        if _secret_name(name) or _looks_random(value):
+            key = name.lstrip("-").upper().replace("-", "_")
+            return (
+                f"{name}{m.group('q1')}{m.group('sep')}{m.group('q2')}[REDACTED:{key}]"
+            )
+        return m.group(0)
+
+    def value(self, v: Any) -> Any:
+        """Redact every string inside a JSON-like value; floats become strings."""
+        if isinstance(v, str):
+            return self.text(v)
+        if isinstance(v, dict):
+            out = {}
+            for k, item in v.items():
+                if isinstance(k, str) and _secret_name(k) and isinstance(item, str) and item:
+                    if not item.startswith("[REDACTED"):
+                        out[k] = f"[REDACTED:{k}]"
+                        continue
+                out[k] = self.value(item)
+            return out
+        if isinstance(v, list | tuple):
+            return [self.value(x) for x in v]
+        if isinstance(v, float):
+            # Hashed content holds no floats (their text form is not stable
+            # across platforms); a float a tool reports is kept as its repr.
+            return repr(v)
+        return v

@@ -1,0 +1,87 @@
+"""Plain-text descriptions of events: one line each, for `overseer show`,
+headless runs and the Markdown export. The TUI and HTML export build their
+own richer views from the same events."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+
+def clock(ts_ns: int) -> str:
+    return datetime.fromtimestamp(ts_ns / 1e9, UTC).strftime("%H:%M:%S")
+
+
+def short_args(tool: str, args: Any, limit: int = 160) -> str:
+    if isinstance(args, dict) and tool in ("shell", "run_tests") and isinstance(args.get("command"), str):
+        text = args["command"]
+    elif isinstance(args, dict) and len(args) == 1:
+        text = str(next(iter(args.values())))
+    else:
+        text = json.dumps(args, ensure_ascii=False, sort_keys=True)
+    text = text.replace("\n", "⏎")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def describe(kind: str, p: dict[str, Any]) -> str:
+    """One human line for an event payload."""
+    if kind == "session_started":
+        model = f" model={p.get('model')}" if p.get("model") else ""
+        return f"session started: {p.get('task', '')!r} agent={p.get('agent')}{model} policy={p.get('policy_name')} workspace={p.get('workspace')}"
+    if kind == "model_turn":
+        calls = ", ".join(c.get("name", "?") for c in p.get("tool_calls", []))
+        text = (p.get("text") or "").strip().replace("\n", " ")
+        return f"model turn {p.get('turn')}: {text[:200]}" + (f" -> calls {calls}" if calls else "")
+    if kind == "action_proposed":
+        return f"proposed {p.get('tool')}: {short_args(str(p.get('tool')), p.get('args'))} [{p.get('call_id')}]"
+    if kind == "policy_decided":
+        rule = f" by rule {p['rule']}" if p.get("rule") else ""
+        return f"policy: {p.get('decision')}{rule}: {p.get('reason', '')}"
+    if kind == "approval_requested":
+        what = "question" if p.get("kind") == "question" else "approval"
+        return f"waiting for {what} ({p.get('approver')}) on {p.get('tool')}: {short_args(str(p.get('tool')), p.get('args'))}"
+    if kind == "approval_decided":
+        reason = f": {p['reason']}" if p.get("reason") else ""
+        return f"{p.get('decision')} by {p.get('by')}{reason}"
+    if kind == "action_started":
+        return f"running {p.get('tool')}: {short_args(str(p.get('tool')), p.get('args'))} (decided by {p.get('decided_by')}, sandbox {p.get('sandbox')})"
+    if kind == "action_finished":
+        code = f" exit {p['exit_code']}" if p.get("exit_code") is not None else ""
+        err = f": {p['error']}" if p.get("error") else ""
+        return f"finished {p.get('tool')}: {p.get('status')}{code} in {p.get('duration_ms', 0)} ms{err}"
+    if kind == "file_changed":
+        by = f" by {p['call_id']}" if p.get("call_id") else " (no action running)"
+        dest = f" -> {p['dest_path']}" if p.get("dest_path") else ""
+        return f"file {p.get('change')}: {p.get('path')}{dest}{by}"
+    if kind == "question_asked":
+        choices = f" [{' / '.join(p['choices'])}]" if p.get("choices") else ""
+        return f"agent asks: {p.get('question')}{choices}"
+    if kind == "question_answered":
+        return f"answered by {p.get('by')}: {p.get('answer')}"
+    if kind == "user_message":
+        return f"message from {p.get('by') or 'user'}: {p.get('text')}"
+    if kind == "flag_raised":
+        return f"FLAG {p.get('flag')}: {p.get('reason')} (evidence: seq {', '.join(map(str, p.get('evidence', [])))})"
+    if kind == "grant_added":
+        return f"grant {p.get('grant_id')} added by {p.get('by')}: {p.get('description')}"
+    if kind == "grant_revoked":
+        return f"grant {p.get('grant_id')} revoked by {p.get('by')}"
+    if kind == "seal":
+        return f"sealed at seq {p.get('seq')}"
+    if kind == "session_ended":
+        return f"session ended: {p.get('status')}" + (f" ({p['error']})" if p.get("error") else "")
+    if kind == "notice":
+        return f"note [{p.get('topic')}]: {p.get('message')}"
+    return f"{kind}: {json.dumps(p, sort_keys=True)[:200]}"
+
+
+def unfinished_actions(events: list[tuple[int, str, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
+    """Actions that started but have no action_finished: their outcome is unknown."""
+    started: dict[str, tuple[int, dict[str, Any]]] = {}
+    for seq, kind, p in events:
+        if kind == "action_started":
+            started[str(p.get("call_id"))] = (seq, p)
+        elif kind == "action_finished":
+            started.pop(str(p.get("call_id")), None)
+    return list(started.values())
