@@ -77,10 +77,17 @@ class ActionProposedPayload(Payload):
 
 
 class PartDecision(BaseModel):
+    """The decision on one part of a compound shell command."""
+
     command: str
     decision: Decision
     rule: str | None = None
     reason: str = ""
+    # The program and arguments actually run, after unwrapping (env, nice...).
+    argv: list[str] = Field(default_factory=list)
+    # True when the ask/deny comes from analysis no grant may cover
+    # (substitution, eval, interpreter code, redirection, parse error).
+    hard: bool = False
 
 
 class PolicyDecidedPayload(Payload):
