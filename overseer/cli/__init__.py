@@ -24,6 +24,21 @@ for _cmd in LOG_COMMANDS:
     cli.add_command(_cmd)
 
 
+def _register_command_modules() -> None:
+    """Every ``overseer/cli/*_cmds.py`` module contributes its ``COMMANDS``."""
+    import importlib
+    import pkgutil
+
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        if info.name.endswith("_cmds") and info.name != "log_cmds":
+            module = importlib.import_module(f"{__name__}.{info.name}")
+            for command in getattr(module, "COMMANDS", []):
+                cli.add_command(command)
+
+
+_register_command_modules()
+
+
 EXPORT_FORMATS = ["jsonl"]
 
 

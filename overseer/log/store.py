@@ -17,7 +17,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,6 +110,7 @@ class AuditLog:
         self._lock = threading.RLock()
         self._since_seal: dict[str, tuple[int, int]] = {}  # session -> (events, ts of last seal)
         self._key: bytes | None = None
+        self._subscribers: list[Callable[[str, int, str, dict[str, Any]], None]] = []
         if not self.path.exists():
             if not create:
                 raise LogError(
@@ -253,7 +254,30 @@ class AuditLog:
             self._since_seal[session_id] = (n, last)
             if kind != "seal" and (n >= self.seal_every or ts - last >= self.SEAL_INTERVAL_NS):
                 self.seal(session_id)
+        if self._subscribers:
+            self._notify(session_id, seq, kind, payload_json)
         return Appended(session_id, seq, ts, h)
+
+    def subscribe(self, callback: Callable[[str, int, str, dict[str, Any]], None]) -> None:
+        """Call ``callback(session_id, seq, kind, payload)`` after each durable append.
+
+        Called in the appending thread, outside the writer lock; it must be
+        quick and must not raise (an exception is swallowed: an observer
+        cannot be allowed to break the record).
+        """
+        self._subscribers.append(callback)
+
+    def unsubscribe(self, callback: Callable[[str, int, str, dict[str, Any]], None]) -> None:
+        if callback in self._subscribers:
+            self._subscribers.remove(callback)
+
+    def _notify(self, session_id: str, seq: int, kind: str, payload_json: str) -> None:
+        payload = json.loads(payload_json)
+        for cb in list(self._subscribers):
+            try:
+                cb(session_id, seq, kind, payload)
+            except Exception:  # noqa: BLE001 - observers must not break appends
+                pass
 
     def seal(self, session_id: str) -> seals.SealRecord | None:
         """Record a ``seal`` event and sign the new head into the sidecar file."""
