@@ -27,6 +27,7 @@ ActionStatus = Literal[
     "error",  # the tool raised; the message goes back to the agent
     "timeout",  # ran and was stopped at its time limit
     "denied",  # never ran: policy, person, grant or fail-closed fallback said no
+    "edited",  # never ran as proposed: a person edited it into a new call
     "invalid",  # never ran: unknown tool or arguments that do not validate
     "terminated",  # never ran: the session was terminated
 ]

@@ -1,0 +1,128 @@
+"""Where a session's tools come from, all by one road.
+
+Built-ins and plugins are entry points in the ``overseer.tools`` group (the
+built-ins are declared in overseer's own pyproject, so core never imports
+them); ``--tool module:attr`` and a project's ``tools = [...]`` load Python
+objects; LangChain tools and MCP tools are wrapped by their adapters. An entry
+may be a Tool subclass, a Tool instance, a ``@tool`` function, a LangChain
+``BaseTool``, or a zero-argument callable returning any of those or a list.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata as md
+import inspect
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import UsageError
+from .toolapi import Tool
+
+ENTRY_POINT_GROUP = "overseer.tools"
+
+# Adapters for foreign tool types (LangChain, MCP...) register here, so this
+# module does not import them: ``adapter(obj) -> Tool | None``.
+ADAPTERS: list[Callable[[Any], Tool | None]] = []
+
+
+def _adapt(obj: Any, where: str) -> list[Tool]:
+    if isinstance(obj, Tool):
+        return [obj]
+    if inspect.isclass(obj) and issubclass(obj, Tool):
+        return [obj()]
+    for adapter in ADAPTERS:
+        tool = adapter(obj)
+        if tool is not None:
+            return [tool]
+    if isinstance(obj, list | tuple):
+        return [t for item in obj for t in _adapt(item, where)]
+    if callable(obj):
+        try:
+            produced = obj()
+        except TypeError as exc:
+            raise UsageError(f"{where}: calling it to get tools failed ({exc})") from exc
+        return _adapt(produced, where)
+    raise UsageError(
+        f"{where} is a {type(obj).__name__}, not a tool: expected an overseer Tool (class or "
+        "instance), a @overseer.tool function, a LangChain BaseTool, or a factory returning them"
+    )
+
+
+def load_object(spec: str) -> Any:
+    """Import ``module:attr`` (``module.attr`` also accepted)."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep:
+        module_name, _, attr = spec.rpartition(".")
+    if not module_name or not attr:
+        raise UsageError(f"{spec!r} is not module:attr")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UsageError(f"cannot import {module_name!r} for {spec!r}: {exc}") from exc
+    obj: Any = module
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError as exc:
+            raise UsageError(f"{module_name!r} has no attribute {attr!r} (from {spec!r})") from exc
+    return obj
+
+
+@dataclass
+class ToolSpec:
+    tool: Tool
+    source: str  # builtin | plugin:<dist> | python | langchain | mcp:<server>
+
+
+@dataclass
+class Registry:
+    """The tools of one session, by name."""
+
+    specs: dict[str, ToolSpec] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def add(self, tool: Tool, source: str | None = None) -> None:
+        name = tool.name
+        if not name:
+            raise UsageError(f"tool {tool!r} has no name")
+        src = source or getattr(tool, "source", "python")
+        tool.source = src
+        if name in self.specs and self.specs[name].source != src:
+            self.problems.append(f"tool {name!r} from {src} replaces the one from {self.specs[name].source}")
+        self.specs[name] = ToolSpec(tool, src)
+
+    def add_object(self, obj: Any, where: str, source: str) -> None:
+        for tool in _adapt(obj, where):
+            self.add(tool, source if not getattr(tool, "source", "python").startswith(("langchain", "mcp")) else tool.source)
+
+    def add_spec(self, spec: str, source: str = "python") -> None:
+        self.add_object(load_object(spec), spec, source)
+
+    def load_entry_points(self, only: Iterable[str] | None = None) -> None:
+        wanted = set(only) if only is not None else None
+        for ep in md.entry_points(group=ENTRY_POINT_GROUP):
+            if wanted is not None and ep.name not in wanted:
+                continue
+            dist = ep.dist.name if ep.dist else "unknown"
+            source = "builtin" if dist == "overseer" else f"plugin:{dist}"
+            try:
+                obj = ep.load()
+                self.add_object(obj, f"entry point {ep.name} ({ep.value})", source)
+            except Exception as exc:  # noqa: BLE001 - one broken plugin must not stop the session
+                self.problems.append(f"plugin tool {ep.name!r} from {dist} failed to load: {exc}")
+
+    def tools(self) -> dict[str, Tool]:
+        return {name: spec.tool for name, spec in self.specs.items()}
+
+    def remove(self, name: str) -> None:
+        self.specs.pop(name, None)
+
+
+def default_registry(extra: Iterable[str] = ()) -> Registry:
+    reg = Registry()
+    reg.load_entry_points()
+    for spec in extra:
+        reg.add_spec(spec)
+    return reg
