@@ -1,0 +1,256 @@
+"""The audit log: chain, seals, tamper detection by kind, crash safety,
+multi-process appends, redaction, export/import. Real SQLite files and
+real processes throughout."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from overseer.errors import LogError
+from overseer.events import SessionStartedPayload
+from overseer.log import AuditLog
+from overseer.log.jsonl import export_session, import_session
+
+
+def new_session(log: AuditLog, n: int = 10, task: str = "t") -> str:
+    sid = log.start_session(SessionStartedPayload(task=task, agent="test"))
+    for i in range(n):
+        log.append(sid, "user_message", {"text": f"message {i}"})
+    return sid
+
+
+def raw(path: Path) -> sqlite3.Connection:
+    """A plain connection an attacker would use, with the append-only triggers dropped."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("DROP TRIGGER IF EXISTS events_append_only_update")
+    conn.execute("DROP TRIGGER IF EXISTS events_append_only_delete")
+    return conn
+
+
+def test_chain_verifies_and_events_round_trip(log):
+    sid = new_session(log)
+    [res] = log.verify(sid)
+    assert res.ok and res.events == 11  # session_started + 10 messages
+    kinds = [e.kind for e in log.events(sid)]
+    assert kinds[0] == "session_started" and kinds.count("user_message") == 10
+
+
+def test_append_only_triggers_refuse_changes(log, log_path):
+    sid = new_session(log)
+    conn = sqlite3.connect(log_path)
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        conn.execute("UPDATE events SET payload='{}' WHERE session_id=?", (sid,))
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        conn.execute("DELETE FROM events WHERE session_id=?", (sid,))
+
+
+def test_edited_payload_is_a_hash_mismatch(log, log_path):
+    sid = new_session(log)
+    raw(log_path).execute(
+        "UPDATE events SET payload=? WHERE session_id=? AND seq=5", ('{"by":"","text":"changed"}', sid)
+    )
+    [res] = log.verify(sid)
+    assert (res.ok, res.first_broken_seq, res.kind) == (False, 5, "hash_mismatch")
+
+
+def test_deleted_middle_event_is_a_seq_gap(log, log_path):
+    sid = new_session(log)
+    raw(log_path).execute("DELETE FROM events WHERE session_id=? AND seq=4", (sid,))
+    [res] = log.verify(sid)
+    assert (res.first_broken_seq, res.kind) == (4, "seq_gap")
+
+
+def test_swapped_events_break_the_link(log, log_path):
+    sid = new_session(log)
+    conn = raw(log_path)
+    cols = "ts, kind, payload, payload_hash, prev_hash, hash"
+    a = conn.execute(f"SELECT {cols} FROM events WHERE session_id=? AND seq=3", (sid,)).fetchone()
+    b = conn.execute(f"SELECT {cols} FROM events WHERE session_id=? AND seq=4", (sid,)).fetchone()
+    sets = ", ".join(f"{c.strip()}=?" for c in cols.split(","))
+    conn.execute(f"UPDATE events SET {sets} WHERE session_id=? AND seq=3", (*b, sid))
+    conn.execute(f"UPDATE events SET {sets} WHERE session_id=? AND seq=4", (*a, sid))
+    [res] = log.verify(sid)
+    assert (res.first_broken_seq, res.kind) == (3, "broken_link")
+
+
+def test_deleting_the_tail_of_a_sealed_session_is_truncation(log, log_path):
+    sid = new_session(log)
+    log.end_session(sid, "completed")
+    [before] = log.verify(sid)
+    assert before.ok and before.unsealed == 0
+    conn = raw(log_path)
+    last = conn.execute("SELECT max(seq) FROM events WHERE session_id=?", (sid,)).fetchone()[0]
+    conn.execute("DELETE FROM events WHERE session_id=? AND seq>?", (sid, last - 3))
+    [res] = log.verify(sid)
+    assert (res.ok, res.kind, res.first_broken_seq) == (False, "truncated", last - 2)
+
+
+def test_event_copied_from_another_session_is_detected(log, log_path):
+    a = new_session(log, task="a")
+    b = new_session(log, task="b")
+    conn = raw(log_path)
+    row = conn.execute(
+        "SELECT ts, kind, payload, payload_hash, prev_hash, hash FROM events WHERE session_id=? AND seq=5", (b,)
+    ).fetchone()
+    conn.execute("DELETE FROM events WHERE session_id=? AND seq=5", (a,))
+    conn.execute(
+        "INSERT INTO events (session_id, seq, ts, kind, payload, payload_hash, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?)",
+        (a, 5, *row),
+    )
+    [res] = log.verify(a)
+    assert not res.ok and res.first_broken_seq == 5 and res.kind in ("broken_link", "hash_mismatch")
+    assert log.verify(b)[0].ok
+
+
+def test_forged_seal_is_a_bad_seal(log):
+    sid = new_session(log)
+    log.end_session(sid, "completed")
+    with log.seal_path.open("a") as fh:
+        fh.write(json.dumps({"session": sid, "seq": 99, "head": "f" * 64, "count": 99, "ts": 1, "mac": "0" * 64}) + "\n")
+    [res] = log.verify(sid)
+    assert (res.ok, res.kind) == (False, "bad_seal")
+
+
+def test_a_whole_deleted_session_is_reported(log, log_path):
+    sid = new_session(log)
+    log.end_session(sid, "completed")
+    conn = raw(log_path)
+    conn.execute("DELETE FROM events WHERE session_id=?", (sid,))
+    conn.execute("DELETE FROM sessions WHERE id=?", (sid,))
+    results = log.verify()
+    assert [(r.session_id, r.kind) for r in results] == [(sid, "truncated")]
+
+
+def test_unsealed_tail_is_counted(log_path):
+    with AuditLog(log_path, seal_every=5) as log:
+        sid = new_session(log, n=7)
+        [res] = log.verify(sid)
+    assert res.ok and res.sealed_seq is not None and res.unsealed >= 1
+
+
+WRITER = r"""
+import sys
+from overseer.log import AuditLog
+from overseer.events import SessionStartedPayload
+log = AuditLog(sys.argv[1])
+sid = log.start_session(SessionStartedPayload(task="writer", agent="test"))
+print("SID", sid, flush=True)
+n = int(sys.argv[2])
+i = 0
+while n < 0 or i < n:
+    a = log.append(sid, "user_message", {"text": "x" * 1000 + str(i)})
+    print(a.seq, flush=True)
+    i += 1
+"""
+
+
+def test_kill_9_mid_stream_loses_nothing_that_was_acknowledged(log_path):
+    for round_ in range(10):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(log_path), "-1"], stdout=subprocess.PIPE, text=True
+        )
+        assert proc.stdout is not None
+        sid = proc.stdout.readline().split()[1]
+        acked = []
+        deadline = time.monotonic() + 0.05 + 0.03 * round_
+        while time.monotonic() < deadline:
+            acked.append(int(proc.stdout.readline()))
+        proc.send_signal(signal.SIGKILL)
+        rest = proc.stdout.read()
+        acked += [int(x) for x in rest.split()]  # printed before the kill landed
+        proc.wait()
+        with AuditLog(log_path) as log:
+            present = {e.seq for e in log.events(sid)}
+            assert set(acked) <= present
+            [res] = log.verify(sid)
+            assert res.ok, res
+            assert log.session(sid)["status"] == "interrupted"
+            assert log.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_four_processes_append_to_one_db_without_loss(log_path):
+    AuditLog(log_path).close()
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(log_path), "1000"], stdout=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    sids = []
+    for p in procs:
+        out, _ = p.communicate(timeout=240)
+        assert p.returncode == 0
+        sids.append(out.split()[1])
+    with AuditLog(log_path) as log:
+        for sid in sids:
+            assert log.count(sid) >= 1001  # session_started + 1000 (+ seals)
+            assert len([e for e in log.events(sid, kinds=["user_message"])]) == 1000
+        assert all(r.ok for r in log.verify())
+
+
+def test_secrets_never_reach_the_file(log_path, monkeypatch):
+    monkeypatch.setenv("DEPLOY_TOKEN", "tok-9f8e7d6c5b4a")
+    with AuditLog(log_path) as log:
+        sid = log.start_session(SessionStartedPayload(task="t", agent="test"))
+        log.append(sid, "action_proposed", {"call_id": "c", "tool": "shell", "args": {"command": "curl -H 'Authorization: Bearer sk-ant-api03-abcdefghijklmnopqrstuvwx' https://x"}})
+        log.append(sid, "action_finished", {"call_id": "c", "tool": "shell", "status": "ok", "output": "token is tok-9f8e7d6c5b4a\nAWS AKIAIOSFODNN7EXAMPLE"})
+        log.append(sid, "action_proposed", {"call_id": "d", "tool": "shell", "args": {"command": "export DB_PASSWORD=hunter2hunter2 && run", "env": {"STRIPE_SECRET": "whsec_123456"}}})
+        log.put_message({"role": "user", "content": "use ghp_abcdefghijklmnopqrstuvwxyz0123456789"})
+        log.end_session(sid, "completed")
+        assert log.verify(sid)[0].ok
+    data = b"".join(p.read_bytes() for p in log_path.parent.iterdir() if p.name.startswith(log_path.name))
+    for secret in [b"sk-ant-api03", b"tok-9f8e7d6c5b4a", b"AKIAIOSFODNN7EXAMPLE", b"hunter2hunter2", b"whsec_123456", b"ghp_abcdef"]:
+        assert secret not in data, secret
+    assert b"[REDACTED:DEPLOY_TOKEN]" in data
+
+
+def test_export_import_round_trip_keeps_hashes_and_seals(log, tmp_path):
+    sid = new_session(log)
+    log.end_session(sid, "completed")
+    out = tmp_path / "s.jsonl"
+    with out.open("w") as fh:
+        export_session(log, sid, fh)
+    with AuditLog(tmp_path / "other.db") as other:
+        res = import_session(other, out)
+        assert res.ok and res.sealed_seq == log.head(sid)[0]
+        assert other.head(sid) == log.head(sid)
+        conn = raw(other.path)
+        conn.execute("DELETE FROM events WHERE session_id=? AND seq>?", (sid, res.events - 2))
+        assert other.verify(sid)[0].kind == "truncated"
+
+
+def test_import_refuses_a_tampered_file(log, tmp_path):
+    sid = new_session(log)
+    out = tmp_path / "s.jsonl"
+    with out.open("w") as fh:
+        export_session(log, sid, fh)
+    out.write_text(out.read_text().replace("message 3", "message 9"))
+    with AuditLog(tmp_path / "other.db") as other, pytest.raises(LogError, match="hash_mismatch"):
+        import_session(other, out)
+
+
+def test_non_sqlite_and_foreign_files_give_clear_errors(tmp_path):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("hello " * 1000)
+    with pytest.raises(LogError, match="not a readable overseer audit log"):
+        AuditLog(bad)
+    foreign = tmp_path / "other.sqlite"
+    sqlite3.connect(foreign).execute("CREATE TABLE x (a)")
+    with pytest.raises(LogError, match="not an overseer audit log"):
+        AuditLog(foreign)
+    with pytest.raises(LogError, match="no audit log"):
+        AuditLog(tmp_path / "missing.db", create=False)
+
+
+def test_sessions_from_live_processes_stay_running(log):
+    sid = new_session(log, n=1)
+    with AuditLog(log.path) as again:
+        assert again.session(sid)["status"] == "running"
+    assert os.getpid()
