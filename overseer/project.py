@@ -1,0 +1,79 @@
+"""A project's own overseer settings: ``overseer.toml`` at the workspace root,
+or ``[tool.overseer]`` in its pyproject.toml.
+
+    policy = "policies/team.toml"        # or a shipped name: default, strict
+    tools = ["mypkg.tools:deploy_preview"]
+    [mcp.servers.git]
+    command = "uvx"
+    args = ["mcp-server-git", "--repository", "."]
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import UsageError
+
+
+class MCPServerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    command: str | None = None
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+    url: str | None = None
+
+
+class MCPConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    servers: dict[str, MCPServerConfig] = Field(default_factory=dict)
+
+
+class ProjectConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    policy: str | None = None
+    tools: list[str] = Field(default_factory=list)
+    mcp: MCPConfig = Field(default_factory=MCPConfig)
+    source: str | None = None  # the file it came from
+
+    def policy_path(self, workspace: Path) -> str | None:
+        """A relative policy path is relative to the workspace."""
+        if self.policy is None or self.policy in ("default", "strict"):
+            return self.policy
+        p = Path(self.policy).expanduser()
+        return str(p if p.is_absolute() else workspace / p)
+
+
+def load_project_config(workspace: Path) -> ProjectConfig:
+    """The project's settings, or defaults when it has none."""
+    candidates: list[tuple[Path, Any]] = []
+    own = workspace / "overseer.toml"
+    if own.is_file():
+        candidates.append((own, lambda d: d))
+    pyproject = workspace / "pyproject.toml"
+    if pyproject.is_file():
+        candidates.append((pyproject, lambda d: d.get("tool", {}).get("overseer")))
+    for path, pick in candidates:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise UsageError(f"{path}: cannot read project config: {exc}") from exc
+        section = pick(data)
+        if section is None:
+            continue
+        try:
+            cfg = ProjectConfig.model_validate(section)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise UsageError(f"{path}: invalid overseer config at {where}: {first['msg']}") from exc
+        cfg.source = str(path)
+        return cfg
+    return ProjectConfig()

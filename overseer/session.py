@@ -1,0 +1,283 @@
+"""One session, wired: log + policy + tools + approver + broker + watcher.
+
+``Session.open`` does everything that can fail *before* the first record (an
+invalid policy or project config stops here, and no session is started);
+then it snapshots the workspace, records ``session_started`` and starts the
+watcher. ``run_session`` drives an agent inside a session and always ends it
+with a status, whatever the agent does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import BaseModel, Field
+
+from .approval import ApproveAll, Approver, ConsoleApprover, DenyAll, RemoteApprover
+from .broker import Broker
+from .errors import UsageError
+from .events import SessionStartedPayload, SessionStatus
+from .log import AuditLog
+from .project import ProjectConfig, load_project_config
+from .registry import Registry
+from .report import evidence, format_evidence
+from .toolapi import Sandbox
+
+# Hooks that extend what a session loads (MCP servers register one), so the
+# session does not import every integration: ``hook(session) -> None``.
+TOOL_LOADERS: list[Callable[[Session], None]] = []
+# Observers started with a session and stopped at its end (flag detectors...).
+SESSION_OBSERVERS: list[Callable[[Session], Any]] = []
+
+
+@dataclass
+class SessionConfig:
+    task: str
+    agent: str
+    workspace: Path = field(default_factory=Path.cwd)
+    model: str | None = None
+    policy: str | None = None
+    approver: str = "deny-all"
+    sandbox: str = "auto"
+    approval_timeout: float = 600.0
+    tools: list[str] = field(default_factory=list)
+    max_steps: int = 100
+    log_path: Path | None = None
+    watch: bool = True
+    snapshot: bool = True
+
+
+class AgentOutcome(BaseModel):
+    """What an agent hands back when it stops."""
+
+    status: SessionStatus = "completed"
+    final: str = ""
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class Agent(Protocol):
+    name: str
+    model: str | None
+
+    def run(self, session: Session) -> AgentOutcome: ...
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": sys.version.split()[0]}
+    for dist in ("overseer", "langchain", "langgraph", "textual", "pydantic"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _git_head(workspace: Path) -> str | None:
+    try:
+        res = subprocess.run(["git", "rev-parse", "HEAD"], cwd=workspace, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return res.stdout.strip() if res.returncode == 0 else None
+
+
+def make_approver(name: str, log: AuditLog, session_id: str) -> Approver:
+    if name == "approve-all":
+        return ApproveAll()
+    if name == "deny-all":
+        return DenyAll()
+    if name == "console":
+        return ConsoleApprover()
+    if name == "remote":
+        return RemoteApprover(log, session_id)
+    raise UsageError(f"unknown approver {name!r}; choose console, approve-all, deny-all, remote or tui")
+
+
+class Session:
+    """A running session. Create with ``Session.open(config)``."""
+
+    def __init__(self, config: SessionConfig) -> None:
+        self.config = config
+        self.id = ""
+        self.workspace = Path(config.workspace).expanduser().resolve()
+        self.log: AuditLog
+        self.broker: Broker
+        self.registry = Registry()
+        self.project = ProjectConfig()
+        self.sandbox = Sandbox()
+        self.watcher: Any = None
+        self.observers: list[Any] = []
+        self._messages: list[str] = []
+        self._msg_lock = threading.Lock()
+        self.stop_requested = threading.Event()
+        self.ended = False
+
+    # -- opening ----------------------------------------------------------
+
+    @classmethod
+    def open(cls, config: SessionConfig, *, approver: Approver | None = None, log: AuditLog | None = None) -> Session:
+        from .policy import load_policy
+
+        s = cls(config)
+        if not s.workspace.is_dir():
+            raise UsageError(f"workspace {s.workspace} is not a directory")
+        s.project = load_project_config(s.workspace)
+        policy_ref = config.policy or s.project.policy_path(s.workspace) or "default"
+        s.policy = load_policy(policy_ref)  # a broken policy stops here: no session starts
+        s.log = log or AuditLog(config.log_path)
+        if s.log.path.resolve().is_relative_to(s.workspace):
+            raise UsageError(
+                f"the audit log {s.log.path} is inside the workspace {s.workspace}; the agent could reach "
+                "it. Choose another --log path."
+            )
+        s.sandbox = s._resolve_sandbox(config.sandbox)
+        s.registry.load_entry_points()
+        for spec in [*s.project.tools, *config.tools]:
+            s.registry.add_spec(spec)
+        s.id = uuid.uuid4().hex[:12]
+        snapshot_ref = None
+        if config.snapshot:
+            snapshot_ref = s._snapshot()
+        s.log.start_session(
+            SessionStartedPayload(
+                task=config.task, agent=config.agent, model=config.model, policy_name=s.policy.name,
+                policy_text=s.policy.text, policy_hash=s.policy.hash or hashlib.sha256(s.policy.text.encode()).hexdigest(),
+                workspace=str(s.workspace), git_head=_git_head(s.workspace), snapshot_ref=snapshot_ref,
+                sandbox=s.sandbox.name, approver=approver.name if approver else config.approver,
+                versions=_versions(),
+            ),
+            session_id=s.id,
+        )
+        if s.sandbox.reason:
+            s.notice("sandbox", s.sandbox.reason)
+        for loader in TOOL_LOADERS:
+            try:
+                loader(s)
+            except Exception as exc:  # noqa: BLE001 - an integration failing must not stop the session
+                s.notice("tools", f"{getattr(loader, '__name__', 'loader')} failed: {exc}")
+        for problem in s.registry.problems:
+            s.notice("tools", problem)
+        s.broker = Broker(
+            s.log, s.id, s.registry.tools(), s.policy,
+            approver or make_approver(config.approver, s.log, s.id), s.workspace,
+            sandbox=s.sandbox, approval_timeout=config.approval_timeout,
+        )
+        if config.watch:
+            s._start_watcher()
+        for make in SESSION_OBSERVERS:
+            try:
+                s.observers.append(make(s))
+            except Exception as exc:  # noqa: BLE001
+                s.notice("observers", f"observer failed to start: {exc}")
+        return s
+
+    def _resolve_sandbox(self, mode: str) -> Sandbox:
+        from .sandbox import resolve_sandbox
+
+        return resolve_sandbox(mode)
+
+    def _snapshot(self) -> str | None:
+        from .snapshot import take_snapshot
+
+        try:
+            _head, ref = take_snapshot(self.workspace, self.id)
+        except Exception:  # noqa: BLE001 - not a git repo, or git missing: no undo, said at start
+            return None
+        return ref
+
+    def _start_watcher(self) -> None:
+        from .watch import Watcher
+
+        self.watcher = Watcher(self.log, self.id, self.workspace)
+        self.watcher.start()
+
+    # -- during the run ---------------------------------------------------
+
+    def notice(self, topic: str, message: str, **data: Any) -> None:
+        self.log.append(self.id, "notice", {"topic": topic, "message": message, "data": data})
+
+    def say(self, text: str, by: str = "") -> None:
+        """A steering message from the developer: recorded now, read by the agent before its next turn."""
+        self.log.append(self.id, "user_message", {"text": text, "by": by or "developer"})
+        with self._msg_lock:
+            self._messages.append(text)
+
+    def take_messages(self) -> list[str]:
+        """Steering messages waiting for the agent (local, and from `overseer say`)."""
+        for row in self.log.take(self.id, "message"):
+            text = str(row["payload"].get("text", ""))
+            self.log.append(self.id, "user_message", {"text": text, "by": row["by"]})
+            with self._msg_lock:
+                self._messages.append(text)
+        with self._msg_lock:
+            out, self._messages = self._messages, []
+        return out
+
+    def evidence(self) -> dict[str, Any]:
+        return evidence((e.seq, e.kind, e.payload) for e in self.log.events(self.id))
+
+    # -- closing ----------------------------------------------------------
+
+    def end(self, status: SessionStatus, final: str = "", error: str | None = None, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Stop the watcher and tools, record session_ended (sealed). Idempotent."""
+        if self.ended:
+            return self.evidence()
+        self.ended = True
+        if self.watcher is not None:
+            try:
+                self.watcher.stop()
+            except Exception:  # noqa: BLE001, S110
+                pass
+        for obs in self.observers:
+            stop = getattr(obs, "stop", None)
+            if callable(stop):
+                try:
+                    stop()
+                except Exception:  # noqa: BLE001, S110
+                    pass
+        ev = self.evidence()
+        summary = {"evidence": ev, **(data or {})}
+        self.log.end_session(self.id, status, final, summary, error)
+        self.broker.close()
+        return ev
+
+
+@dataclass
+class RunResult:
+    session: str
+    status: SessionStatus
+    final: str
+    report: str
+    evidence: dict[str, Any]
+    data: dict[str, Any]
+
+    @property
+    def exit_code(self) -> int:
+        return {"completed": 0, "terminated": 4}.get(self.status, 1)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"session": self.session, "status": self.status, "final": self.final,
+                "evidence": self.evidence, **self.data}
+
+
+def run_agent(session: Session, agent: Agent) -> RunResult:
+    """Run an agent in an open session and end the session, whatever happens."""
+    try:
+        outcome = agent.run(session)
+    except KeyboardInterrupt:
+        outcome = AgentOutcome(status="terminated", final="interrupted by the person at the terminal")
+    except Exception as exc:  # noqa: BLE001 - the session must end with a status, not vanish
+        outcome = AgentOutcome(status="failed", final=f"the agent failed: {type(exc).__name__}: {exc}")
+    if session.broker.terminated and outcome.status != "terminated":
+        outcome.status = "terminated"
+    ev = session.end(outcome.status, outcome.final, data=outcome.data)
+    report = (outcome.final.rstrip() + "\n\n" + format_evidence(ev)).strip()
+    return RunResult(session.id, outcome.status, outcome.final, report, ev, outcome.data)
