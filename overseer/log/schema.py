@@ -44,7 +44,6 @@ def create(conn: sqlite3.Connection) -> None:
             not_null={"session_id", "seq", "ts", "kind", "payload", "payload_hash", "prev_hash", "hash"},
         )
         db["events"].create_index(["session_id", "seq"], unique=True)
-        db["events"].create_index(["kind"])
     if "blobs" not in db.table_names():
         db["blobs"].create({"hash": str, "size": int, "data": bytes}, pk="hash")
     if "messages" not in db.table_names():

@@ -110,6 +110,7 @@ class AuditLog:
         self._lock = threading.RLock()
         self._since_seal: dict[str, tuple[int, int]] = {}  # session -> (events, ts of last seal)
         self._key: bytes | None = None
+        self._heads: dict[str, tuple[int, str]] = {}  # session -> (seq, hash) last written here
         self._subscribers: list[Callable[[str, int, str, dict[str, Any]], None]] = []
         if not self.path.exists():
             if not create:
@@ -228,27 +229,7 @@ class AuditLog:
         ts = now_ns()
         payload_hash = sha256_hex(event_body(session_id, ts, kind, payload_json))
         with self._lock:
-            conn = self.conn
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                row = conn.execute(
-                    "SELECT seq, hash FROM events WHERE session_id=? ORDER BY seq DESC LIMIT 1",
-                    (session_id,),
-                ).fetchone()
-                seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
-                h = chain_hash(prev, seq, payload_hash)
-                conn.execute(
-                    "INSERT INTO events (session_id, seq, ts, kind, payload, payload_hash, prev_hash, hash)"
-                    " VALUES (?,?,?,?,?,?,?,?)",
-                    (session_id, seq, ts, kind, payload_json, payload_hash, prev, h),
-                )
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                try:
-                    conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-                raise LogWriteError(f"cannot write to audit log {self.path}: {exc}") from exc
+            h, seq = self._insert(session_id, ts, kind, payload_json, payload_hash)
             n, last = self._since_seal.get(session_id, (0, ts))
             n += 1
             self._since_seal[session_id] = (n, last)
@@ -278,6 +259,46 @@ class AuditLog:
                 cb(session_id, seq, kind, payload)
             except Exception:  # noqa: BLE001 - observers must not break appends
                 pass
+
+    def _insert(self, session_id: str, ts: int, kind: str, payload_json: str, payload_hash: str) -> tuple[str, int]:
+        """Extend the session's chain by one event, durably. Caller holds the lock.
+
+        The head is cached per session; if another process extended the same
+        chain meanwhile, the unique (session_id, seq) index rejects our insert
+        and we retry from the real head, so the chain can never fork.
+        """
+        conn = self.conn
+        for attempt in range(2):
+            head = self._heads.get(session_id) if attempt == 0 else None
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                if head is None:
+                    row = conn.execute(
+                        "SELECT seq, hash FROM events WHERE session_id=? ORDER BY seq DESC LIMIT 1",
+                        (session_id,),
+                    ).fetchone()
+                    head = (row[0], row[1]) if row else (0, GENESIS)
+                seq, prev = head[0] + 1, head[1]
+                h = chain_hash(prev, seq, payload_hash)
+                conn.execute(
+                    "INSERT INTO events (session_id, seq, ts, kind, payload, payload_hash, prev_hash, hash)"
+                    " VALUES (?,?,?,?,?,?,?,?)",
+                    (session_id, seq, ts, kind, payload_json, payload_hash, prev, h),
+                )
+                conn.execute("COMMIT")
+                self._heads[session_id] = (seq, h)
+                return h, seq
+            except sqlite3.IntegrityError:
+                conn.execute("ROLLBACK")
+                self._heads.pop(session_id, None)
+            except sqlite3.Error as exc:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                self._heads.pop(session_id, None)
+                raise LogWriteError(f"cannot write to audit log {self.path}: {exc}") from exc
+        raise LogWriteError(f"cannot extend session {session_id}: its chain is being written by another process")
 
     def seal(self, session_id: str) -> seals.SealRecord | None:
         """Record a ``seal`` event and sign the new head into the sidecar file."""
