@@ -117,6 +117,14 @@ class Broker:
             self._record("grant_revoked", {"grant_id": grant_id, "by": by, "reason": reason})
         return grant
 
+    def _sync_revocations(self) -> None:
+        """Apply revocations sent by `overseer revoke` from another process."""
+        if not self.grants.list():
+            return
+        for row in self.log.take(self.session_id, "revoke"):
+            p = row["payload"]
+            self.revoke_grant(str(p.get("grant_id")), by=row["by"], reason=str(p.get("reason", "")))
+
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         for tool in self.tools.values():
@@ -201,6 +209,7 @@ class Broker:
         if verdict.decision == "deny":
             return self._finish(call_id, call.name, "denied", f"denied by policy ({verdict.rule or 'default'}): {verdict.reason}")
         if verdict.decision == "ask":
+            self._sync_revocations()
             grant = self.grants.covering(call.name, canonical, verdict)
             if grant is not None:
                 decided_by = f"grant:{grant.id}"
