@@ -14,12 +14,16 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import UsageError
 
 
 class MCPServerConfig(BaseModel):
+    """One MCP server: ``command`` (+ ``args``, ``env``, ``cwd``) over stdio,
+    or ``url`` over streamable HTTP (+ ``headers``). ``${VAR}`` in ``env`` and
+    ``headers`` values is taken from overseer's environment."""
+
     model_config = ConfigDict(extra="forbid")
 
     command: str | None = None
@@ -27,6 +31,17 @@ class MCPServerConfig(BaseModel):
     env: dict[str, str] = Field(default_factory=dict)
     cwd: str | None = None
     url: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout: float = Field(default=120.0, gt=0)  # seconds, for every call to the server
+    startup_timeout: float = Field(default=30.0, gt=0)  # seconds, to start and list its tools
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> MCPServerConfig:
+        if (self.command is None) == (self.url is None):
+            raise ValueError(
+                "give either command (a stdio server) or url (a streamable HTTP server)"
+            )
+        return self
 
 
 class MCPConfig(BaseModel):

@@ -139,6 +139,11 @@ class Session:
                 "it. Choose another --log path."
             )
         s.sandbox = s._resolve_sandbox(config.sandbox)
+        # Registers the LangChain tool adapter (ADAPTERS) and the MCP server loader
+        # (TOOL_LOADERS) before any tool is loaded; imported here, not at the top,
+        # so session.py keeps no import-time dependency on the integrations.
+        from . import integrations  # noqa: F401
+
         s.registry.load_entry_points()
         for spec in [*s.project.tools, *config.tools]:
             s.registry.add_spec(spec)
