@@ -1,0 +1,860 @@
+"""Rules and the rule engine: ``RulePolicy.decide``.
+
+A call is turned into *subjects*, each judged on its own:
+
+- every part of a shell command (``facts.commands``; see ``shell.py``),
+  with its program argv, resolved path arguments, dangers and findings;
+- every write a shell part makes (redirection target, ``tee`` file), judged
+  like a file tool's write;
+- the call itself for non-shell tools: tool name, serialized args and the
+  paths/network/risk in its facts.
+
+For one subject, every matching rule counts and the strictest wins
+(``deny`` > ``ask`` > ``allow``); no match -> the policy's default. An
+``allow`` rule only counts when it *covers* the subject: paths outside the
+workspace must match the rule's own path globs, dangerous options must be
+named by the rule's command prefix, network needs ``network = true``, a
+program run by path from outside the system directories must be named by
+path, and a tool's ``destructive``/``open_world`` risk hints need a rule that
+names the tool. Findings from shell analysis (substitutions, eval, code
+strings, heredocs, parse errors...) are never covered by any rule: such a
+part is at least ``ask``, and marked ``hard`` so no grant skips it.
+
+The whole call gets the strictest decision of its parts. ``decide`` never
+raises: an internal error is a ``deny`` carrying the error.
+"""
+
+from __future__ import annotations
+
+import glob as globlib
+import itertools
+import json
+import os
+import posixpath
+import re
+import shlex
+import traceback
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+from ..events import Decision, PartDecision
+from ..toolapi import Facts
+from . import paths as P
+from .base import STRICTNESS, Verdict
+from .shell import Danger, Part, Word, analyse, program_name, trusted_program
+
+RISKY = ("destructive", "open_world", "privileged", "writes_tests")
+MAX_GLOB_MATCHES = 5000
+
+# --------------------------------------------------------------------------
+# Command prefixes
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """One token position of a command prefix: alternatives."""
+
+    exact: frozenset[str] = frozenset()
+    globs: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()  # program given by path (".venv/bin/pytest")
+    any: bool = False
+
+    def match_token(self, value: str) -> bool:
+        if self.any or value in self.exact:
+            return True
+        return any(fnmatchcase(value, g) for g in self.globs)
+
+    def match_program(self, value: str, prog_path: str | None) -> tuple[bool, bool]:
+        """(matched, matched by path)."""
+        if prog_path is not None and self.paths:
+            for p in self.paths:
+                if fnmatchcase(prog_path, p):
+                    return True, True
+        if self.any:
+            return True, False
+        base = program_name(value)
+        if base in self.exact or any(fnmatchcase(base, g) for g in self.globs):
+            return True, False
+        return False, False
+
+
+Prefix = tuple[Slot, ...]
+
+
+def _slot(alternatives: Iterable[str], first: bool) -> Slot:
+    exact: set[str] = set()
+    globs: list[str] = []
+    paths: list[str] = []
+    any_ = False
+    for alt in alternatives:
+        if not alt:
+            raise ValueError("empty alternative in a command prefix")
+        if alt == "*":
+            any_ = True
+        elif first and "/" in alt:
+            norm = posixpath.normpath(alt)
+            paths.append(norm)
+            # Also accept the program named by its path without a leading "./".
+        elif P.is_glob(alt):
+            globs.append(alt)
+        else:
+            exact.add(alt)
+    return Slot(frozenset(exact), tuple(globs), tuple(paths), any_)
+
+
+def _token_alternatives(token: str) -> list[str]:
+    return token.split("|")
+
+
+def _prefix_from_string(text: str) -> Prefix:
+    try:
+        tokens = shlex.split(text)
+    except ValueError as exc:
+        raise ValueError(f"cannot split command prefix {text!r}: {exc}") from None
+    if not tokens:
+        raise ValueError("empty command prefix")
+    return tuple(_slot(_token_alternatives(t), i == 0) for i, t in enumerate(tokens))
+
+
+def parse_command_spec(spec: Any) -> list[Prefix]:
+    """``command`` in a rule -> list of alternative prefixes.
+
+    - ``"git status"``: one prefix, split like a shell command; a token
+      ``a|b`` is alternatives, ``*`` any one token, ``python3.*`` a glob;
+    - ``["git status", "git log"]`` (only strings): alternative prefixes;
+    - ``["git", ["status", "log"]]`` (contains a list): one prefix given
+      token by token, a list being alternatives for that token.
+    """
+    if isinstance(spec, str):
+        return [_prefix_from_string(spec)]
+    if not isinstance(spec, list) or not spec:
+        raise ValueError("command must be a string or a non-empty list")
+    if any(isinstance(item, list) for item in spec):
+        slots: list[Slot] = []
+        for i, item in enumerate(spec):
+            if isinstance(item, str):
+                alts = _token_alternatives(item)
+            elif isinstance(item, list) and item and all(isinstance(a, str) for a in item):
+                alts = [a for alt in item for a in _token_alternatives(alt)]
+            else:
+                raise ValueError(
+                    f"command token {i + 1} must be a string or a non-empty list of strings"
+                )
+            if any(" " in a for a in alts):
+                raise ValueError(
+                    f"command token {item!r} contains a space; give one token per item"
+                )
+            slots.append(_slot(alts, i == 0))
+        return [tuple(slots)]
+    if not all(isinstance(item, str) for item in spec):
+        raise ValueError(
+            "command list items must be strings (or, for one prefix, strings and lists)"
+        )
+    return [_prefix_from_string(item) for item in spec]
+
+
+def parse_flags(spec: Sequence[str]) -> tuple[frozenset[str], tuple[str, ...], frozenset[str]]:
+    """``flags`` -> (short letters, long options, exact single-dash words)."""
+    short: set[str] = set()
+    longs: list[str] = []
+    words: set[str] = set()
+    for f in spec:
+        if not isinstance(f, str) or not f.startswith("-") or f in ("-", "--"):
+            raise ValueError(f"flag {f!r} must look like -r, --recursive or -delete")
+        if f.startswith("--"):
+            longs.append(f)
+        elif len(f) == 2:
+            short.add(f[1])
+        else:
+            words.add(f)
+    return frozenset(short), tuple(longs), frozenset(words)
+
+
+def has_flag(
+    argv: Sequence[str], short: frozenset[str], longs: tuple[str, ...], words: frozenset[str]
+) -> bool:
+    for v in argv[1:]:
+        if v == "--":
+            return False
+        if v.startswith("--"):
+            key = v.split("=", 1)[0]
+            for long in longs:
+                # GNU getopt accepts unambiguous abbreviations: --rec is --recursive.
+                if key == long or (len(key) >= 3 and long.startswith(key)):
+                    return True
+        elif v.startswith("-") and len(v) > 1:
+            if v in words or v.split("=", 1)[0] in words:
+                return True
+            if short and any(c in short for c in v[1:]):
+                return True
+    return False
+
+
+# --------------------------------------------------------------------------
+# Subjects
+
+
+@dataclass(slots=True)
+class Subject:
+    tool: str
+    text: str
+    argv: list[str] | None = None
+    literal: list[bool] = field(default_factory=list)
+    prog_path: str | None = None  # argv[0] given by path: normalised (ws-relative inside)
+    prog_trusted: bool = True
+    reads: list[str] = field(default_factory=list)
+    writes: list[str] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+    outside: list[str] = field(default_factory=list)
+    unresolved: list[str] = field(default_factory=list)
+    network: bool = False
+    risk: frozenset[str] = frozenset()
+    dangers: tuple[Danger, ...] = ()
+
+
+@dataclass(slots=True)
+class Match:
+    k: int = 0  # how many argv tokens the rule's prefix named
+    by_path: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """Something only an explicit allow rule can cover (see Rule.uncovered)."""
+
+    kind: str
+    reason: str
+    hard: bool
+
+
+@dataclass(slots=True)
+class Result:
+    decision: Decision
+    rule: str | None
+    reason: str
+    hard: bool = False
+    network_allowed: bool = False
+
+
+# --------------------------------------------------------------------------
+# Rules
+
+
+@dataclass
+class Rule:
+    """A compiled rule. Build with ``Rule.build`` from a validated spec."""
+
+    name: str
+    decision: Decision
+    reason: str = ""
+    order: int = 0
+    tools: tuple[str, ...] | None = None
+    prefixes: list[Prefix] | None = None
+    flags: tuple[frozenset[str], tuple[str, ...], frozenset[str]] | None = None
+    regex: re.Pattern[str] | None = None
+    paths: tuple[str, ...] | None = None
+    reads: tuple[str, ...] | None = None
+    writes: tuple[str, ...] | None = None
+    network: bool | None = None
+    risk: frozenset[str] | None = None
+    _tool_cache: dict[str, bool] = field(default_factory=dict, repr=False)
+    _glob_cache: dict[str, tuple[list[re.Pattern[str]], ...]] = field(
+        default_factory=dict, repr=False
+    )
+
+    @property
+    def tool_explicit(self) -> bool:
+        """The rule names tools (not just "*"): it may override risk hints."""
+        return self.tools is not None and any(t != "*" for t in self.tools)
+
+    @property
+    def needs_argv(self) -> bool:
+        return self.prefixes is not None or self.flags is not None
+
+    def index_names(self) -> set[str] | None:
+        """Program names this rule can match, or None when it is not indexable."""
+        if self.prefixes is None:
+            return None
+        names: set[str] = set()
+        for prefix in self.prefixes:
+            first = prefix[0]
+            if first.any or first.globs:
+                return None
+            names |= first.exact
+            for p in first.paths:
+                base = p.rsplit("/", 1)[-1]
+                if P.is_glob(base):
+                    return None
+                names.add(base)
+        return names
+
+    def tool_ok(self, tool: str) -> bool:
+        if self.tools is None:
+            return True
+        hit = self._tool_cache.get(tool)
+        if hit is None:
+            hit = any(fnmatchcase(tool, t) for t in self.tools)
+            if len(self._tool_cache) < 1024:
+                self._tool_cache[tool] = hit
+        return hit
+
+    def globs(self, ws: str) -> tuple[list[re.Pattern[str]], ...]:
+        """(paths, reads, writes, all) compiled for one workspace."""
+        cached = self._glob_cache.get(ws)
+        if cached is None:
+            parts = [
+                [P.compile_glob(g, ws) for g in (patterns or ())]
+                for patterns in (self.paths, self.reads, self.writes)
+            ]
+            cached = (parts[0], parts[1], parts[2], parts[0] + parts[1] + parts[2])
+            if len(self._glob_cache) > 64:
+                self._glob_cache.clear()
+            self._glob_cache[ws] = cached
+        return cached
+
+    def match(self, s: Subject, ws: str) -> Match | None:
+        if self.tools is not None and not self.tool_ok(s.tool):
+            return None
+        m = Match()
+        if self.prefixes is not None:
+            if s.argv is None or not s.argv:
+                return None
+            best: Match | None = None
+            for prefix in self.prefixes:
+                got = _match_prefix(prefix, s)
+                if got is not None and (
+                    best is None or got.k > best.k or (got.by_path and not best.by_path)
+                ):
+                    best = got
+            if best is None:
+                return None
+            m = best
+        if self.flags is not None and (s.argv is None or not has_flag(s.argv, *self.flags)):
+            return None
+        if self.regex is not None and not self.regex.search(s.text):
+            return None
+        if self.network is not None and s.network != self.network:
+            return None
+        if self.risk is not None and not (self.risk & s.risk):
+            return None
+        if self.paths is not None or self.reads is not None or self.writes is not None:
+            g_paths, g_reads, g_writes, _ = self.globs(ws)
+            for patterns, candidates, given in (
+                (g_paths, s.paths, self.paths),
+                (g_reads, s.reads, self.reads),
+                (g_writes, s.writes, self.writes),
+            ):
+                if given is None:
+                    continue
+                if not candidates:
+                    return None
+                # allow: every path must be covered; ask/deny: one is enough.
+                if self.decision == "allow":
+                    if not all(P.any_match(patterns, c) for c in candidates):
+                        return None
+                elif not any(P.any_match(patterns, c) for c in candidates):
+                    return None
+        return m
+
+    def uncovered(self, s: Subject, m: Match, ws: str) -> list[Condition]:
+        """What keeps this allow rule from covering ``s``."""
+        out: list[Condition] = []
+        if s.outside:
+            all_globs = self.globs(ws)[3]
+            for p in s.outside:
+                if not (all_globs and P.any_match(all_globs, p)):
+                    out.append(
+                        Condition("outside-workspace", f"{p} is outside the workspace", True)
+                    )
+        for u in s.unresolved:
+            out.append(Condition("outside-workspace", f"path {u!r} cannot be resolved", True))
+        if s.prog_path is not None and not s.prog_trusted and not m.by_path:
+            prog = s.argv[0] if s.argv else "?"
+            out.append(
+                Condition(
+                    "program-path",
+                    f"{prog} is run by path from outside the system directories",
+                    True,
+                )
+            )
+        for d in s.dangers:
+            if d.index >= m.k:
+                out.append(Condition("dangerous-option", d.reason, True))
+        if s.network and self.network is not True:
+            out.append(
+                Condition(
+                    "network", "it uses the network and the rule does not allow network", False
+                )
+            )
+        if not self.tool_explicit:
+            for r in RISKY:
+                if r in s.risk:
+                    out.append(
+                        Condition("risk", f"the tool declares itself {r.replace('_', ' ')}", False)
+                    )
+        return out
+
+
+def _match_prefix(prefix: Prefix, s: Subject) -> Match | None:
+    argv = s.argv
+    assert argv is not None
+    if len(argv) < len(prefix):
+        return None
+    ok, by_path = prefix[0].match_program(argv[0], s.prog_path)
+    if not ok or not s.literal[0]:
+        return None
+    for i in range(1, len(prefix)):
+        if not s.literal[i] or not prefix[i].match_token(argv[i]):
+            return None
+    return Match(len(prefix), by_path)
+
+
+# --------------------------------------------------------------------------
+# The policy
+
+
+def _strictest(results: Sequence[Result]) -> Result:
+    best = results[0]
+    for r in results[1:]:
+        rs, bs = STRICTNESS[r.decision], STRICTNESS[best.decision]
+        if rs > bs or (rs == bs and r.hard and not best.hard):
+            best = r
+    return best
+
+
+def _combine(results: Sequence[Result]) -> Result:
+    """The strictest result; its reason lists every distinct reason at that level."""
+    best = _strictest(results)
+    level = STRICTNESS[best.decision]
+    at_level = [r for r in results if STRICTNESS[r.decision] == level]
+    # "no rule matches" says nothing when something more specific is there.
+    if any(r.rule is not None for r in at_level):
+        at_level = [r for r in at_level if r.rule is not None]
+    reasons: list[str] = []
+    for r in at_level:
+        if r.reason and r.reason not in reasons:
+            reasons.append(r.reason)
+    hard = any(r.hard for r in at_level)
+    network = any(r.network_allowed for r in results)
+    return Result(best.decision, best.rule, "; ".join(reasons), hard, network)
+
+
+def _shell_text(argv: Sequence[Word]) -> str:
+    return " ".join(shlex.quote(w.value) if w.literal else w.source for w in argv)
+
+
+class RulePolicy:
+    """A policy made of rules (usually loaded from TOML by ``load_policy``)."""
+
+    def __init__(
+        self,
+        rules: list[Rule],
+        default: Decision = "ask",
+        name: str = "custom",
+        text: str = "",
+        source: str | None = None,
+    ) -> None:
+        import hashlib
+
+        self.rules = rules
+        self.default: Decision = default
+        self.name = name
+        self.text = text
+        self.hash = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+        self.source = source or name
+        self._by_program: dict[str, list[Rule]] = {}
+        self._argv_generic: list[Rule] = []
+        self._generic: list[Rule] = []
+        for rule in rules:
+            names = rule.index_names()
+            if names is not None:
+                for n in names:
+                    self._by_program.setdefault(n, []).append(rule)
+            elif rule.needs_argv:
+                self._argv_generic.append(rule)
+            else:
+                self._generic.append(rule)
+        self._generic_by_tool: dict[str, list[Rule]] = {}
+        self._argv_generic_by_tool: dict[str, list[Rule]] = {}
+        self._ws_cache: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        return f"RulePolicy(name={self.name!r}, rules={len(self.rules)}, default={self.default!r})"
+
+    # -- candidates -----------------------------------------------------
+
+    def _for_tool(self, cache: dict[str, list[Rule]], rules: list[Rule], tool: str) -> list[Rule]:
+        hit = cache.get(tool)
+        if hit is None:
+            hit = [r for r in rules if r.tool_ok(tool)]
+            if len(cache) < 1024:
+                cache[tool] = hit
+        return hit
+
+    def candidates(self, s: Subject) -> Iterable[Rule]:
+        generic = self._for_tool(self._generic_by_tool, self._generic, s.tool)
+        if s.argv is None or not s.argv:
+            return generic
+        by_prog = self._by_program.get(program_name(s.argv[0]), [])
+        argv_generic = self._for_tool(self._argv_generic_by_tool, self._argv_generic, s.tool)
+        return itertools.chain(by_prog, argv_generic, generic)
+
+    # -- judging one subject ------------------------------------------------
+
+    def judge(
+        self,
+        s: Subject,
+        ws: str,
+        outer: Sequence[Subject] = (),
+        strict_only: bool = False,
+        collect: set[str] | None = None,
+    ) -> Result:
+        for p in s.paths:
+            if P.is_protected(p):
+                return Result(
+                    "deny",
+                    "overseer:protected-path",
+                    f"{p} belongs to overseer's audit log or configuration",
+                    hard=True,
+                )
+        strict: tuple[Rule, Match] | None = None
+        allows: list[tuple[Rule, Match]] = []
+        subjects = [(s, False)] + [(o, True) for o in outer]
+        for subj, outer_level in subjects:
+            for rule in self.candidates(subj):
+                if rule.decision == "allow" and (outer_level or strict_only):
+                    continue
+                m = rule.match(subj, ws)
+                if m is None:
+                    continue
+                if collect is not None:
+                    collect.add(rule.name)
+                if rule.decision == "allow":
+                    allows.append((rule, m))
+                elif strict is None:
+                    strict = (rule, m)
+                else:
+                    cur = strict[0]
+                    better = STRICTNESS[rule.decision] > STRICTNESS[cur.decision]
+                    tie_earlier = rule.decision == cur.decision and rule.order < cur.order
+                    if better or tie_earlier:
+                        strict = (rule, m)
+        if strict is not None:
+            rule = strict[0]
+            return Result(rule.decision, rule.name, rule.reason or f"rule {rule.name}")
+        if strict_only:
+            return Result("allow", None, "")
+        blocked: list[tuple[Rule, list[Condition]]] = []
+        for rule, m in sorted(allows, key=lambda rm: rm[0].order):
+            missing = rule.uncovered(s, m, ws)
+            if not missing:
+                reason = rule.reason or f"rule {rule.name}"
+                return Result("allow", rule.name, reason, network_allowed=s.network)
+            blocked.append((rule, missing))
+        if blocked:
+            # The analysis, not the rule, decided: name it as the rule.
+            rule, missing = blocked[0]
+            reason = f"rule {rule.name} does not cover this: " + "; ".join(
+                c.reason for c in missing
+            )
+            return Result(
+                "ask", f"overseer:{missing[0].kind}", reason, hard=any(c.hard for c in missing)
+            )
+        conds = self._conditions(s)
+        if conds and (self.default == "allow" or any(c.hard for c in conds)):
+            return Result(
+                "deny" if self.default == "deny" else "ask",
+                f"overseer:{conds[0].kind}",
+                "; ".join(c.reason for c in conds),
+                hard=any(c.hard for c in conds),
+            )
+        reason = f"no rule matches; the policy default is {self.default}"
+        if conds:
+            reason += " (" + "; ".join(c.reason for c in conds) + ")"
+        return Result(self.default, None, reason)
+
+    def _conditions(self, s: Subject) -> list[Condition]:
+        """What only an explicit allow rule could cover (used with no match)."""
+        out = [
+            Condition("outside-workspace", f"{p} is outside the workspace", True) for p in s.outside
+        ]
+        out += [
+            Condition("outside-workspace", f"path {u!r} cannot be resolved", True)
+            for u in s.unresolved
+        ]
+        if s.prog_path is not None and not s.prog_trusted:
+            prog = s.argv[0] if s.argv else "?"
+            out.append(
+                Condition(
+                    "program-path",
+                    f"{prog} is run by path from outside the system directories",
+                    True,
+                )
+            )
+        out += [Condition("dangerous-option", d.reason, True) for d in s.dangers]
+        if s.network:
+            out.append(Condition("network", "it uses the network", False))
+        for r in RISKY:
+            if r in s.risk:
+                out.append(
+                    Condition("risk", f"the tool declares itself {r.replace('_', ' ')}", False)
+                )
+        return out
+
+    # -- resolution ---------------------------------------------------------
+
+    def _workspace(self, workspace: Any) -> str:
+        key = os.fspath(workspace) if workspace is not None else os.getcwd()
+        ws = self._ws_cache.get(key)
+        if ws is None:
+            ws = P.resolve_workspace(key)
+            if len(self._ws_cache) > 256:
+                self._ws_cache.clear()
+            self._ws_cache[key] = ws
+        return ws
+
+    @staticmethod
+    def _place(s: Subject, value: str, ws: str, bucket: list[str] | None) -> None:
+        try:
+            path = P.resolve(value, ws)
+        except (ValueError, OSError):
+            s.unresolved.append(value[:200])
+            return
+        s.paths.append(path)
+        if bucket is not None:
+            bucket.append(path)
+        if not P.inside(path, ws):
+            s.outside.append(path)
+
+    def _place_word(
+        self, s: Subject, w: Word, ws: str, bucket: list[str] | None, findings: list[Result]
+    ) -> None:
+        if not w.glob:
+            self._place(s, w.value, ws, bucket)
+            return
+        value = w.value
+        if w.tilde:
+            value = os.path.expanduser(value)
+        try:
+            if os.path.isabs(value):
+                matches = list(itertools.islice(globlib.iglob(value), MAX_GLOB_MATCHES + 1))
+            else:
+                matches = list(
+                    itertools.islice(globlib.iglob(value, root_dir=ws), MAX_GLOB_MATCHES + 1)
+                )
+        except (OSError, ValueError, re.error):
+            matches = []
+        if len(matches) > MAX_GLOB_MATCHES:
+            findings.append(
+                Result("ask", "overseer:glob", f"{w.source} matches too many files to check", True)
+            )
+            return
+        for m in matches:
+            if os.path.basename(m).startswith("-"):
+                findings.append(
+                    Result(
+                        "ask",
+                        "overseer:glob",
+                        f"{w.source} expands to {os.path.basename(m)!r}, which the program would read as an option",
+                        True,
+                    )
+                )
+            self._place(s, m, ws, bucket)
+        # The fixed directory part of the pattern is touched even with no match.
+        head = value.split("*", 1)[0].split("?", 1)[0].split("[", 1)[0]
+        self._place(s, os.path.dirname(head) or ".", ws, bucket)
+
+    def _part_subject(self, part: Part, tool: str, ws: str, findings: list[Result]) -> Subject:
+        argv = part.argv
+        vals = [w.value for w in argv]
+        s = Subject(tool=tool, text=_shell_text(argv), argv=vals, literal=[w.literal for w in argv])
+        if argv and argv[0].literal and "/" in argv[0].value:
+            s.prog_trusted = trusted_program(argv[0].value)
+            prog = argv[0].value
+            if prog.startswith("~"):
+                prog = os.path.expanduser(prog)
+            full = posixpath.normpath(prog if os.path.isabs(prog) else posixpath.join(ws, prog))
+            s.prog_path = posixpath.relpath(full, ws) if P.inside(full, ws) and full != ws else full
+        for w in part.path_args:
+            self._place_word(s, w, ws, None, findings)
+        for r in part.redirects:
+            if r.kind == "read":
+                self._place_word(s, r.target, ws, s.reads, findings)
+        s.network = part.network
+        s.dangers = tuple(part.dangers)
+        return s
+
+    # -- parts ----------------------------------------------------------------
+
+    def _judge_part(
+        self, part: Part, tool: str, ws: str, collect: set[str] | None = None
+    ) -> tuple[PartDecision, bool]:
+        results: list[Result] = []
+        for f in part.findings:
+            results.append(Result(f.decision, f"overseer:{f.kind}", f.reason, hard=True))
+        findings: list[Result] = []
+        if part.kind in ("command", "statement", "wrapper") and part.argv:
+            s = self._part_subject(part, tool, ws, findings)
+            outer = [self._outer_subject(o, s, tool) for o in part.outer]
+            if part.kind == "wrapper":
+                res = self.judge(s, ws, outer, strict_only=True, collect=collect)
+                if res.decision == "allow":
+                    res = Result("allow", None, "runs the literal script judged part by part")
+            else:
+                res = self.judge(s, ws, outer, collect=collect)
+                if part.unknown_args and res.decision == "allow":
+                    res = Result(
+                        "ask",
+                        "overseer:unknown-arguments",
+                        "xargs supplies arguments that cannot be checked",
+                        True,
+                    )
+            results.append(res)
+        elif part.kind == "redirect":
+            s = Subject(tool=tool, text=part.text)
+            for r in part.redirects:
+                if r.kind == "read":
+                    self._place_word(s, r.target, ws, s.reads, findings)
+            if s.outside or s.unresolved or any(P.is_protected(p) for p in s.paths):
+                results.append(self.judge(s, ws, collect=collect))
+        results.extend(findings)
+        for w in [r.target for r in part.redirects if r.kind == "write"] + list(part.writes):
+            ws_subject = Subject(tool=tool, text=w.value)
+            if w.glob:
+                results.append(
+                    Result(
+                        "ask",
+                        "overseer:redirect",
+                        f"write target {w.source} is a glob pattern",
+                        hard=True,
+                    )
+                )
+            self._place(ws_subject, w.value, ws, ws_subject.writes)
+            res = self.judge(ws_subject, ws, collect=collect)
+            if res.decision != "allow":
+                res.hard = True
+                res.reason = f"write to {w.value}: {res.reason}"
+            results.append(res)
+        if not results:
+            results.append(Result("allow", None, "nothing to run"))
+        final = _combine(results)
+        decision = PartDecision(
+            command=part.text,
+            decision=final.decision,
+            rule=final.rule,
+            reason=final.reason,
+            argv=[w.value for w in part.argv],
+            hard=final.hard and final.decision != "allow",
+        )
+        return decision, final.network_allowed
+
+    @staticmethod
+    def _outer_subject(argv: tuple[Word, ...], inner: Subject, tool: str) -> Subject:
+        return Subject(
+            tool=tool,
+            text=_shell_text(argv),
+            argv=[w.value for w in argv],
+            literal=[w.literal for w in argv],
+            paths=inner.paths,
+            reads=inner.reads,
+            network=inner.network,
+        )
+
+    # -- the entry point ------------------------------------------------------
+
+    def decide(self, tool: str, args: dict[str, Any], facts: Facts, workspace: Path) -> Verdict:
+        try:
+            return self._decide(tool, args, facts, workspace)
+        except Exception as exc:  # fail closed on anything, RecursionError and MemoryError too
+            where = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+            loc = f" at {where[0].filename.rsplit('/', 1)[-1]}:{where[0].lineno}" if where else ""
+            return Verdict(
+                decision="deny",
+                rule="overseer:internal-error",
+                reason=f"the policy could not judge this call ({type(exc).__name__}: {str(exc)[:200]}{loc})",
+            )
+
+    def decide_collect(
+        self, tool: str, args: dict[str, Any], facts: Facts, workspace: Path, collect: set[str]
+    ) -> Verdict:
+        """``decide``, also adding the name of every rule that matched to ``collect``
+        (inline examples use it to check that *their* rule was involved)."""
+        try:
+            return self._decide(tool, args, facts, workspace, collect)
+        except Exception as exc:
+            return Verdict(
+                decision="deny",
+                rule="overseer:internal-error",
+                reason=f"{type(exc).__name__}: {exc}",
+            )
+
+    def _decide(
+        self, tool: Any, args: Any, facts: Any, workspace: Any, collect: set[str] | None = None
+    ) -> Verdict:
+        tool = tool if isinstance(tool, str) else str(tool)
+        if not isinstance(facts, Facts):
+            facts = Facts.model_validate(facts or {})
+        ws = self._workspace(workspace)
+        parts: list[PartDecision] = []
+        results: list[Result] = []
+        network_ok: list[bool] = []
+        for command in facts.commands:
+            for part in analyse(command if isinstance(command, str) else str(command)).parts:
+                pd, net = self._judge_part(part, tool, ws, collect)
+                parts.append(pd)
+                results.append(Result(pd.decision, pd.rule, pd.reason, pd.hard))
+                network_ok.append(net)
+        needs_call = (
+            not facts.commands or facts.reads or facts.writes or facts.network or facts.risk
+        )
+        if needs_call:
+            s = Subject(
+                tool=tool,
+                text=_args_text(args),
+                network=bool(facts.network),
+                risk=frozenset(facts.risk),
+            )
+            for r in facts.reads:
+                self._place(s, r, ws, s.reads)
+            for w in facts.writes:
+                self._place(s, w, ws, s.writes)
+            res = self.judge(s, ws, collect=collect)
+            results.append(res)
+            network_ok.append(res.network_allowed)
+        if not results:
+            return Verdict(decision="allow", reason="nothing to run (empty command)", parts=parts)
+        best = _strictest(results)
+        reason = best.reason
+        if len(parts) > 1 and parts:
+            for pd in parts:
+                if pd.decision == best.decision and pd.reason == best.reason:
+                    reason = f"{_short(pd.command)}: {pd.reason}"
+                    break
+        # Network is granted only where an allow rule with network = true
+        # covered a part that needs it (the sandbox opens nothing else).
+        network = any(network_ok)
+        return Verdict(
+            decision=best.decision, rule=best.rule, reason=reason, parts=parts, network=network
+        )
+
+    def strictest(self) -> Decision:
+        """The strictest decision any rule (or the default) can produce."""
+        decisions = [r.decision for r in self.rules] + [self.default]
+        return max(decisions, key=STRICTNESS.__getitem__)
+
+
+def _short(text: str, n: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def _args_text(args: Any) -> str:
+    try:
+        return json.dumps(
+            args, sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":")
+        )
+    except (TypeError, ValueError, RecursionError):
+        return repr(args)[:100_000]
