@@ -29,6 +29,7 @@ from .loader import (
     facts_from_args,
     load_policy,
     parse_policy,
+    read_policy_text,
     shipped_path,
 )
 from .rules import Rule, RulePolicy
@@ -52,6 +53,7 @@ __all__ = [
     "facts_from_args",
     "load_policy",
     "parse_policy",
+    "read_policy_text",
     "shell_parts",
     "shipped_path",
     "strictest",

@@ -467,6 +467,11 @@ def read_policy_source(name_or_path: str | Path | None) -> tuple[str, str, str]:
     return text, str(path), str(path)
 
 
+def read_policy_text(name_or_path: str | Path | None) -> str:
+    """The TOML text of a shipped policy (by name) or a policy file."""
+    return read_policy_source(name_or_path)[0]
+
+
 def load_policy(name_or_path: str | Path | None = None, *, examples: bool = True) -> LoadedPolicy:
     """Load a shipped policy by name (None and "default", "strict") or a TOML
     file by path. Raises PolicyError (one line: file, line, problem) when the
