@@ -608,3 +608,67 @@ def _named_echo(name: str, on_run: Any = None) -> Tool:
     tool = Named()
     tool.name = name  # type: ignore[misc]
     return tool
+
+
+# -- end to end: built-in tools, shipped default policy --------------------
+
+
+def test_end_to_end_with_the_real_shell_and_default_policy(make_repo, log, monkeypatch):
+    """No fakes on the overseer side: the entry-point tools, the default policy,
+    the persistent shell; a deny-all approver stands in for an absent person."""
+    load_policy = getattr(policy_pkg, "load_policy", None)
+    if load_policy is None:
+        pytest.skip("the policy engine is not available yet")
+    monkeypatch.setattr(Session, "_resolve_sandbox", lambda self, mode: Sandbox())
+    repo = make_repo({"README.md": "# demo\n", "app.py": "x = 1\n"})
+    cfg = SessionConfig(
+        task="look around",
+        agent="llm",
+        model="scripted",
+        workspace=repo,
+        policy="default",
+        watch=False,
+        snapshot=False,
+    )
+    s = Session.open(cfg, approver=DenyAll(), log=log)
+
+    def sees_listing(messages: list[BaseMessage]) -> None:
+        [tm] = last_tool_messages(messages)
+        assert tm.status == "success" and "app.py" in str(tm.content)
+
+    def sees_push_denied(messages: list[BaseMessage]) -> None:
+        [tm] = last_tool_messages(messages)
+        assert tm.status == "error" and "denied by deny-all" in str(tm.content)
+
+    def sees_guard(messages: list[BaseMessage]) -> None:
+        [tm] = last_tool_messages(messages)
+        assert tm.status == "error" and "overseer's own" in str(tm.content)
+
+    model = ScriptedChatModel(
+        script=[
+            tool_calls(call("shell", {"command": "ls"}, id="ls")),
+            expect(
+                sees_listing,
+                tool_calls(call("shell", {"command": "git push origin main"}, id="push")),
+            ),
+            expect(
+                sees_push_denied, tool_calls(call("read_file", {"path": str(log.path)}, id="db"))
+            ),
+            expect(
+                sees_guard,
+                final("Listed the files; pushing was denied; the audit log is off limits."),
+            ),
+        ]
+    )
+    result = run(s, model)
+
+    assert result.status == "completed", result.final
+    assert {"shell", "read_file", "ask_human"} <= {t["function"]["name"] for t in model.bound_tools}
+    finished = by_call(log, s.id, "action_finished")
+    assert finished["ls"]["status"] == "ok" and finished["ls"]["exit_code"] == 0
+    assert finished["push"]["status"] == "denied" and finished["db"]["status"] == "denied"
+    decided = by_call(log, s.id, "policy_decided")
+    assert decided["ls"]["decision"] == "allow" and decided["push"]["decision"] == "ask"
+    assert decided["db"]["rule"] == "builtin:protect-overseer"
+    assert by_call(log, s.id, "approval_decided")["push"]["by"] == "deny-all"
+    assert all(r.ok for r in log.verify(s.id))
