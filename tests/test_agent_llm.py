@@ -672,3 +672,12 @@ def test_end_to_end_with_the_real_shell_and_default_policy(make_repo, log, monke
     assert decided["db"]["rule"] == "builtin:protect-overseer"
     assert by_call(log, s.id, "approval_decided")["push"]["by"] == "deny-all"
     assert all(r.ok for r in log.verify(s.id))
+
+
+def test_bare_model_names_and_unknown_specs_get_clear_errors(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(UsageError, match="OPENAI_API_KEY"):
+        load_model("gpt-4.1")  # init_chat_model would infer openai
+    with pytest.raises(UsageError, match="neither PROVIDER:MODEL") as err:
+        load_model("llama3:8b")
+    assert "anthropic" in str(err.value) and "ollama" in str(err.value)

@@ -90,6 +90,18 @@ def _langchain_providers() -> set[str]:
         return set()
 
 
+def _infer(model: str) -> tuple[str, str] | None:
+    """The provider ``init_chat_model`` would infer for a bare model name (``gpt-4.1``)."""
+    try:
+        from langchain.chat_models import base
+
+        infer = getattr(base, "_attempt_infer_model_provider", None)
+        provider = infer(model) if infer else None
+    except Exception:  # noqa: BLE001 - a private helper: if it changes, skip the early check
+        return None
+    return (provider, model) if provider else None
+
+
 def split_spec(spec: str) -> tuple[str, str] | None:
     """``(provider, model)`` when ``spec`` names a chat-model provider, else None."""
     prefix, sep, rest = spec.partition(":")
@@ -159,7 +171,17 @@ def load_model(spec: str) -> BaseChatModel:
         )
     parsed = split_spec(spec)
     if parsed is None and ":" in spec:
-        return _from_object(load_object(spec), spec)
+        try:
+            obj = load_object(spec)
+        except UsageError as exc:
+            known = ", ".join(sorted(set(PROVIDERS) | _langchain_providers()))
+            raise UsageError(
+                f"--model {spec!r} is neither PROVIDER:MODEL (providers: {known}) nor a chat model "
+                f"to import as module:attr ({exc})"
+            ) from exc
+        return _from_object(obj, spec)
+    if parsed is None:
+        parsed = _infer(spec)
     if parsed is not None:
         check_provider(*parsed)
     from langchain.chat_models import init_chat_model
