@@ -9,6 +9,7 @@ with a status, whatever the agent does.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import subprocess
 import sys
@@ -242,6 +243,12 @@ class Session:
             except Exception:  # noqa: BLE001, S110
                 pass
         for obs in self.observers:
+            # An observer may record events of its own before session_ended
+            # (the flag detector judges the final report's claims here).
+            ending = getattr(obs, "session_ending", None)
+            if callable(ending):
+                with contextlib.suppress(Exception):
+                    ending(status, final)
             stop = getattr(obs, "stop", None)
             if callable(stop):
                 try:

@@ -39,18 +39,23 @@ def _register_command_modules() -> None:
 _register_command_modules()
 
 
-EXPORT_FORMATS = ["jsonl"]
+EXPORT_FORMATS = ["jsonl", "html", "md"]
 
 
 @cli.command()
 @click.argument("session_id")
 @click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="jsonl", show_default=True,
-              help="Output format.")
+              help="jsonl (re-importable), html (one self-contained page) or md (Markdown for a review).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE instead of stdout.")
 @log_option
 def export(session_id: str, fmt: str, output: Path | None) -> None:
-    """Export a session (JSONL round-trips through `overseer import`)."""
-    export_jsonl(session_id, output)
+    """Export a session: JSONL round-trips through `overseer import`; html and md are for people."""
+    if fmt == "jsonl":
+        export_jsonl(session_id, output)
+        return
+    from ..audit.export import export_report
+
+    export_report(session_id, fmt, output)
 
 
 def main() -> None:

@@ -126,7 +126,8 @@ def verify_all(conn: sqlite3.Connection, seal_file: seals.SealFile) -> list[Veri
         {r[0] for r in conn.execute("SELECT DISTINCT session_id FROM events")} - set(ids)
     )
     results = [verify_session(conn, sid, seal_file) for sid in ids]
-    for sid in sorted(set(seal_file.latest) - set(ids)):
+    pruned, prune_results = _pruned(conn, seal_file)
+    for sid in sorted(set(seal_file.latest) - set(ids) - pruned):
         rec = seal_file.latest[sid]
         results.append(
             VerifyResult(
@@ -135,7 +136,22 @@ def verify_all(conn: sqlite3.Connection, seal_file: seals.SealFile) -> list[Veri
                 sealed_seq=rec.seq,
             )
         )
-    return results
+    return results + prune_results
+
+
+def _pruned(
+    conn: sqlite3.Connection, seal_file: seals.SealFile
+) -> tuple[set[str], list[VerifyResult]]:
+    """Sessions deleted on purpose by `overseer prune`, which records them in
+    its own chained, signed ``prunes`` table (overseer.audit.prune): their
+    seals are not truncation. Also that record's own check, as a result line."""
+    exists = "SELECT 1 FROM sqlite_master WHERE type='table' AND name='prunes'"
+    if not conn.execute(exists).fetchone():
+        return set(), []
+    from ..audit.prune import verify_prunes
+
+    pruned, result = verify_prunes(conn, seal_file, seals.load_key(create=False))
+    return pruned, [result] if result else []
 
 
 def summarize(results: list[VerifyResult]) -> dict[str, Any]:

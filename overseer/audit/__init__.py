@@ -1,0 +1,55 @@
+"""Auditor tools over the log: shareable reports (HTML, Markdown), the
+counterfactual policy audit, search across sessions, oversight flags and
+retention. Importing this package starts the flag observer with every
+session (``overseer.session.SESSION_OBSERVERS``)."""
+
+from __future__ import annotations
+
+from .counterfactual import AuditResult, Change, audit_session, load_policy_ref
+from .flags import FLAG_KINDS, Flag, FlagDetector, FlagObserver, detect, install
+from .prune import PruneResult, prune, verify_prunes
+from .search import Hit, search
+from .timeline import Action, SessionRecord, load_session
+
+install()
+
+__all__ = [
+    "FLAG_KINDS",
+    "Action",
+    "AuditResult",
+    "Change",
+    "Flag",
+    "FlagDetector",
+    "FlagObserver",
+    "Hit",
+    "PruneResult",
+    "SessionRecord",
+    "audit_session",
+    "detect",
+    "export_html",
+    "export_markdown",
+    "install",
+    "load_policy_ref",
+    "load_session",
+    "prune",
+    "search",
+    "verify_prunes",
+]
+
+
+def export_html(log: object, session_id: str) -> str:
+    """A session as one self-contained HTML page."""
+    from ..log import AuditLog
+    from .html import render_html
+
+    assert isinstance(log, AuditLog)
+    return render_html(load_session(log, session_id, verify=True))
+
+
+def export_markdown(log: object, session_id: str) -> str:
+    """A session as Markdown."""
+    from ..log import AuditLog
+    from .markdown import render_markdown
+
+    assert isinstance(log, AuditLog)
+    return render_markdown(load_session(log, session_id, verify=True))

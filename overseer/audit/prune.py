@@ -1,0 +1,315 @@
+"""Retention: delete whole old sessions, and keep an auditable record of it.
+
+``prune(log, older_than_days=N)`` deletes every finished session that ended
+(or, never ended, started) more than N days ago: its events, its sessions
+row, its inbox rows, and the blobs and model messages no remaining event
+refers to. One transaction does it all, so a crash leaves either nothing or
+everything done. The events table refuses deletes (append-only trigger)
+except while ``prune_in_progress`` has a row, which only exists inside that
+transaction.
+
+Every prune is recorded in ``prunes`` — who, when, the age limit and, per
+session, its head seq/hash, its event count and its last seal — a table with
+its own hash chain (``hash = sha256(prev_hash ":" canonical body)``) whose
+rows are also signed with the seal key (HMAC), so a deletion cannot be
+dressed up as a prune by someone without the key. ``verify_prunes`` checks
+it; ``overseer verify --all`` shows it as the ``(prunes)`` line, and does not
+report a pruned session's seals as truncation when a valid prune names it
+with the same sealed head.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import re
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from hashlib import sha256
+from typing import Any
+
+from ..approval import who
+from ..canonical import GENESIS, canonical_json, sha256_hex
+from ..errors import LogWriteError, UsageError
+from ..events import now_ns
+from ..log import AuditLog, iso
+from ..log import seals as sealmod
+from ..log.verify import VerifyResult
+from . import index
+
+TABLE = "prunes"
+PRUNES_ID = "(prunes)"  # how the prune record appears in verify results
+_HEX64 = re.compile(r"\b[0-9a-f]{64}\b")
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS {TABLE} (
+    id INTEGER PRIMARY KEY,
+    ts INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    mac TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS prunes_append_only_update BEFORE UPDATE ON {TABLE}
+BEGIN SELECT RAISE(ABORT, 'the prune record is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS prunes_append_only_delete BEFORE DELETE ON {TABLE}
+BEGIN SELECT RAISE(ABORT, 'the prune record is append-only'); END;
+"""
+
+
+@dataclass
+class Candidate:
+    id: str
+    task: str
+    status: str
+    started: str
+    ended: str | None
+    events: int
+    head_seq: int | None = None
+    head_hash: str | None = None
+    sealed_seq: int | None = None
+    sealed_head: str | None = None
+
+
+@dataclass
+class PruneResult:
+    cutoff: str
+    sessions: list[Candidate]
+    blobs: int = 0
+    messages: int = 0
+    record_id: int | None = None
+    skipped_running: list[str] = field(default_factory=list)
+
+
+def ensure_table(conn: sqlite3.Connection) -> None:
+    """Create the prune record (idempotent); call outside a transaction."""
+    if not conn.execute(
+        f"SELECT 1 FROM sqlite_master WHERE type='table' AND name='{TABLE}'"
+    ).fetchone():
+        conn.executescript(SCHEMA)
+
+
+def _chain(prev: str, body: str) -> str:
+    return sha256(f"{prev}:{sha256_hex(body)}".encode()).hexdigest()
+
+
+def _mac(key: bytes, h: str) -> str:
+    return hmac.new(key, h.encode(), sha256).hexdigest()
+
+
+def candidates(log: AuditLog, older_than_days: float) -> tuple[str, list[Candidate], list[str]]:
+    """The sessions a prune would delete, and the old ones kept because they still run."""
+    if older_than_days < 0:
+        raise UsageError("--older-than must be 0 or more days")
+    cutoff = iso(int((datetime.now(UTC) - timedelta(days=older_than_days)).timestamp() * 1e9))
+    rows = log.conn.execute(
+        "SELECT s.id, coalesce(s.task, ''), coalesce(s.status, ''), coalesce(s.started, ''), s.ended,"
+        " (SELECT count(*) FROM events e WHERE e.session_id = s.id)"
+        " FROM sessions s WHERE coalesce(s.ended, s.started) < ? ORDER BY s.started",
+        (cutoff,),
+    ).fetchall()
+    out, running = [], []
+    for r in rows:
+        if r[2] == "running":
+            running.append(r[0])  # never delete under a live writer
+            continue
+        out.append(Candidate(*r))
+    return cutoff, out, running
+
+
+def prune(
+    log: AuditLog, older_than_days: float, *, by: str | None = None, dry_run: bool = False
+) -> PruneResult:
+    """Delete whole sessions older than ``older_than_days`` and record it."""
+    cutoff, cands, running = candidates(log, older_than_days)
+    result = PruneResult(cutoff, cands, skipped_running=running)
+    if dry_run or not cands:
+        return result
+    ensure_table(log.conn)
+    key = log.key
+    seal_file = sealmod.read_seals(log.seal_path, key)
+    conn = log.conn
+    with log._lock:  # noqa: SLF001 - the log's writer lock: no append of ours interleaves
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            ids = [c.id for c in cands]
+            marks = ",".join("?" * len(ids))
+            # Re-check under the write lock: a session may have been resumed meanwhile.
+            alive = {
+                r[0]
+                for r in conn.execute(
+                    f"SELECT id FROM sessions WHERE id IN ({marks}) AND status='running'", ids
+                )
+            }
+            if alive:
+                cands = [c for c in cands if c.id not in alive]
+                ids = [c.id for c in cands]
+                marks = ",".join("?" * len(ids))
+                result.sessions, result.skipped_running = cands, [*running, *alive]
+            if not ids:
+                conn.execute("ROLLBACK")
+                return result
+            for c in cands:
+                head = conn.execute(
+                    "SELECT seq, hash FROM events WHERE session_id=? ORDER BY seq DESC LIMIT 1",
+                    (c.id,),
+                ).fetchone()
+                c.head_seq, c.head_hash = (head[0], head[1]) if head else (None, None)
+                seal = seal_file.latest.get(c.id)
+                if seal is not None:
+                    c.sealed_seq, c.sealed_head = seal.seq, seal.head
+            refs: set[str] = set()
+            for (payload,) in conn.execute(
+                f"SELECT payload FROM events WHERE session_id IN ({marks})", ids
+            ):
+                refs.update(_HEX64.findall(payload))
+            index.forget_sessions(conn, ids)
+            conn.execute("INSERT INTO prune_in_progress (id) VALUES (1)")
+            conn.execute(f"DELETE FROM events WHERE session_id IN ({marks})", ids)
+            conn.execute("DELETE FROM prune_in_progress")
+            conn.execute(f"DELETE FROM sessions WHERE id IN ({marks})", ids)
+            conn.execute(f"DELETE FROM inbox WHERE session_id IN ({marks})", ids)
+            result.blobs, result.messages = _drop_unreferenced(conn, refs)
+            prev = conn.execute(f"SELECT hash FROM {TABLE} ORDER BY id DESC LIMIT 1").fetchone()
+            prev_hash = prev[0] if prev else GENESIS
+            ts = now_ns()
+            body = canonical_json(
+                {
+                    "at": iso(ts),
+                    "by": by or who(),
+                    "older_than_days": str(older_than_days),
+                    "cutoff": cutoff,
+                    "sessions": [
+                        {
+                            "id": c.id,
+                            "task": c.task[:200],
+                            "status": c.status,
+                            "started": c.started,
+                            "ended": c.ended,
+                            "events": c.events,
+                            "head_seq": c.head_seq,
+                            "head_hash": c.head_hash,
+                            "sealed_seq": c.sealed_seq,
+                            "sealed_head": c.sealed_head,
+                        }
+                        for c in cands
+                    ],
+                    "blobs": result.blobs,
+                    "messages": result.messages,
+                }
+            )
+            h = _chain(prev_hash, body)
+            cur = conn.execute(
+                f"INSERT INTO {TABLE} (ts, body, prev_hash, hash, mac) VALUES (?,?,?,?,?)",
+                (ts, body, prev_hash, h, _mac(key, h)),
+            )
+            result.record_id = cur.lastrowid
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise LogWriteError(f"prune failed, nothing was deleted: {exc}") from exc
+    return result
+
+
+def _drop_unreferenced(conn: sqlite3.Connection, refs: set[str]) -> tuple[int, int]:
+    """Delete the blobs/messages the pruned sessions referred to and nothing else does.
+
+    Only hashes the pruned events named are candidates: a blob no event names
+    yet may belong to a running action whose ``action_finished`` is not
+    written yet, and must stay.
+    """
+    if not refs:
+        return 0, 0
+    cand_blobs = {
+        h for h in refs if conn.execute("SELECT 1 FROM blobs WHERE hash=?", (h,)).fetchone()
+    }
+    cand_msgs = {
+        h for h in refs if conn.execute("SELECT 1 FROM messages WHERE hash=?", (h,)).fetchone()
+    }
+    if not cand_blobs and not cand_msgs:
+        return 0, 0
+    still: set[str] = set()
+    for (payload,) in conn.execute("SELECT payload FROM events"):
+        still.update(h for h in _HEX64.findall(payload) if h in cand_blobs or h in cand_msgs)
+    blobs = sorted(cand_blobs - still)
+    msgs = sorted(cand_msgs - still)
+    for h in blobs:
+        conn.execute("DELETE FROM blobs WHERE hash=?", (h,))
+    for h in msgs:
+        conn.execute("DELETE FROM messages WHERE hash=?", (h,))
+    return len(blobs), len(msgs)
+
+
+def records(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Every prune, oldest first, as recorded."""
+    if not conn.execute(
+        f"SELECT 1 FROM sqlite_master WHERE type='table' AND name='{TABLE}'"
+    ).fetchone():
+        return []
+    out = []
+    for rid, ts, body, prev, h, mac in conn.execute(
+        f"SELECT id, ts, body, prev_hash, hash, mac FROM {TABLE} ORDER BY id"
+    ):
+        try:
+            data = json.loads(body)
+        except ValueError:
+            data = {}
+        out.append(
+            {"id": rid, "ts": ts, **data, "prev_hash": prev, "hash": h, "mac": mac, "_body": body}
+        )
+    return out
+
+
+def verify_prunes(
+    conn: sqlite3.Connection, seal_file: sealmod.SealFile, key: bytes | None
+) -> tuple[set[str], VerifyResult | None]:
+    """Check the prune record's chain and signatures.
+
+    Returns the sessions it validly accounts for (their seals are not
+    truncation) and a result line for ``verify --all`` (None: no prunes yet).
+    A session is accounted for only by an intact, correctly signed record
+    whose sealed head for it is the head in the seal file.
+    """
+    rows = records(conn)
+    if not rows:
+        return set(), None
+    prev = GENESIS
+    broken: tuple[int, str, str] | None = None
+    accounted: set[str] = set()
+    for row in rows:
+        if broken is None:
+            if row["prev_hash"] != prev:
+                broken = (
+                    row["id"],
+                    "broken_link",
+                    "prev_hash does not match the previous prune's hash",
+                )
+            elif _chain(row["prev_hash"], row["_body"]) != row["hash"]:
+                broken = (
+                    row["id"],
+                    "hash_mismatch",
+                    "prune record content does not match its hash",
+                )
+            elif key is None:
+                broken = (
+                    row["id"],
+                    "bad_seal",
+                    "no seal key to check the prune record's signature",
+                )
+            elif not hmac.compare_digest(_mac(key, row["hash"]), row["mac"]):
+                broken = (row["id"], "bad_seal", "prune record signature does not match")
+            else:
+                for s in row.get("sessions", []):
+                    sealed = seal_file.latest.get(s.get("id"))
+                    if sealed is None or (
+                        sealed.seq == s.get("sealed_seq") and sealed.head == s.get("sealed_head")
+                    ):
+                        accounted.add(str(s.get("id")))
+        prev = row["hash"]
+    res = VerifyResult(session_id=PRUNES_ID, ok=broken is None, events=len(rows), head=prev)
+    if broken is not None:
+        res.first_broken_seq, res.kind, res.detail = broken
+    return accounted, res
