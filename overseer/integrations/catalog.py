@@ -7,8 +7,9 @@ servers), so the listing shows what an agent would really be offered.
 
 "By default" means: the call the policy sees when nothing about the
 arguments is known — no arguments (or the tool's defaults) and the facts the
-tool declares up front (risk hints). Shell-like tools are judged command by
-command, so for them the answer is "depends on args".
+tool declares up front (risk hints, the command it runs by default). Tools
+that take shell source from the agent are judged command by command, so for
+them the answer is "depends on args".
 """
 
 from __future__ import annotations
@@ -94,7 +95,9 @@ def default_decision(
     """``(decision, rule, reason, facts)`` for a call with no specific arguments."""
     args, facts = _facts_without_args(tool, workspace)
     fields = set(getattr(tool.Args, "model_fields", {}))
-    if fields & SHELL_FIELDS or facts.commands:
+    if fields & SHELL_FIELDS:
+        # The agent writes the command: only its parts decide. (A tool that
+        # runs a fixed command, like git_status, is judged on that command.)
         return DEPENDS_ON_ARGS, None, "each command is judged part by part", facts
     try:
         verdict = policy.decide(tool.name, args, facts, workspace)
