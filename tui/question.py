@@ -1,0 +1,128 @@
+"""The agent's ``ask_human`` question, answered in the same place as approvals.
+
+Type an answer and press enter, or — when the agent offered choices — pick
+one (arrow keys and enter, or its number). ``escape`` leaves it waiting;
+``ctrl+t`` terminates the session instead of answering.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.events import Key
+from textual.screen import ModalScreen
+from textual.widgets import Input, OptionList, Static
+from textual.widgets.option_list import Option
+
+from overseer.approval import ApprovalDecision, ApprovalRequest
+
+from .approval import waiting_line
+
+
+class QuestionScreen(ModalScreen[ApprovalDecision | None]):
+    """Answer one question from the agent."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Later"),
+        Binding("ctrl+t", "terminate", "Terminate"),
+    ]
+
+    DEFAULT_CSS = """
+    QuestionScreen { align: center middle; }
+    QuestionScreen #dialog {
+        width: 90%; max-width: 120; height: auto; max-height: 90%;
+        border: thick $accent; background: $surface; padding: 0 1;
+    }
+    QuestionScreen #title { text-style: bold; color: $accent; }
+    QuestionScreen #question { margin: 1 0; text-style: bold; }
+    QuestionScreen OptionList { height: auto; max-height: 12; }
+    QuestionScreen #answer { margin-top: 1; }
+    QuestionScreen #keys { margin-top: 1; color: $text-muted; }
+    """
+
+    def __init__(
+        self, request: ApprovalRequest, *, by: str = "", waiting: list[str] | None = None
+    ) -> None:
+        super().__init__()
+        self.request = request
+        self.by = by
+        self._waiting = list(waiting or [])
+
+    def compose(self) -> ComposeResult:
+        req = self.request
+        with Vertical(id="dialog"):
+            title = Text("The agent asks", style="bold")
+            title.append(f"   call {req.call_id}", style="dim")
+            yield Static(title, id="title")
+            yield Static(req.question, id="question")
+            if req.choices:
+                yield OptionList(
+                    *[
+                        Option(f"{i}. {choice}", id=str(i - 1))
+                        for i, choice in enumerate(req.choices, 1)
+                    ],
+                    id="choices",
+                )
+            placeholder = (
+                "…or type another answer and press enter"
+                if req.choices
+                else "Type your answer and press enter"
+            )
+            yield Input(placeholder=placeholder, id="answer")
+            yield Static(waiting_line(self._waiting), id="queue")
+            keys = "enter answer   " + ("1-9 pick a choice   tab switch   " if req.choices else "")
+            yield Static(keys + "esc later   ctrl+t terminate the session", id="keys")
+
+    def on_mount(self) -> None:
+        if self.request.choices:
+            self.query_one(OptionList).highlighted = 0
+            self.query_one(OptionList).focus()
+        else:
+            self.query_one("#answer", Input).focus()
+
+    def set_waiting(self, others: list[str]) -> None:
+        self._waiting = list(others)
+        if self.is_mounted:
+            self.query_one("#queue", Static).update(waiting_line(self._waiting))
+
+    def _answer(self, text: str) -> None:
+        self.dismiss(ApprovalDecision(decision="approve", by=self.by, answer=text))
+
+    @on(OptionList.OptionSelected)
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self._answer(self.request.choices[int(event.option.id or 0)])
+
+    @on(Input.Submitted, "#answer")
+    def _typed(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.value.strip():
+            self._answer(event.value.strip())
+
+    def on_key(self, event: Key) -> None:
+        # Digits pick a choice unless the person is typing a free answer.
+        if (
+            self.request.choices
+            and event.character
+            and event.character.isdigit()
+            and not isinstance(self.focused, Input)
+        ):
+            index = int(event.character) - 1
+            if 0 <= index < len(self.request.choices):
+                event.stop()
+                self._answer(self.request.choices[index])
+
+    def action_back(self) -> None:
+        self.dismiss(None)
+
+    def action_terminate(self) -> None:
+        self.dismiss(
+            ApprovalDecision(
+                decision="terminate", by=self.by, reason="terminated instead of answering"
+            )
+        )
