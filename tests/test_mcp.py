@@ -269,6 +269,67 @@ def test_server_answering_with_malformed_data_is_dropped(tmp_path):
         hub.stop()
 
 
+HTTP_SERVER = """
+import sys
+from mcp.server.fastmcp import FastMCP
+from mcp.types import ToolAnnotations
+
+server = FastMCP("web", host="127.0.0.1", port=int(sys.argv[1]))
+
+
+@server.tool(annotations=ToolAnnotations(readOnlyHint=True, openWorldHint=False))
+def hello(name: str) -> str:
+    \"\"\"Say hello.\"\"\"
+    return f"hello {name}"
+
+
+server.run(transport="streamable-http")
+"""
+
+
+def test_streamable_http_server(tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    script = tmp_path / "http_server.py"
+    script.write_text(HTTP_SERVER)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(port)],
+        stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        notices: list[str] = []
+        hub = MCPHub(
+            {"web": MCPServerConfig(url=f"http://127.0.0.1:{port}/mcp", timeout=10)},
+            tmp_path,
+            notice=lambda message, **data: notices.append(message),
+        )
+        try:
+            [tool] = hub.start()
+            assert (tool.name, tool.source, tool.risk) == (
+                "mcp:web:hello",
+                "mcp:web",
+                ["read_only"],
+            )
+            assert hub.call("web", "hello", {"name": "ops"}).output == "hello ops"
+        finally:
+            hub.stop()
+        assert notices == []
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def test_overseer_tools_lists_mcp_tools_with_their_default_decision(git_repo, policy):
     res = subprocess.run(
         [
