@@ -75,6 +75,13 @@ def garble() -> str:
     return "ok"
 
 
+@server.tool()
+def odd() -> str:
+    """A tool whose input schema is not an object schema."""
+    return "never listed"
+
+
+server._tool_manager._tools["odd"].parameters = {"type": "array"}
 server.run()
 '''
 
@@ -237,7 +244,7 @@ command = "no-such-mcp-server-binary"
     notices = [p for p in events(log_path, result.session, "notice") if p["topic"] == "mcp"]
     failed = next(n for n in notices if n["data"].get("server") == "missing")
     assert "failed to start" in failed["message"] and "command not found" in failed["message"]
-    gone = next(n for n in notices if n["data"].get("server") == "flaky")
+    gone = next(n for n in notices if n["data"].get("server") == "flaky" and "tools" in n["data"])
     assert "mcp:flaky:ping" in gone["data"]["tools"] and "crashing on purpose" in gone["message"]
     with AuditLog(log_path) as log:
         assert log.verify(result.session)[0].ok
@@ -257,6 +264,9 @@ def test_server_answering_with_malformed_data_is_dropped(tmp_path):
     try:
         tools = {t.name: t for t in hub.start()}
         assert tools["mcp:flaky:garble"].risk == ["read_only"]
+        # A tool with a malformed input schema is left out, with a notice; the others stay.
+        assert "mcp:flaky:odd" not in tools
+        assert any("'odd' has a malformed input schema" in n for n in notices)
         started = time.monotonic()
         result = hub.call("flaky", "garble", {})
         assert time.monotonic() - started < 5  # not left waiting for the call's timeout
@@ -377,3 +387,50 @@ def test_example_mcp_config_runs_the_pypi_git_server(tmp_path):
 )
 def test_annotations_become_risk_hints(annotations, risk):
     assert risk_from_annotations(annotations) == risk
+
+
+def test_input_schemas_become_strict_args_models():
+    from overseer.integrations.schema import SchemaConversionError, model_from_schema, payload
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "schema": {"type": "string"},  # shadows a BaseModel attribute: kept as an alias
+            "mode": {"enum": ["fast", "slow", None]},
+            "limit": {"type": "integer", "default": 10},
+            "since": {"type": "string"},  # optional, not nullable: left out when not given
+            "item": {"$ref": "#/$defs/Item"},
+        },
+        "required": ["schema"],
+        "$defs": {"Item": {"type": "object", "properties": {"id": {"type": "integer"}}}},
+    }
+    model = model_from_schema("t", schema)
+    args = model.model_validate({"schema": "s", "item": {"id": 1}})
+    assert args.model_dump(mode="json") == {
+        "schema": "s",
+        "mode": None,
+        "limit": 10,
+        "since": None,
+        "item": {"id": 1},
+    }
+    assert payload(args) == {"schema": "s", "mode": None, "limit": 10, "item": {"id": 1}}
+    # The broker re-validates the canonical dump: it must round-trip.
+    assert model.model_validate(args.model_dump(mode="json")) == args
+    for bad in (
+        {},
+        {"schema": "s", "mode": "medium"},
+        {"schema": "s", "extra": 1},
+        {"schema": "s", "item": {"id": "x"}},
+    ):
+        with pytest.raises(ValueError):
+            model.model_validate(bad)
+    assert model.model_json_schema() == schema  # the agent sees the server's schema
+    open_model = model_from_schema("o", {"type": "object", "additionalProperties": True})
+    assert open_model.model_validate({"anything": 1}).model_dump() == {"anything": 1}
+    for broken in (
+        {"type": "array"},
+        {"type": "object", "properties": {"a": {"type": "nope"}}},
+        "string",
+    ):
+        with pytest.raises(SchemaConversionError):
+            model_from_schema("b", broken)
