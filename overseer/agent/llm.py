@@ -65,6 +65,10 @@ class LLMAgent:
 
     def run(self, session: Session) -> AgentOutcome:
         graph, mw = self.build(session)
+        return self.run_graph(session, graph, mw)
+
+    def run_graph(self, session: Session, graph: Any, mw: OverseerMiddleware) -> AgentOutcome:
+        """Run a graph made by ``build`` (split from ``run`` so a benchmark can time the loop alone)."""
         self.middleware = mw
         task = HumanMessage(content=session.config.task, id=f"task-{uuid.uuid4().hex}")
         # Each turn is two graph steps (model, tools); the middleware stops the

@@ -15,7 +15,8 @@ LangChain side calls the same tool code directly), then a final answer.
   langgraph's ``SqliteSaver`` checkpointer on a file; a driver approves every
   interrupt at once.
 
-Printed, from one run, at 50 and 200 calls: per-call ms for each side; the
+Printed, from one run, at 50 and 200 calls: per-call ms for each side (and,
+for reference, the bare loop with no oversight and no checkpointer); the
 ratio overseer/HITL at 200 (target <= 0.35x); overseer's per-call cost at 200
 vs 50 (target <= 1.2x: no growth with history); the size of overseer's log
 (DB + seal sidecar) vs the checkpoint file after 200 calls (target <= 1/10).
@@ -56,7 +57,7 @@ from overseer.paths import seal_path_for  # noqa: E402
 from overseer.policy.base import Verdict  # noqa: E402
 from overseer.registry import Registry  # noqa: E402
 from overseer.session import Session, SessionConfig  # noqa: E402
-from overseer.toolapi import Facts, ToolContext  # noqa: E402
+from overseer.toolapi import Facts, ToolCall, ToolContext  # noqa: E402
 from tests.helpers.chat import ScriptedChatModel  # noqa: E402
 
 TASK = "Run `true` in the shell, once per turn, until told to stop."
@@ -177,16 +178,21 @@ def run_overseer(n: int, d: Path, policy_ref: str | None) -> Result:
                 policy_pkg.load_policy = saved_policy  # type: ignore[attr-defined]
     assert set(session.registry.tools()) == {"shell"}, session.registry.tools()
     agent = LLMAgent(ScriptedChatModel(script=script(n)), max_steps=n + 5)
+    # One-time costs stay outside the timer on every side: compiling the graph
+    # and starting the persistent shell (here a mediated warm-up call, logged).
+    graph, mw = agent.build(session)
+    warm = session.broker.submit(ToolCall(id="warm-up", name="shell", args={"command": COMMAND}))
+    assert warm.status == "ok", warm
     gc.collect()
     t0 = time.perf_counter()
-    outcome = agent.run(session)
+    outcome = agent.run_graph(session, graph, mw)
     dt = time.perf_counter() - t0
     session.end(outcome.status, outcome.final, data=outcome.data)
     assert outcome.status == "completed", outcome
     ok = sum(
         1 for e in log.events(session.id, kinds=["action_finished"]) if e.payload["status"] == "ok"
     )
-    assert ok == n, f"overseer ran {ok} of {n} calls"
+    assert ok == n + 1, f"overseer ran {ok - 1} of {n} calls"
     log.close()
     return Result(dt, n, _size(db, seal_path_for(db)))
 
@@ -213,6 +219,7 @@ def run_hitl(n: int, d: Path) -> Result:
         checkpointer=SqliteSaver(conn),
     )
     config: dict[str, Any] = {"configurable": {"thread_id": "bench"}, "recursion_limit": 4 * n + 20}
+    run_shell(COMMAND)  # start the shell outside the timer
     approvals = 0
     gc.collect()
     t0 = time.perf_counter()
@@ -226,6 +233,27 @@ def run_hitl(n: int, d: Path) -> Result:
     conn.close()
     shell.close()
     return Result(dt, n, _size(db))
+
+
+def run_bare(n: int, d: Path) -> Result:
+    """For reference: the same loop with no oversight at all (no middleware, no checkpointer)."""
+    ws = d / "ws"
+    ws.mkdir(exist_ok=True)
+    shell = ShellTool()
+    ctx = ToolContext(workspace=ws, session_id="bare")
+
+    def run_shell(command: str, timeout: int = 120) -> str:
+        return shell.run(ShellArgs(command=command, timeout=timeout), ctx).output
+
+    tool = StructuredTool.from_function(run_shell, name="shell", description=ShellTool.description)
+    graph = create_agent(ScriptedChatModel(script=script(n)), [tool])
+    run_shell(COMMAND)
+    gc.collect()
+    t0 = time.perf_counter()
+    graph.invoke({"messages": [HumanMessage(TASK)]}, {"recursion_limit": 4 * n + 20})
+    dt = time.perf_counter() - t0
+    shell.close()
+    return Result(dt, n, 0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -246,8 +274,13 @@ def main(argv: list[str] | None = None) -> int:
         # Alternate sides and sizes so machine noise hits both alike; keep the best.
         for _ in range(rounds):
             for n in (small, large):
-                for side in ("overseer", "hitl"):
-                    r = run_overseer(n, d, policy_ref) if side == "overseer" else run_hitl(n, d)
+                for side in ("overseer", "hitl", "bare"):
+                    if side == "overseer":
+                        r = run_overseer(n, d, policy_ref)
+                    elif side == "hitl":
+                        r = run_hitl(n, d)
+                    else:
+                        r = run_bare(n, d)
                     if (side, n) not in best or r.seconds < best[side, n].seconds:
                         best[side, n] = r
     o_s, o_l, h_s, h_l = (
@@ -262,9 +295,13 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"agent loop, scripted model, one `{COMMAND}` shell call per turn; overseer policy: {policy_desc}"
     )
-    print(f"  {'calls':>6}  {'overseer ms/call':>17}  {'HITL+SqliteSaver ms/call':>25}")
+    print(
+        f"  {'calls':>6}  {'overseer ms/call':>17}  {'HITL+SqliteSaver ms/call':>25}"
+        f"  {'(bare loop, no oversight)':>26}"
+    )
     for n, o, h in ((small, o_s, h_s), (large, o_l, h_l)):
-        print(f"  {n:>6}  {o.per_call_ms:>17.2f}  {h.per_call_ms:>25.2f}")
+        bare = best["bare", n].per_call_ms
+        print(f"  {n:>6}  {o.per_call_ms:>17.2f}  {h.per_call_ms:>25.2f}  {bare:>26.2f}")
     targets = [
         (f"overseer/HITL per call at {large}: {ratio:.2f}x", "<= 0.35x", ratio <= 0.35),
         (f"overseer per-call cost {large} vs {small}: {growth:.2f}x", "<= 1.2x", growth <= 1.2),
