@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, just check it runs")
     ap.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     ap.add_argument(
-        "--rounds", type=int, default=2, help="alternating rounds; the best of each is kept"
+        "--rounds", type=int, default=3, help="alternating rounds; the best of each is kept"
     )
     opts = ap.parse_args(argv)
     small, large = (3, 6) if opts.smoke else (50, 200)
