@@ -170,3 +170,25 @@ def test_100mb_of_output_stays_under_200mb_rss(tmp_path: Path) -> None:
     assert res["len"] < 40_000
     assert res["blob"] == 8 * 1024 * 1024  # the spool keeps the first 8 MB
     assert res["hwm_kb"] < 200 * 1024
+
+
+def test_benchmark_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.bench.shell import main
+
+    assert main(["--smoke"]) == 0
+    out = capsys.readouterr().out
+    assert "ratio mediated / spawn" in out and "delaybeforesend" in out
+
+
+def test_control_bytes_and_long_commands_run_exactly(shell_ctx) -> None:
+    tool, ctx, _, _ = shell_ctx
+    # Quotes, backslashes, control bytes and non-ASCII text reach bash intact.
+    r = run(tool, ctx, "printf '%s|' 'it'\"'\"'s' 'a\\b' $'tab\\there' 'héllo'")
+    assert r.output == "it's|a\\b|tab\there|héllo|"
+    # An incomplete command is a syntax error, not a shell waiting for more input.
+    t0 = time.monotonic()
+    r = run(tool, ctx, 'echo "unterminated', timeout=5)
+    assert time.monotonic() - t0 < 2 and r.status == "failed"
+    script = "\n".join(f"echo line{i}" for i in range(600))  # > the pty line limit
+    r = run(tool, ctx, script)
+    assert r.output.splitlines()[-1] == "line599" and len(r.output.splitlines()) == 600

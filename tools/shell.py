@@ -4,9 +4,11 @@ One bash process lives for the whole session (in ``ctx.state``), so ``cd``,
 exported variables and functions persist between calls. It is driven through
 a pty with pexpect:
 
-- The command text is written to a private file and the shell runs
-  ``. FILE``: no quoting, no echo, no pty line-length limit, multi-line
-  commands and heredocs work, and what runs is byte for byte what was approved.
+- The command is sent as one line, ``eval $'...'`` with every control byte
+  escaped: no echo, multi-line commands and heredocs work, an incomplete
+  command is a syntax error (not a shell waiting for more), and what runs is
+  byte for byte what was approved. Commands longer than the pty's line limit
+  go through a private file (``eval "$(< FILE)"``), read-only in the sandbox.
 - The end of a command is found through ``PROMPT_COMMAND``, which prints a
   sentinel holding a per-shell random token, ``$?`` and ``$PWD``. ``PS1`` and
   ``PS2`` are empty, echo is off, ``ONLCR`` is off (no ``\\r`` in output) and
@@ -61,6 +63,8 @@ STATE_KEY = "overseer.tools.shell"
 STARTUP_TIMEOUT_S = 15.0
 # After a timeout: how long each escalation step waits for the prompt.
 INTERRUPT_GRACE_S = 0.6
+# A pty in canonical mode cuts input lines at 4095 bytes; longer commands go through a file.
+MAX_LINE = 3800
 
 
 class ShellArgs(BaseModel):
@@ -170,11 +174,14 @@ class PersistentShell:
     ) -> RunOutcome:
         start = time.monotonic()
         self._drain(out, decoder)
-        self.cmd_file.write_text(
-            command if command.endswith("\n") else command + "\n", encoding="utf-8"
-        )
+        line = b"eval " + ansi_c_quote(command) + b"\n"
+        if len(line) > MAX_LINE:
+            # Past the pty's line limit the text goes through a private file
+            # (read-only inside the sandbox, so a command cannot swap it).
+            self.cmd_file.write_text(command, encoding="utf-8", errors="surrogateescape")
+            line = f'eval "$(< {self.cmd_file})"\n'.encode()
         try:
-            self.proc.send(f". {self.cmd_file}\n".encode())
+            self.proc.send(line)
         except OSError as exc:
             return RunOutcome(None, False, "exited", None, 0, f"the shell is gone: {exc}")
         rc, cwd, eof = self._read_until_prompt(start + timeout, out, decoder)
@@ -303,6 +310,23 @@ class PersistentShell:
             self.proc.close(force=True)
         with contextlib.suppress(OSError):
             self.cmd_file.unlink()
+
+
+def ansi_c_quote(text: str) -> bytes:
+    """``text`` as one bash ``$'...'`` word on one line: newlines and every
+    control byte escaped (a raw ^C or ^D would act on the pty), the rest as is."""
+    out = bytearray(b"$'")
+    for b in text.encode("utf-8", errors="surrogateescape"):
+        if b == 0x5C:
+            out += b"\\\\"
+        elif b == 0x27:
+            out += b"\\'"
+        elif b < 0x20 or b == 0x7F:
+            out += b"\\x%02x" % b
+        else:
+            out.append(b)
+    out += b"'"
+    return bytes(out)
 
 
 def _ms(start: float) -> int:
