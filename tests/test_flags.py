@@ -12,7 +12,7 @@ import pytest
 
 from overseer.events import SessionStartedPayload
 from overseer.log import AuditLog
-from tests.helpers.sessions import calc_repo, events, flags, record
+from tests.helpers.sessions import calc_repo, events, flags, isolated_home, record
 
 RUN = {"tool": "run_tests", "args": {"command": "python -m pytest -q -p no:cacheprovider"}}
 
@@ -76,7 +76,8 @@ def hacking(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         },
         {"id": "rm", "tool": "shell", "args": {"command": "rm tests/test_gone.py && sleep 0.3"}},
     ]
-    res = record(log_path, repo, steps, "Done.")
+    with isolated_home(root):
+        res = record(log_path, repo, steps, "Done.")
     return log_path, res.session
 
 

@@ -14,6 +14,7 @@ as written, e.g. ``'"git push"'`` for an exact phrase.
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from collections.abc import Iterable
@@ -99,7 +100,7 @@ def parse_since(text: str) -> int:
         ) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() * 1e9)
+    return max(0, min(int(dt.timestamp() * 1e9), 2**63 - 1))  # SQLite integers are 64-bit
 
 
 def _field(payload: Any, path: str) -> Any:
@@ -118,7 +119,7 @@ def excerpt(kind: str, payload: dict[str, Any], query: str, width: int = 140) ->
         value = _field(payload, path)
         if value in (None, "", [], {}):
             continue
-        parts.append(value if isinstance(value, str) else str(value))
+        parts.append(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
     text = " ".join(" ".join(parts).split())
     words = [
         w.lower()
@@ -207,7 +208,6 @@ def search(
     """Calls and events matching ``query`` and the filters, newest first."""
     if decision is not None and decision not in DECISIONS:
         raise UsageError(f"unknown decision {decision!r}; choose one of {', '.join(DECISIONS)}")
-    import json
 
     calls = _Calls(log)
     hits: dict[tuple[str, str], Hit] = {}

@@ -4,10 +4,14 @@ against small real git repositories, written to a real audit log."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 import overseer.audit  # noqa: F401 - starts the flag observer with every session
 from overseer.agent.script import Plan, ScriptAgent
@@ -80,6 +84,16 @@ def record(
     with AuditLog(log_path) as log:
         session = Session.open(config, approver=approver or ApproveAll(), log=log)
         return run_agent(session, ScriptAgent(plan))
+
+
+@contextlib.contextmanager
+def isolated_home(root: Path) -> Iterator[None]:
+    """OVERSEER_HOME for a module-scoped fixture (the autouse per-test home
+    is not set up yet when it runs): never the real user's seal key."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OVERSEER_HOME", str(root / "overseer-home"))
+        mp.delenv("OVERSEER_LOG", raising=False)
+        yield
 
 
 def events(log_path: Path, sid: str, kind: str | None = None) -> list[Any]:
