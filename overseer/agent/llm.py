@@ -19,6 +19,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage
 from langgraph.errors import GraphRecursionError
 
+from ..errors import UsageError
 from ..session import AgentOutcome, Session
 from .middleware import STOP_TEXT, MediatedTool, OverseerMiddleware
 from .models import load_model
@@ -33,8 +34,6 @@ class LLMAgent:
 
     def __init__(self, model: str | BaseChatModel, max_steps: int = 100) -> None:
         if max_steps < 1:
-            from ..errors import UsageError
-
             raise UsageError(f"--max-steps must be at least 1, got {max_steps}")
         if isinstance(model, BaseChatModel):
             self.chat_model = model
@@ -51,7 +50,12 @@ class LLMAgent:
 
     def build(self, session: Session) -> tuple[Any, OverseerMiddleware]:
         """The compiled agent graph for a session, and its middleware."""
-        tools = [MediatedTool.of(t) for t in session.registry.tools().values()]
+        tools: list[MediatedTool] = []
+        for name, tool in session.registry.tools().items():
+            try:
+                tools.append(MediatedTool.of(tool))
+            except Exception as exc:  # noqa: BLE001 - one tool without a schema must not stop the run
+                session.notice("tools", f"tool {name!r} not offered to the model: {exc}")
         middleware = OverseerMiddleware(session, max_steps=self.max_steps)
         graph = create_agent(
             self.chat_model,
