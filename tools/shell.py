@@ -220,9 +220,11 @@ class PersistentShell:
     def _drain(self, out: BoundedOutput, decoder: StreamDecoder | None) -> None:
         """Output that arrived between calls (a background job) belongs to the
         terminal: the agent sees it at the top of the next call's output."""
-        data = self._leftover
+        self._emit(self._leftover, out, decoder)
         self._leftover = b""
-        while True:
+        drained = 0
+        # Bounded: a background job printing without end must not stall the call.
+        while drained < (1 << 20):
             try:
                 ready, _, _ = select.select([self.fd], [], [], 0)
                 if not ready:
@@ -232,12 +234,8 @@ class PersistentShell:
                 break
             if not chunk:
                 break
-            data += chunk
-            if len(data) > 1 << 20:
-                out.feed(data)
-                data = b""
-        if data:
-            self._emit(data, out, decoder)
+            drained += len(chunk)
+            self._emit(chunk, out, decoder)
 
     def _emit(self, data: bytes, out: BoundedOutput, decoder: StreamDecoder | None) -> None:
         if data:
