@@ -35,6 +35,8 @@ from ..toolapi import Facts, Risk, Tool, ToolContext, ToolResult
 from .schema import SchemaArgs, SchemaConversionError, model_from_schema, payload
 
 SOURCE = "langchain"
+# Structured results larger than this stay out of the log (the text output is bounded by the broker).
+MAX_DATA_CHARS = 64 * 1024
 
 
 def is_langchain_tool(obj: Any) -> bool:
@@ -103,15 +105,26 @@ def result_from_output(out: Any) -> ToolResult:
         text = render_content(out.content)
         data: dict[str, Any] = {}
         artifact = getattr(out, "artifact", None)
-        if isinstance(artifact, dict):
-            structured = artifact.get("structured_content", artifact)
+        if artifact is not None:
+            structured = (
+                artifact.get("structured_content", artifact)
+                if isinstance(artifact, dict)
+                else artifact
+            )
             try:
-                json.dumps(structured)
-                data["structured"] = structured
+                encoded = json.dumps(structured, ensure_ascii=False)
             except (TypeError, ValueError):
-                data["artifact"] = repr(artifact)[:2000]
-        elif artifact is not None:
-            data["artifact"] = repr(artifact)[:2000]
+                encoded = None
+            # data goes into the log as is: keep it bounded like the output.
+            if encoded is not None and len(encoded) <= MAX_DATA_CHARS:
+                data["structured"] = structured
+            else:
+                size = len(encoded) if encoded is not None else None
+                data["artifact"] = {
+                    "omitted": True,
+                    "chars": size,
+                    "type": type(structured).__name__,
+                }
         if getattr(out, "status", "success") == "error":
             return ToolResult(
                 status="error", output=text, error=text or "the tool reported an error", data=data

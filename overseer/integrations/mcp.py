@@ -36,6 +36,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -234,8 +235,11 @@ class MCPHub:
         for server in self.servers.values():
             server.holder = asyncio.run_coroutine_threadsafe(self._hold(server), self.loop)
         tools: list[MCPTool] = []
+        began = time.monotonic()
         for server in self.servers.values():
-            if not server.ready.wait(server.config.startup_timeout):
+            # Servers start in parallel: each gets its own timeout from the common start.
+            left = server.config.startup_timeout - (time.monotonic() - began)
+            if not server.ready.wait(max(0.0, left)):
                 self._fail(server, f"did not start within {server.config.startup_timeout:g} s")
                 self._request_stop(server)
                 continue
