@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+import stat
 from collections.abc import Iterable
 from functools import lru_cache
 
@@ -42,6 +43,22 @@ def resolve(value: str, workspace: str) -> str:
     """
     if "\x00" in value:
         raise ValueError("path contains a NUL character")
+    if value and value[0] not in "/~" and ".." not in value:
+        # Fast path for the common case, a plain path below the workspace:
+        # only the components below the (already resolved) workspace can be
+        # symlinks, and below the first missing component nothing can be.
+        cur = workspace.rstrip("/")
+        parts = [p for p in value.split("/") if p and p != "."]
+        for i, part in enumerate(parts):
+            cur = f"{cur}/{part}"
+            try:
+                mode = os.lstat(cur).st_mode
+            except (FileNotFoundError, NotADirectoryError):
+                rest = parts[i + 1 :]
+                return cur + ("/" + "/".join(rest) if rest else "")
+            if stat.S_ISLNK(mode):
+                return os.path.realpath(os.path.join(workspace, value))
+        return cur or "/"
     p = os.path.expanduser(value) if value.startswith("~") else value
     if not os.path.isabs(p):
         p = os.path.join(workspace, p)
@@ -179,5 +196,20 @@ def protected() -> tuple[str, ...]:
     return paths
 
 
+_SETS_CACHE: tuple[tuple[str, ...], frozenset[str], tuple[str, ...]] | None = None
+
+
+def protected_sets() -> tuple[frozenset[str], tuple[str, ...]]:
+    """(exact paths, directory prefixes ending in "/") for fast checks."""
+    global _SETS_CACHE
+    paths = protected()
+    cached = _SETS_CACHE
+    if cached is None or cached[0] is not paths:
+        cached = (paths, frozenset(paths), tuple(p.rstrip("/") + "/" for p in paths))
+        _SETS_CACHE = cached
+    return cached[1], cached[2]
+
+
 def is_protected(path: str) -> bool:
-    return any(path == p or path.startswith(p + "/") for p in protected())
+    exact, dirs = protected_sets()
+    return path in exact or path.startswith(dirs)

@@ -67,15 +67,14 @@ class Slot:
             return True
         return any(fnmatchcase(value, g) for g in self.globs)
 
-    def match_program(self, value: str, prog_path: str | None) -> tuple[bool, bool]:
-        """(matched, matched by path)."""
+    def match_program(self, base: str, prog_path: str | None) -> tuple[bool, bool]:
+        """(matched, matched by path) for a program of basename ``base``."""
         if prog_path is not None and self.paths:
             for p in self.paths:
                 if fnmatchcase(prog_path, p):
                     return True, True
         if self.any:
             return True, False
-        base = program_name(value)
         if base in self.exact or any(fnmatchcase(base, g) for g in self.globs):
             return True, False
         return False, False
@@ -203,6 +202,7 @@ class Subject:
     text: str
     argv: list[str] | None = None
     literal: list[bool] = field(default_factory=list)
+    base: str = ""  # program_name(argv[0])
     prog_path: str | None = None  # argv[0] given by path: normalised (ws-relative inside)
     prog_trusted: bool = True
     reads: list[str] = field(default_factory=list)
@@ -210,9 +210,20 @@ class Subject:
     paths: list[str] = field(default_factory=list)
     outside: list[str] = field(default_factory=list)
     unresolved: list[str] = field(default_factory=list)
+    protected: list[str] = field(default_factory=list)
     network: bool = False
     risk: frozenset[str] = frozenset()
     dangers: tuple[Danger, ...] = ()
+
+
+@dataclass(slots=True)
+class _Call:
+    """What one decide() call shares across its subjects."""
+
+    ws: str  # the resolved workspace
+    protected: frozenset[str]  # overseer's own files...
+    protected_dirs: tuple[str, ...]  # ...and directories ("dir/" prefixes)
+    collect: set[str] | None = None  # names of matching rules (inline examples)
 
 
 @dataclass(slots=True)
@@ -261,6 +272,24 @@ class Rule:
     network: bool | None = None
     risk: frozenset[str] | None = None
     _tool_cache: dict[str, bool] = field(default_factory=dict, repr=False)
+    # The prefixes by the program name they start with, so a rule with many
+    # alternatives ("ls", "cat", ... 60 of them) tries only the relevant ones.
+    _prefix_index: dict[str, list[Prefix]] = field(default_factory=dict, repr=False)
+    _prefix_generic: list[Prefix] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        for prefix in self.prefixes or ():
+            first = prefix[0]
+            if first.any or first.globs:
+                self._prefix_generic.append(prefix)
+                continue
+            names = set(first.exact) | {p.rsplit("/", 1)[-1] for p in first.paths}
+            if any(P.is_glob(n) for n in names):
+                self._prefix_generic.append(prefix)
+                continue
+            for n in names:
+                self._prefix_index.setdefault(n, []).append(prefix)
+
     _glob_cache: dict[str, tuple[list[re.Pattern[str]], ...]] = field(
         default_factory=dict, repr=False
     )
@@ -274,22 +303,23 @@ class Rule:
     def needs_argv(self) -> bool:
         return self.prefixes is not None or self.flags is not None
 
-    def index_names(self) -> set[str] | None:
-        """Program names this rule can match, or None when it is not indexable."""
+    def index_keys(self) -> tuple[set[str], list[str]] | None:
+        """(program names, program-name globs) this rule's command can start
+        with; None when any program may match (or there is no command)."""
         if self.prefixes is None:
             return None
         names: set[str] = set()
+        globs: list[str] = []
         for prefix in self.prefixes:
             first = prefix[0]
-            if first.any or first.globs:
+            if first.any:
                 return None
             names |= first.exact
+            globs.extend(first.globs)
             for p in first.paths:
                 base = p.rsplit("/", 1)[-1]
-                if P.is_glob(base):
-                    return None
-                names.add(base)
-        return names
+                (globs.append(base) if P.is_glob(base) else names.add(base))
+        return names, globs
 
     def tool_ok(self, tool: str) -> bool:
         if self.tools is None:
@@ -315,15 +345,34 @@ class Rule:
             self._glob_cache[ws] = cached
         return cached
 
-    def match(self, s: Subject, ws: str) -> Match | None:
-        if self.tools is not None and not self.tool_ok(s.tool):
+    def could_match(self, s: Subject) -> bool:
+        """Cheap pre-filter on the subject's shape (used to build candidate lists)."""
+        if not self.tool_ok(s.tool):
+            return False
+        if self.needs_argv and not s.argv:
+            return False
+        if self.writes is not None and not s.writes:
+            return False
+        if self.reads is not None and not s.reads:
+            return False
+        if self.paths is not None and not s.paths:
+            return False
+        if self.network is not None and s.network != self.network:
+            return False
+        return not (self.risk is not None and not s.risk)
+
+    def match(self, s: Subject, ws: str, tool_checked: bool = False) -> Match | None:
+        if not tool_checked and self.tools is not None and not self.tool_ok(s.tool):
             return None
         m = Match()
         if self.prefixes is not None:
             if s.argv is None or not s.argv:
                 return None
             best: Match | None = None
-            for prefix in self.prefixes:
+            by_name = self._prefix_index.get(s.base, ())
+            for prefix in (
+                itertools.chain(by_name, self._prefix_generic) if self._prefix_generic else by_name
+            ):
                 got = _match_prefix(prefix, s)
                 if got is not None and (
                     best is None or got.k > best.k or (got.by_path and not best.by_path)
@@ -403,7 +452,7 @@ def _match_prefix(prefix: Prefix, s: Subject) -> Match | None:
     assert argv is not None
     if len(argv) < len(prefix):
         return None
-    ok, by_path = prefix[0].match_program(argv[0], s.prog_path)
+    ok, by_path = prefix[0].match_program(s.base, s.prog_path)
     if not ok or not s.literal[0]:
         return None
     for i in range(1, len(prefix)):
@@ -414,6 +463,12 @@ def _match_prefix(prefix: Prefix, s: Subject) -> Match | None:
 
 # --------------------------------------------------------------------------
 # The policy
+
+
+def _stricter(rule: Rule, than: Rule) -> bool:
+    """``rule`` wins over ``than``: stricter, or as strict and earlier in the file."""
+    a, b = STRICTNESS[rule.decision], STRICTNESS[than.decision]
+    return a > b or (a == b and rule.order < than.order)
 
 
 def _strictest(results: Sequence[Result]) -> Result:
@@ -465,20 +520,28 @@ class RulePolicy:
         self.text = text
         self.hash = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
         self.source = source or name
+        # Rules are indexed so a subject only meets the rules that could
+        # match it: by program name (and name glob) for command rules, by
+        # tool for the rest. Candidate lists are cached per (tool, program).
         self._by_program: dict[str, list[Rule]] = {}
+        self._by_program_glob: list[tuple[str, Rule]] = []
         self._argv_generic: list[Rule] = []
         self._generic: list[Rule] = []
         for rule in rules:
-            names = rule.index_names()
-            if names is not None:
+            keys = rule.index_keys()
+            if keys is not None:
+                names, globs = keys
                 for n in names:
                     self._by_program.setdefault(n, []).append(rule)
+                for g in globs:
+                    self._by_program_glob.append((g, rule))
             elif rule.needs_argv:
                 self._argv_generic.append(rule)
             else:
                 self._generic.append(rule)
-        self._generic_by_tool: dict[str, list[Rule]] = {}
-        self._argv_generic_by_tool: dict[str, list[Rule]] = {}
+        self._candidate_cache: dict[
+            tuple[str, str | None, bool, bool, bool, bool, bool], list[Rule]
+        ] = {}
         self._ws_cache: dict[str, str] = {}
 
     def __repr__(self) -> str:
@@ -486,65 +549,69 @@ class RulePolicy:
 
     # -- candidates -----------------------------------------------------
 
-    def _for_tool(self, cache: dict[str, list[Rule]], rules: list[Rule], tool: str) -> list[Rule]:
-        hit = cache.get(tool)
-        if hit is None:
-            hit = [r for r in rules if r.tool_ok(tool)]
-            if len(cache) < 1024:
-                cache[tool] = hit
+    def candidates(self, s: Subject) -> list[Rule]:
+        """The rules that could match ``s``, in file order: the tool matches,
+        the command's program is one the rule names, and the subject has the
+        kinds of paths (and network) the rule's matchers need."""
+        key = (
+            s.tool,
+            s.base if s.argv else None,
+            bool(s.reads),
+            bool(s.writes),
+            bool(s.paths),
+            s.network,
+            bool(s.risk),
+        )
+        hit = self._candidate_cache.get(key)
+        if hit is not None:
+            return hit
+        found: dict[int, Rule] = {}
+        for rule in self._generic:
+            found[rule.order] = rule
+        if s.argv:
+            for rule in self._by_program.get(s.base, ()):
+                found[rule.order] = rule
+            for pattern, rule in self._by_program_glob:
+                if fnmatchcase(s.base, pattern):
+                    found[rule.order] = rule
+            for rule in self._argv_generic:
+                found[rule.order] = rule
+        hit = [found[k] for k in sorted(found) if found[k].could_match(s)]
+        if len(self._candidate_cache) > 8192:
+            self._candidate_cache.clear()
+        self._candidate_cache[key] = hit
         return hit
-
-    def candidates(self, s: Subject) -> Iterable[Rule]:
-        generic = self._for_tool(self._generic_by_tool, self._generic, s.tool)
-        if s.argv is None or not s.argv:
-            return generic
-        by_prog = self._by_program.get(program_name(s.argv[0]), [])
-        argv_generic = self._for_tool(self._argv_generic_by_tool, self._argv_generic, s.tool)
-        return itertools.chain(by_prog, argv_generic, generic)
 
     # -- judging one subject ------------------------------------------------
 
     def judge(
-        self,
-        s: Subject,
-        ws: str,
-        outer: Sequence[Subject] = (),
-        strict_only: bool = False,
-        collect: set[str] | None = None,
+        self, s: Subject, c: _Call, outer: Sequence[Subject] = (), strict_only: bool = False
     ) -> Result:
-        for p in s.paths:
-            if P.is_protected(p):
-                return Result(
-                    "deny",
-                    "overseer:protected-path",
-                    f"{p} belongs to overseer's audit log or configuration",
-                    hard=True,
-                )
-        strict: tuple[Rule, Match] | None = None
+        if s.protected:
+            return Result(
+                "deny",
+                "overseer:protected-path",
+                f"{s.protected[0]} belongs to overseer's audit log or configuration",
+                hard=True,
+            )
+        ws = c.ws
+        strict: Rule | None = None
         allows: list[tuple[Rule, Match]] = []
-        subjects = [(s, False)] + [(o, True) for o in outer]
-        for subj, outer_level in subjects:
+        for level, subj in enumerate(itertools.chain((s,), outer)):
             for rule in self.candidates(subj):
-                if rule.decision == "allow" and (outer_level or strict_only):
+                if rule.decision == "allow" and (level or strict_only):
                     continue
-                m = rule.match(subj, ws)
+                m = rule.match(subj, ws, tool_checked=True)
                 if m is None:
                     continue
-                if collect is not None:
-                    collect.add(rule.name)
+                if c.collect is not None:
+                    c.collect.add(rule.name)
                 if rule.decision == "allow":
                     allows.append((rule, m))
-                elif strict is None:
-                    strict = (rule, m)
-                else:
-                    cur = strict[0]
-                    better = STRICTNESS[rule.decision] > STRICTNESS[cur.decision]
-                    tie_earlier = rule.decision == cur.decision and rule.order < cur.order
-                    if better or tie_earlier:
-                        strict = (rule, m)
+                elif strict is None or _stricter(rule, strict):
+                    strict = rule
         if strict is not None:
-            rule = strict[0]
-            return Result(rule.decision, rule.name, rule.reason or f"rule {rule.name}")
+            return Result(strict.decision, strict.name, strict.reason or f"rule {strict.name}")
         if strict_only:
             return Result("allow", None, "")
         blocked: list[tuple[Rule, list[Condition]]] = []
@@ -557,23 +624,21 @@ class RulePolicy:
         if blocked:
             # The analysis, not the rule, decided: name it as the rule.
             rule, missing = blocked[0]
-            reason = f"rule {rule.name} does not cover this: " + "; ".join(
-                c.reason for c in missing
-            )
-            return Result(
-                "ask", f"overseer:{missing[0].kind}", reason, hard=any(c.hard for c in missing)
-            )
+            listed = "; ".join(m.reason for m in missing)
+            hard = any(m.hard for m in missing)
+            reason = f"rule {rule.name} does not cover this: {listed}"
+            return Result("ask", f"overseer:{missing[0].kind}", reason, hard=hard)
         conds = self._conditions(s)
-        if conds and (self.default == "allow" or any(c.hard for c in conds)):
+        if conds and (self.default == "allow" or any(m.hard for m in conds)):
             return Result(
                 "deny" if self.default == "deny" else "ask",
                 f"overseer:{conds[0].kind}",
-                "; ".join(c.reason for c in conds),
-                hard=any(c.hard for c in conds),
+                "; ".join(m.reason for m in conds),
+                hard=any(m.hard for m in conds),
             )
         reason = f"no rule matches; the policy default is {self.default}"
         if conds:
-            reason += " (" + "; ".join(c.reason for c in conds) + ")"
+            reason += " (" + "; ".join(m.reason for m in conds) + ")"
         return Result(self.default, None, reason)
 
     def _conditions(self, s: Subject) -> list[Condition]:
@@ -587,13 +652,8 @@ class RulePolicy:
         ]
         if s.prog_path is not None and not s.prog_trusted:
             prog = s.argv[0] if s.argv else "?"
-            out.append(
-                Condition(
-                    "program-path",
-                    f"{prog} is run by path from outside the system directories",
-                    True,
-                )
-            )
+            reason = f"{prog} is run by path from outside the system directories"
+            out.append(Condition("program-path", reason, True))
         out += [Condition("dangerous-option", d.reason, True) for d in s.dangers]
         if s.network:
             out.append(Condition("network", "it uses the network", False))
@@ -617,23 +677,25 @@ class RulePolicy:
         return ws
 
     @staticmethod
-    def _place(s: Subject, value: str, ws: str, bucket: list[str] | None) -> None:
+    def _place(s: Subject, value: str, c: _Call, bucket: list[str] | None) -> None:
         try:
-            path = P.resolve(value, ws)
+            path = P.resolve(value, c.ws)
         except (ValueError, OSError):
             s.unresolved.append(value[:200])
             return
         s.paths.append(path)
         if bucket is not None:
             bucket.append(path)
-        if not P.inside(path, ws):
+        if not P.inside(path, c.ws):
             s.outside.append(path)
+        if path in c.protected or path.startswith(c.protected_dirs):
+            s.protected.append(path)
 
     def _place_word(
-        self, s: Subject, w: Word, ws: str, bucket: list[str] | None, findings: list[Result]
+        self, s: Subject, w: Word, c: _Call, bucket: list[str] | None, findings: list[Result]
     ) -> None:
         if not w.glob:
-            self._place(s, w.value, ws, bucket)
+            self._place(s, w.value, c, bucket)
             return
         value = w.value
         if w.tilde:
@@ -643,7 +705,7 @@ class RulePolicy:
                 matches = list(itertools.islice(globlib.iglob(value), MAX_GLOB_MATCHES + 1))
             else:
                 matches = list(
-                    itertools.islice(globlib.iglob(value, root_dir=ws), MAX_GLOB_MATCHES + 1)
+                    itertools.islice(globlib.iglob(value, root_dir=c.ws), MAX_GLOB_MATCHES + 1)
                 )
         except (OSError, ValueError, re.error):
             matches = []
@@ -653,25 +715,28 @@ class RulePolicy:
             )
             return
         for m in matches:
-            if os.path.basename(m).startswith("-"):
-                findings.append(
-                    Result(
-                        "ask",
-                        "overseer:glob",
-                        f"{w.source} expands to {os.path.basename(m)!r}, which the program would read as an option",
-                        True,
-                    )
-                )
-            self._place(s, m, ws, bucket)
+            # The word the program receives is the match itself ("-rf" from
+            # "*"), not "dir/-rf" (which no program reads as an option).
+            if m.startswith("-"):
+                reason = f"{w.source} expands to {m!r}, which the program would read as an option"
+                findings.append(Result("ask", "overseer:glob", reason, True))
+            self._place(s, m, c, bucket)
         # The fixed directory part of the pattern is touched even with no match.
         head = value.split("*", 1)[0].split("?", 1)[0].split("[", 1)[0]
-        self._place(s, os.path.dirname(head) or ".", ws, bucket)
+        self._place(s, os.path.dirname(head) or ".", c, bucket)
 
-    def _part_subject(self, part: Part, tool: str, ws: str, findings: list[Result]) -> Subject:
+    def _part_subject(self, part: Part, tool: str, c: _Call, findings: list[Result]) -> Subject:
         argv = part.argv
         vals = [w.value for w in argv]
-        s = Subject(tool=tool, text=_shell_text(argv), argv=vals, literal=[w.literal for w in argv])
+        s = Subject(
+            tool=tool,
+            text=_shell_text(argv),
+            argv=vals,
+            literal=[w.literal for w in argv],
+            base=program_name(vals[0]) if vals else "",
+        )
         if argv and argv[0].literal and "/" in argv[0].value:
+            ws = c.ws
             s.prog_trusted = trusted_program(argv[0].value)
             prog = argv[0].value
             if prog.startswith("~"):
@@ -679,61 +744,46 @@ class RulePolicy:
             full = posixpath.normpath(prog if os.path.isabs(prog) else posixpath.join(ws, prog))
             s.prog_path = posixpath.relpath(full, ws) if P.inside(full, ws) and full != ws else full
         for w in part.path_args:
-            self._place_word(s, w, ws, None, findings)
+            self._place_word(s, w, c, None, findings)
         for r in part.redirects:
             if r.kind == "read":
-                self._place_word(s, r.target, ws, s.reads, findings)
+                self._place_word(s, r.target, c, s.reads, findings)
         s.network = part.network
         s.dangers = tuple(part.dangers)
         return s
 
     # -- parts ----------------------------------------------------------------
 
-    def _judge_part(
-        self, part: Part, tool: str, ws: str, collect: set[str] | None = None
-    ) -> tuple[PartDecision, bool]:
-        results: list[Result] = []
-        for f in part.findings:
-            results.append(Result(f.decision, f"overseer:{f.kind}", f.reason, hard=True))
+    def _judge_part(self, part: Part, tool: str, c: _Call) -> tuple[PartDecision, bool]:
+        results: list[Result] = [
+            Result(f.decision, f"overseer:{f.kind}", f.reason, hard=True) for f in part.findings
+        ]
         findings: list[Result] = []
         if part.kind in ("command", "statement", "wrapper") and part.argv:
-            s = self._part_subject(part, tool, ws, findings)
+            s = self._part_subject(part, tool, c, findings)
             outer = [self._outer_subject(o, s, tool) for o in part.outer]
             if part.kind == "wrapper":
-                res = self.judge(s, ws, outer, strict_only=True, collect=collect)
+                res = self.judge(s, c, outer, strict_only=True)
                 if res.decision == "allow":
                     res = Result("allow", None, "runs the literal script judged part by part")
             else:
-                res = self.judge(s, ws, outer, collect=collect)
-                if part.unknown_args and res.decision == "allow":
-                    res = Result(
-                        "ask",
-                        "overseer:unknown-arguments",
-                        "xargs supplies arguments that cannot be checked",
-                        True,
-                    )
+                res = self.judge(s, c, outer)
             results.append(res)
         elif part.kind == "redirect":
             s = Subject(tool=tool, text=part.text)
             for r in part.redirects:
                 if r.kind == "read":
-                    self._place_word(s, r.target, ws, s.reads, findings)
-            if s.outside or s.unresolved or any(P.is_protected(p) for p in s.paths):
-                results.append(self.judge(s, ws, collect=collect))
+                    self._place_word(s, r.target, c, s.reads, findings)
+            if s.outside or s.unresolved or s.protected:
+                results.append(self.judge(s, c))
         results.extend(findings)
         for w in [r.target for r in part.redirects if r.kind == "write"] + list(part.writes):
-            ws_subject = Subject(tool=tool, text=w.value)
+            target = Subject(tool=tool, text=w.value)
             if w.glob:
-                results.append(
-                    Result(
-                        "ask",
-                        "overseer:redirect",
-                        f"write target {w.source} is a glob pattern",
-                        hard=True,
-                    )
-                )
-            self._place(ws_subject, w.value, ws, ws_subject.writes)
-            res = self.judge(ws_subject, ws, collect=collect)
+                reason = f"write target {w.source} is a glob pattern"
+                results.append(Result("ask", "overseer:redirect", reason, hard=True))
+            self._place(target, w.value, c, target.writes)
+            res = self.judge(target, c)
             if res.decision != "allow":
                 res.hard = True
                 res.reason = f"write to {w.value}: {res.reason}"
@@ -756,6 +806,7 @@ class RulePolicy:
         return Subject(
             tool=tool,
             text=_shell_text(argv),
+            base=program_name(argv[0].value) if argv else "",
             argv=[w.value for w in argv],
             literal=[w.literal for w in argv],
             paths=inner.paths,
@@ -766,8 +817,9 @@ class RulePolicy:
     # -- the entry point ------------------------------------------------------
 
     def decide(self, tool: str, args: dict[str, Any], facts: Facts, workspace: Path) -> Verdict:
+        """Judge one call. Never raises: an internal error is a deny naming it."""
         try:
-            return self._decide(tool, args, facts, workspace)
+            return self._decide(tool, args, facts, workspace, None)
         except Exception as exc:  # fail closed on anything, RecursionError and MemoryError too
             where = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
             loc = f" at {where[0].filename.rsplit('/', 1)[-1]}:{where[0].lineno}" if where else ""
@@ -792,25 +844,23 @@ class RulePolicy:
             )
 
     def _decide(
-        self, tool: Any, args: Any, facts: Any, workspace: Any, collect: set[str] | None = None
+        self, tool: Any, args: Any, facts: Any, workspace: Any, collect: set[str] | None
     ) -> Verdict:
         tool = tool if isinstance(tool, str) else str(tool)
         if not isinstance(facts, Facts):
             facts = Facts.model_validate(facts or {})
-        ws = self._workspace(workspace)
+        exact, dirs = P.protected_sets()
+        c = _Call(self._workspace(workspace), exact, dirs, collect)
         parts: list[PartDecision] = []
         results: list[Result] = []
         network_ok: list[bool] = []
         for command in facts.commands:
             for part in analyse(command if isinstance(command, str) else str(command)).parts:
-                pd, net = self._judge_part(part, tool, ws, collect)
+                pd, net = self._judge_part(part, tool, c)
                 parts.append(pd)
                 results.append(Result(pd.decision, pd.rule, pd.reason, pd.hard))
                 network_ok.append(net)
-        needs_call = (
-            not facts.commands or facts.reads or facts.writes or facts.network or facts.risk
-        )
-        if needs_call:
+        if not facts.commands or facts.reads or facts.writes or facts.network or facts.risk:
             s = Subject(
                 tool=tool,
                 text=_args_text(args),
@@ -818,17 +868,17 @@ class RulePolicy:
                 risk=frozenset(facts.risk),
             )
             for r in facts.reads:
-                self._place(s, r, ws, s.reads)
+                self._place(s, r, c, s.reads)
             for w in facts.writes:
-                self._place(s, w, ws, s.writes)
-            res = self.judge(s, ws, collect=collect)
+                self._place(s, w, c, s.writes)
+            res = self.judge(s, c)
             results.append(res)
             network_ok.append(res.network_allowed)
         if not results:
             return Verdict(decision="allow", reason="nothing to run (empty command)", parts=parts)
         best = _strictest(results)
         reason = best.reason
-        if len(parts) > 1 and parts:
+        if len(parts) > 1:
             for pd in parts:
                 if pd.decision == best.decision and pd.reason == best.reason:
                     reason = f"{_short(pd.command)}: {pd.reason}"

@@ -188,11 +188,14 @@ _CODE_LONG: dict[str, frozenset[str]] = {
 _ARG_SHORT: dict[str, str] = {
     "python": "WXmQ",
     "pypy": "WXmQ",
-    "perl": "ICdDFiIlmMox0",
+    "perl": "ICdDFiIlmMox0",  # all attached (-Idir, -i.bak), see _ATTACHED_ONLY
     "ruby": "CEFIKrTWx",
     "node": "r",
     "nodejs": "r",
 }
+
+# Interpreters whose option values are only ever attached (perl -i.bak -e ...).
+_ATTACHED_ONLY = frozenset({"perl"})
 
 AWKS = frozenset({"awk", "gawk", "mawk", "nawk", "busybox-awk"})
 
@@ -264,9 +267,7 @@ NETWORK_PROGRAMS = _names(
     """
 )
 _NETWORK_SUBCOMMANDS: dict[str, frozenset[str]] = {
-    "git": frozenset(
-        {"push", "fetch", "pull", "clone", "ls-remote", "submodule", "remote", "archive"}
-    ),
+    # git: see _git_network (subcommand and action decide)
     "pip": frozenset({"install", "download", "wheel", "search", "index"}),
     "uv": frozenset({"pip", "add", "sync", "lock", "tool", "run", "venv", "python", "publish"}),
     "poetry": frozenset({"add", "install", "update", "lock", "publish", "self"}),
@@ -420,21 +421,25 @@ _BRACE_RE = re.compile(r"\{[^{}]*(?:,|\.\.)[^{}]*\}")
 
 
 class _WordBuilder:
-    __slots__ = ("chars", "quoted", "literal", "subst")
+    """Collects a word's value and, in parallel, its *unquoted view*: the same
+    text with every quoted or escaped character replaced by "q", which is
+    what glob, brace and tilde detection look at."""
+
+    __slots__ = ("chars", "unq", "literal", "subst")
 
     def __init__(self) -> None:
         self.chars: list[str] = []
-        self.quoted: list[bool] = []
+        self.unq: list[str] = []
         self.literal = True
         self.subst: list[Node] = []
 
     def add(self, text: str, quoted: bool) -> None:
         self.chars.append(text)
-        self.quoted.extend([quoted] * len(text))
+        self.unq.append("q" * len(text) if quoted else text)
 
     def add_mask(self, text: str, mask: list[bool]) -> None:
         self.chars.append(text)
-        self.quoted.extend(mask)
+        self.unq.append("".join("q" if q else c for c, q in zip(text, mask, strict=False)))
 
 
 SUBSTITUTIONS = frozenset({"command_substitution", "process_substitution"})
@@ -456,8 +461,11 @@ def _build(node: Node, b: _WordBuilder) -> None:
         raw = _text(node)
         if "!" in raw and _HISTORY_RE.search(raw):
             b.literal = False
-        value, mask = _unescape_unquoted(raw)
-        b.add_mask(value, mask)
+        if "\\" in raw:
+            value, mask = _unescape_unquoted(raw)
+            b.add_mask(value, mask)
+        else:
+            b.add(raw, False)
     elif t == "number":
         b.add(_text(node), False)
     elif t == "raw_string":
@@ -476,8 +484,7 @@ def _build(node: Node, b: _WordBuilder) -> None:
                 b.add(_unescape_double(raw), True)
             else:
                 b.literal = False
-                if ct in SUBSTITUTIONS:
-                    b.subst.append(child)
+                b.subst.extend(_substitutions_in(child))
                 b.add(_text(child), True)
     elif t == "translated_string":
         for child in node.children:
@@ -490,20 +497,42 @@ def _build(node: Node, b: _WordBuilder) -> None:
         # $x, ${x}, $(...), `...`, <(...), $((...)), {a..b}, anything unknown:
         # the value is not known before the shell runs.
         b.literal = False
-        if t in SUBSTITUTIONS:
-            b.subst.append(node)
+        b.subst.extend(_substitutions_in(node))
         b.add(_text(node), False)
+
+
+def _substitutions_in(node: Node) -> list[Node]:
+    """Command/process substitutions at or below ``node`` (not nested in
+    each other: the inner ones are found when the outer one is analysed)."""
+    found: list[Node] = []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n.type in SUBSTITUTIONS:
+            found.append(n)
+        else:
+            stack.extend(n.children)
+    return found
 
 
 def make_word(node: Node) -> tuple[Word, list[Node]]:
     """A Word for a tree-sitter word-like node, plus the substitutions in it."""
+    t = node.type
+    if t == "word" or t == "raw_string" or t == "number":
+        # Fast path (most words): no quoting to undo beyond '...'.
+        raw = _text(node)
+        if t == "raw_string":
+            return Word(raw[1:-1], raw), []
+        if "\\" not in raw and "!" not in raw and "{" not in raw:
+            glob = "*" in raw or "?" in raw or ("[" in raw and "]" in raw[raw.index("[") + 1 :])
+            return Word(raw, raw, True, glob, raw[:1] == "~"), []
     b = _WordBuilder()
     _build(node, b)
     value = "".join(b.chars)
     literal = b.literal
-    unq = "".join(c if not q else "q" for c, q in zip(value, b.quoted, strict=False))
+    unq = "".join(b.unq)
     glob = False
-    tilde = bool(value) and value[0] == "~" and not b.quoted[0]
+    tilde = unq[:1] == "~"
     if literal:
         if "*" in unq or "?" in unq:
             glob = True
@@ -1089,6 +1118,10 @@ class _Analyser:
     def _shell(self, part: Part, name: str, argv: list[Word], depth: int) -> bool:
         """``sh -c LITERAL`` is analysed recursively (True: the part is only a
         wrapper now). Anything else a shell runs is judged or flagged here."""
+        if part.unknown_args:
+            # xargs splices its input into the script (-I) or its arguments.
+            part.add("shell-code", f"xargs runs {name} with code or arguments taken from its input")
+            return False
         i = 1
         n = len(argv)
         code = False
@@ -1287,7 +1320,7 @@ class _Analyser:
                     if letter in arg_short:
                         if letter == "m" and interp == "python":
                             return  # python -m MODULE: judged by rules as "python -m MODULE"
-                        if k == len(letters) - 1:
+                        if k == len(letters) - 1 and interp not in _ATTACHED_ONLY:
                             i += 1  # value is the next word
                         break
                 i += 1
@@ -1436,7 +1469,7 @@ class _Analyser:
             part.argv = tuple(argv)
             vals = [w.value for w in argv]
         sub = vals[1] if len(vals) > 1 else ""
-        if sub in _NETWORK_SUBCOMMANDS["git"]:
+        if _git_network(vals):
             part.network = True
         for k, v in enumerate(vals[2:], 2):
             key = v.split("=", 1)[0]
@@ -1453,6 +1486,11 @@ class _Analyser:
                 part.dangers.append(Danger(k, "git format-patch -o writes files"))
 
     def _path_args(self, part: Part, name: str) -> None:
+        if part.unknown_args and name not in ("echo", "true", "false"):
+            part.add(
+                "unknown-arguments",
+                f"xargs gives {name} arguments from its input, which cannot be checked",
+            )
         if name in NON_PATH_PROGRAMS:
             return
         skip = part.skip_arg
@@ -1483,11 +1521,20 @@ class _Analyser:
                     )
                 continue
             part.path_args.append(w)
-        if part.unknown_args and name not in NON_PATH_PROGRAMS:
-            part.add(
-                "unknown-arguments",
-                f"xargs gives {name} arguments from its input, which cannot be checked",
-            )
+
+
+def _git_network(vals: list[str]) -> bool:
+    sub = vals[1] if len(vals) > 1 else ""
+    action = _first_operand(vals, 2)
+    if sub in ("push", "fetch", "pull", "clone", "ls-remote"):
+        return True
+    if sub == "remote":
+        return action in ("update", "prune", "show", "set-head") and "-n" not in vals
+    if sub == "submodule":
+        return action in ("update", "add", "foreach", "sync")
+    if sub == "archive":
+        return any(v.startswith("--remote") for v in vals)
+    return False
 
 
 def _short_cluster(v: str) -> bool:
