@@ -130,16 +130,37 @@ def diff_html(diff: str) -> str:
 
 
 def args_text(tool: str, args: Any) -> str:
-    if isinstance(args, dict) and isinstance(args.get("command"), str) and len(args) <= 3:
-        extra = {k: v for k, v in args.items() if k != "command"}
-        return args["command"] + (f"\n{json.dumps(extra, ensure_ascii=False)}" if extra else "")
+    """An action's arguments for reading: a command as itself, other args as JSON."""
+    if isinstance(args, dict) and isinstance(args.get("command"), str):
+        extra = {k: v for k, v in args.items() if k != "command" and v is not None}
+        return args["command"] + (
+            f"\n{json.dumps(extra, ensure_ascii=False, sort_keys=True)}" if extra else ""
+        )
     if isinstance(args, str):
         return args
     return json.dumps(args, indent=2, ensure_ascii=False, sort_keys=True)
 
 
 def short(tool: str, args: Any, limit: int = 140) -> str:
-    text = " ".join(args_text(tool, args).split())
+    """One line: the command, or the path and what happens to it."""
+    if isinstance(args, dict) and isinstance(args.get("command"), str):
+        text = args["command"]
+    elif (
+        isinstance(args, dict)
+        and isinstance(args.get("path"), str)
+        and "old" in args
+        and "new" in args
+    ):
+        text = f"{args['path']}: {json.dumps(args['old'])} → {json.dumps(args['new'])}"
+    elif (
+        isinstance(args, dict)
+        and isinstance(args.get("path"), str)
+        and isinstance(args.get("content"), str)
+    ):
+        text = f"{args['path']} ({len(args['content'])} characters)"
+    else:
+        text = args_text(tool, args)
+    text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -1,0 +1,169 @@
+"""The HTML and Markdown reports of a recorded session: self-contained,
+escaped, complete; and the HTML rendered in headless Chromium (no console
+errors, no network requests, every decision in the DOM, a screenshot)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from overseer.approval import ApprovalDecision, ApprovalRequest
+from overseer.log import AuditLog
+from tests.helpers.chromium import Chromium, chromium_path
+from tests.helpers.fakes import ScriptedApprover
+from tests.helpers.sessions import calc_repo, isolated_home, record
+
+EVIL = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+
+
+def overseer(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "overseer", *args], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    root = tmp_path_factory.mktemp("export")
+    repo = calc_repo(root)
+    log_path = root / "audit.db"
+
+    def answer(req: ApprovalRequest) -> ApprovalDecision:
+        if "push" in json.dumps(req.args):
+            return ApprovalDecision(decision="deny", by="alice", reason="no pushes from <agents>")
+        return ApprovalDecision(
+            decision="approve", by="alice", reason="ok for now", args_hash=req.args_hash
+        )
+
+    steps = [
+        {
+            "id": "run1",
+            "tool": "run_tests",
+            "args": {"command": "python -m pytest -q -p no:cacheprovider"},
+        },
+        {"id": "evil", "tool": "shell", "args": {"command": f"echo '{EVIL}'"}},
+        {"id": "push", "tool": "shell", "args": {"command": "git push origin main"}},
+        {
+            "id": "weaken",
+            "tool": "edit_file",
+            "args": {
+                "path": "tests/test_calc.py",
+                "old": 'assert add(2, 2) == 4, "add is wrong"',
+                "new": 'assert add(2, 2) == 0, "add is wrong"',
+            },
+        },
+        {
+            "id": "fix",
+            "tool": "edit_file",
+            "args": {"path": "calc.py", "old": "return a * b", "new": "return b * a"},
+        },
+        {"id": "long", "tool": "shell", "args": {"command": "seq 1 400"}},
+    ]
+    with isolated_home(root):
+        res = record(
+            log_path,
+            repo,
+            steps,
+            f"Fixed it. All tests pass. {EVIL}",
+            approver=ScriptedApprover(*[answer] * 5),
+        )
+        # Export while the same seal key is in force, so the verify result is "intact".
+        html_path, md_path = root / "session.html", root / "session.md"
+        env_log = ["--log", str(log_path)]
+        os.environ["OVERSEER_HOME"] = str(root / "overseer-home")
+        try:
+            for fmt, path in (("html", html_path), ("md", md_path)):
+                out = overseer("export", res.session, "--format", fmt, "-o", str(path), *env_log)
+                assert out.returncode == 0, out.stderr
+        finally:
+            del os.environ["OVERSEER_HOME"]
+    with AuditLog(log_path) as log:
+        actions = [e.payload for e in log.events(res.session, kinds=["policy_decided"])]
+    return {
+        "log": log_path,
+        "id": res.session,
+        "html": html_path,
+        "md": md_path,
+        "decided": actions,
+    }
+
+
+def test_html_is_self_contained_and_escaped(session):
+    text = Path(session["html"]).read_text()
+    assert "Content-Security-Policy" in text and "default-src 'none'" in text
+    assert not re.search(r"<script|<link|<iframe|<img|<object|@import|url\(", text, re.I)
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text, re.I)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert "onerror=alert" not in text.replace("&lt;img src=x onerror=alert(2)&gt;", "")
+    assert session["id"] in text
+    assert "Chain intact" in text
+    # Every decision, who made it, and why.
+    for d in session["decided"]:
+        assert f'id="call-{d["call_id"]}"' in text
+    assert text.count("by <b>alice</b>") >= 2 and "no pushes from &lt;agents&gt;" in text
+    # Flags, diffs (coloured), collapsed long output, evidence, print CSS.
+    assert "reward_hacking" in text and "unsupported_claim" in text
+    assert '<span class="del">' in text and '<span class="add">' in text
+    assert "<details><summary>show all of the output (" in text
+    assert "Evidence from the log" in text and "@media print" in text
+
+
+def test_markdown_report(session):
+    md = Path(session["md"]).read_text()
+    assert md.startswith(f"# overseer session `{session['id']}`")
+    assert "| seq | when | tool | action | policy | approval | outcome |" in md
+    assert "**deny** by alice" in md and "no pushes from &lt;agents&gt;" in md
+    assert "reward\\_hacking" in md or "reward_hacking" in md
+    assert "```diff" in md
+    # Untrusted text is raw only inside code fences.
+    outside = re.sub(r"(`{3,})[\s\S]*?\1", "", md)
+    assert "<script>" not in outside
+
+
+def test_export_errors_are_one_line(session, tmp_path):
+    res = overseer("export", "nosuchsession", "--format", "html", "--log", str(session["log"]))
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    res = overseer("export", session["id"], "--format", "pdf", "--log", str(session["log"]))
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(
+    chromium_path() is None,
+    reason="chromium is not installed (the Makefile's `debs` target installs it)",
+)
+def test_html_renders_in_chromium(session, tmp_path):
+    shot = tmp_path / "session.png"
+    with Chromium(tmp_path / "profile") as browser:
+        page = browser.load(Path(session["html"]), screenshot=shot)
+        rows = browser.send(
+            "Runtime.evaluate",
+            {
+                "expression": (
+                    "JSON.stringify({scripts: document.scripts.length, handlers: document.querySelectorAll('[onerror]').length,"
+                    " rows: [...document.querySelectorAll('table.decisions tr')].slice(1).map(r => r.innerText)})"
+                ),
+                "returnByValue": True,
+            },
+            session=True,
+        )["result"]["value"]
+    assert page.errors == [], page.errors
+    assert page.requests == [page.url], page.requests  # the page itself, nothing else
+    data = json.loads(rows)
+    assert data["scripts"] == 0 and data["handlers"] == 0
+    assert session["id"] in page.text
+    assert EVIL in page.text  # shown as text
+    assert len(data["rows"]) == len(session["decided"])
+    for row, d in zip(data["rows"], session["decided"], strict=True):
+        assert d["decision"] in row, (row, d)
+    assert any("deny" in r and "alice" in r for r in data["rows"])
+    assert shot.stat().st_size > 10_000
+    keep = os.environ.get("OVERSEER_SCREENSHOTS")
+    if keep:  # a person can look: OVERSEER_SCREENSHOTS=DIR pytest tests/test_audit_export.py
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, Path(keep) / "session.png")
+    print(f"screenshot: {shot}")
