@@ -309,7 +309,14 @@ def verify_prunes(
                     ):
                         accounted.add(str(s.get("id")))
         prev = row["hash"]
-    res = VerifyResult(session_id=PRUNES_ID, ok=broken is None, events=len(rows), head=prev)
+    # Every row is signed, so the record is "sealed" through its last row.
+    res = VerifyResult(
+        session_id=PRUNES_ID,
+        ok=broken is None,
+        events=len(rows),
+        head=prev,
+        sealed_seq=rows[-1]["id"],
+    )
     if broken is not None:
         res.first_broken_seq, res.kind, res.detail = broken
     return accounted, res
