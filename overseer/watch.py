@@ -184,6 +184,9 @@ class Watcher:
         """Stop observing; changes already seen are still recorded."""
         if not self._running:
             return
+        # Let the last action's changes arrive, so they are recorded before
+        # the session's end rather than lost with the observer.
+        self.flush(timeout=min(timeout, 1.0), settle=0.1)
         self._running = False
         if self._observer is not None:
             with contextlib.suppress(Exception):
