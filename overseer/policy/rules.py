@@ -294,10 +294,12 @@ class Rule:
         default_factory=dict, repr=False
     )
 
-    @property
-    def tool_explicit(self) -> bool:
-        """The rule names tools (not just "*"): it may override risk hints."""
-        return self.tools is not None and any(t != "*" for t in self.tools)
+    def covers_risk(self, tool: str, risk: str) -> bool:
+        """A tool's risk hint (destructive, open_world...) is only overridden
+        by a rule that names that tool exactly or names that risk."""
+        if self.risk is not None and risk in self.risk:
+            return True
+        return self.tools is not None and tool in self.tools
 
     @property
     def needs_argv(self) -> bool:
@@ -438,12 +440,11 @@ class Rule:
                     "network", "it uses the network and the rule does not allow network", False
                 )
             )
-        if not self.tool_explicit:
-            for r in RISKY:
-                if r in s.risk:
-                    out.append(
-                        Condition("risk", f"the tool declares itself {r.replace('_', ' ')}", False)
-                    )
+        for r in RISKY:
+            if r in s.risk and not self.covers_risk(s.tool, r):
+                out.append(
+                    Condition("risk", f"the tool declares itself {r.replace('_', ' ')}", False)
+                )
         return out
 
 

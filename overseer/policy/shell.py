@@ -447,7 +447,7 @@ SUBSTITUTIONS = frozenset({"command_substitution", "process_substitution"})
 
 def _text(node: Node) -> str:
     raw = node.text or b""
-    return raw.decode("utf-8", "surrogatepass")
+    return raw.decode("utf-8", "replace")
 
 
 # An interactive bash expands "!x" / "!!" from its history, in unquoted words
@@ -589,7 +589,7 @@ class _Analyser:
         if depth > MAX_DEPTH:
             self._error(src, "nested-too-deep", "the command is nested too deeply to analyse")
             return
-        data = src.encode("utf-8", "surrogatepass")
+        data = src.encode("utf-8", "replace")
         tree = _parser().parse(data)
         root = tree.root_node
         if root.has_error:
@@ -1623,6 +1623,12 @@ def analyse(command: str) -> Analysis:
         part.add("too-long", f"the command is longer than {MAX_COMMAND_CHARS} characters")
         return Analysis(command, (part,))
     analyser = _Analyser()
+    try:
+        command.encode("utf-8")
+    except UnicodeEncodeError:
+        # Lone surrogates (undecodable bytes): what runs is not what we read.
+        # Analyse a best-effort copy so deny rules still apply, and ask.
+        analyser._error(command, "encoding", "the command is not valid UTF-8 text")
     try:
         analyser.run(command, 0)
     except RecursionError:
