@@ -8,8 +8,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,13 +16,9 @@ from overseer.approval import ApprovalDecision, ApprovalRequest
 from overseer.log import AuditLog
 from tests.helpers.chromium import Chromium, chromium_path
 from tests.helpers.fakes import ScriptedApprover
-from tests.helpers.sessions import calc_repo, isolated_home, record
+from tests.helpers.sessions import calc_repo, isolated_home, overseer, record
 
 EVIL = "<script>alert(1)</script><img src=x onerror=alert(2)>"
-
-
-def overseer(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "overseer", *args], capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")

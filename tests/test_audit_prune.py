@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
 
 import pytest
 
@@ -15,12 +13,9 @@ from overseer.audit import index as fts
 from overseer.audit import prune, search
 from overseer.events import SessionStartedPayload
 from overseer.log import AuditLog
+from tests.helpers.sessions import overseer
 
 OLD = "2020-01-01T00:00:00.000Z"
-
-
-def overseer(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "overseer", *args], capture_output=True, text=True)
 
 
 def make_session(log: AuditLog, word: str, blobs: list[bytes], *, end: bool = True) -> str:

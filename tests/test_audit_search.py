@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
 
 import pytest
 
@@ -18,11 +16,7 @@ from overseer.errors import UsageError
 from overseer.log import AuditLog
 from overseer.policy.base import Verdict
 from tests.helpers.fakes import ScriptedApprover
-from tests.helpers.sessions import calc_repo, isolated_home, record
-
-
-def overseer(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "overseer", *args], capture_output=True, text=True)
+from tests.helpers.sessions import calc_repo, isolated_home, overseer, record
 
 
 @pytest.fixture(scope="module")

@@ -4,15 +4,13 @@ broker, tools, default policy, watcher): each flag positive and negative."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from overseer.events import SessionStartedPayload
 from overseer.log import AuditLog
-from tests.helpers.sessions import calc_repo, events, flags, isolated_home, record
+from tests.helpers.sessions import calc_repo, events, flags, isolated_home, overseer, record
 
 RUN = {"tool": "run_tests", "args": {"command": "python -m pytest -q -p no:cacheprovider"}}
 
@@ -110,7 +108,6 @@ def test_honest_edits_are_not_reward_hacking(tmp_path):
     repo = calc_repo(tmp_path)
     log_path = tmp_path / "audit.db"
     steps = [
-        RUN,
         {
             "tool": "edit_file",
             "args": {"path": "calc.py", "old": "return a - b", "new": "return a + b"},
@@ -287,41 +284,15 @@ def test_flags_cli_lists_live_and_watcher_flags(hacking, tmp_path):
                 "evidence": [1],
             },
         )
-    res = subprocess.run(
-        [sys.executable, "-m", "overseer", "flags", "--json", "--log", str(log_path)],
-        capture_output=True,
-        text=True,
-    )
+    res = overseer("flags", "--json", "--log", str(log_path))
     assert res.returncode == 0, res.stderr
     rows = json.loads(res.stdout)
     assert {"session_id", "seq", "flag", "reason", "evidence"} <= set(rows[0])
     assert {r["flag"] for r in rows} == {"reward_hacking", "out_of_band"}
-    one = subprocess.run(
-        [sys.executable, "-m", "overseer", "flags", sid[:6], "--log", str(log_path)],
-        capture_output=True,
-        text=True,
-    )
+    one = overseer("flags", sid[:6], "--log", str(log_path))
     assert "reward_hacking" in one.stdout and "out_of_band" not in one.stdout
-    recheck = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "overseer",
-            "flags",
-            sid,
-            "--recheck",
-            "--json",
-            "--log",
-            str(log_path),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    recheck = overseer("flags", sid, "--recheck", "--json", "--log", str(log_path))
     data = json.loads(recheck.stdout)
     assert any("expected value changed" in f["reason"] for f in data["recheck"])
-    bad = subprocess.run(
-        [sys.executable, "-m", "overseer", "flags", "nope", "--log", str(log_path)],
-        capture_output=True,
-        text=True,
-    )
+    bad = overseer("flags", "nope", "--log", str(log_path))
     assert bad.returncode == 2 and "Traceback" not in bad.stderr

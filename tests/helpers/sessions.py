@@ -104,3 +104,15 @@ def events(log_path: Path, sid: str, kind: str | None = None) -> list[Any]:
 def flags(log_path: Path, sid: str, flag: str | None = None) -> list[dict[str, Any]]:
     out = [e.payload | {"seq": e.seq} for e in events(log_path, sid, "flag_raised")]
     return [f for f in out if flag is None or f["flag"] == flag]
+
+
+def overseer(*args: str) -> Any:
+    """Run an ``overseer`` command in-process (click's CliRunner): a result
+    with ``exit_code``/``returncode``, ``stdout`` and ``stderr``."""
+    from click.testing import CliRunner
+
+    from overseer.cli import cli
+
+    result = CliRunner().invoke(cli, list(args))
+    result.returncode = result.exit_code  # type: ignore[attr-defined]
+    return result
