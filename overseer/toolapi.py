@@ -37,6 +37,10 @@ class Facts(BaseModel):
     commands: list[str] = Field(default_factory=list)  # shell source the policy parses
     network: list[str] = Field(default_factory=list)  # hosts or URLs; "*" = anywhere
     risk: list[Risk] = Field(default_factory=list)
+    # The directory relative paths (and the shell's commands) start from, when
+    # it is not the workspace: a persistent shell sends its current directory
+    # so that `cat x` after an earlier `cd` is judged where it really runs.
+    cwd: str | None = None
 
 
 class ToolResult(BaseModel):

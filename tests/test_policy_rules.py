@@ -380,3 +380,28 @@ def test_facts_from_args() -> None:
     assert facts_from_args("mcp:fs:delete_file", {"paths": ["a", "b"]}).writes == ["a", "b"]
     assert facts_from_args("shell", {"command": "ls"}).commands == ["ls"]
     assert facts_from_args("x", None) == Facts()
+
+
+def test_cd_in_the_command_moves_where_paths_resolve(ws: Path) -> None:
+    os.symlink("/", ws / "src" / "escape")
+    p = load_policy("default")
+    assert sh(p, "cd src && ls", ws).decision == "allow"
+    assert sh(p, "cd src && cat app.py", ws).decision == "allow"
+    # escape/ is only a symlink to / once inside src/
+    assert sh(p, "cat escape/etc/passwd", ws).decision == "allow"  # ws/escape does not exist
+    assert sh(p, "cd src && cat escape/etc/passwd", ws).decision == "ask"
+    assert sh(p, "cd src; cd escape; cat etc/passwd", ws).decision == "ask"
+
+
+def test_facts_cwd_is_where_relative_paths_start(ws: Path) -> None:
+    os.symlink("/", ws / "src" / "escape")
+    p = load_policy("default")
+
+    def cat(path: str, cwd: str | None) -> str:
+        return p.decide("shell", {}, Facts(commands=[f"cat {path}"], cwd=cwd), ws).decision
+
+    assert cat("app.py", "src") == "allow"
+    assert cat("escape/etc/passwd", "src") == "ask"
+    assert cat("escape/etc/passwd", str(ws / "src")) == "ask"
+    assert cat("hosts", "/etc") == "ask"  # a shell left outside the workspace
+    assert cat("README.md", None) == "allow"

@@ -224,6 +224,9 @@ class _Call:
     protected: frozenset[str]  # overseer's own files...
     protected_dirs: tuple[str, ...]  # ...and directories ("dir/" prefixes)
     collect: set[str] | None = None  # names of matching rules (inline examples)
+    # Directories relative paths may start from: the shell's cwd (facts.cwd,
+    # else the workspace) plus every directory a `cd` in the command goes to.
+    bases: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -679,8 +682,17 @@ class RulePolicy:
 
     @staticmethod
     def _place(s: Subject, value: str, c: _Call, bucket: list[str] | None) -> None:
+        bases = c.bases or (c.ws,)
+        if len(bases) > 1 and value[:1] not in ("/", "~"):
+            # A `cd` earlier in the command: the path may be relative to any
+            # of the directories it went to; every reading must be allowed.
+            for base in bases:
+                RulePolicy._place(
+                    s, value, _Call(c.ws, c.protected, c.protected_dirs, None, (base,)), bucket
+                )
+            return
         try:
-            path = P.resolve(value, c.ws)
+            path = P.resolve(value, bases[0])
         except (ValueError, OSError):
             s.unresolved.append(value[:200])
             return
@@ -705,9 +717,12 @@ class RulePolicy:
             if os.path.isabs(value):
                 matches = list(itertools.islice(globlib.iglob(value), MAX_GLOB_MATCHES + 1))
             else:
-                matches = list(
-                    itertools.islice(globlib.iglob(value, root_dir=c.ws), MAX_GLOB_MATCHES + 1)
-                )
+                matches = []
+                for base in c.bases or (c.ws,):
+                    found = itertools.islice(
+                        globlib.iglob(value, root_dir=base), MAX_GLOB_MATCHES + 1
+                    )
+                    matches.extend(m if len(c.bases) < 2 else os.path.join(base, m) for m in found)
         except (OSError, ValueError, re.error):
             matches = []
         if len(matches) > MAX_GLOB_MATCHES:
@@ -851,16 +866,21 @@ class RulePolicy:
         if not isinstance(facts, Facts):
             facts = Facts.model_validate(facts or {})
         exact, dirs = P.protected_sets()
-        c = _Call(self._workspace(workspace), exact, dirs, collect)
+        ws = self._workspace(workspace)
+        cwd = P.resolve(facts.cwd, ws) if facts.cwd else ws
+        c = _Call(ws, exact, dirs, collect, (cwd,))
         parts: list[PartDecision] = []
         results: list[Result] = []
         network_ok: list[bool] = []
         for command in facts.commands:
-            for part in analyse(command if isinstance(command, str) else str(command)).parts:
+            analysis = analyse(command if isinstance(command, str) else str(command))
+            c.bases = _bases(analysis.parts, cwd)
+            for part in analysis.parts:
                 pd, net = self._judge_part(part, tool, c)
                 parts.append(pd)
                 results.append(Result(pd.decision, pd.rule, pd.reason, pd.hard))
                 network_ok.append(net)
+        c.bases = (cwd,)
         if not facts.commands or facts.reads or facts.writes or facts.network or facts.risk:
             s = Subject(
                 tool=tool,
@@ -895,6 +915,28 @@ class RulePolicy:
         """The strictest decision any rule (or the default) can produce."""
         decisions = [r.decision for r in self.rules] + [self.default]
         return max(decisions, key=STRICTNESS.__getitem__)
+
+
+def _bases(parts: Sequence[Part], cwd: str) -> tuple[str, ...]:
+    """``cwd`` plus every directory a literal ``cd``/``pushd`` in the command
+    may move to (relative to any earlier one): a superset of where each part
+    really runs, so checking every path against each of them is safe."""
+    bases = [cwd]
+    for part in parts:
+        if not part.argv or program_name(part.argv[0].value) not in ("cd", "pushd"):
+            continue
+        operands = [w for w in part.argv[1:] if not (w.literal and w.value.startswith("-"))]
+        target = operands[-1] if operands else Word("~", "~", True, False, True)
+        if not target.literal:
+            continue  # already a finding (ask) on that part
+        for base in list(bases):
+            try:
+                moved = P.resolve(target.value, base)
+            except (ValueError, OSError):
+                continue
+            if moved not in bases and len(bases) < 16:
+                bases.append(moved)
+    return tuple(bases)
 
 
 def _short(text: str, n: int = 60) -> str:
