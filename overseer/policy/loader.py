@@ -75,6 +75,7 @@ class ExampleSpec(BaseModel):
     writes: list[str] | None = None
     network: list[str] | None = None
     risk: list[Risk] = Field(default_factory=list)
+    cwd: str | None = None
 
     _listify = field_validator("reads", "writes", "network", "risk", mode="before")(_listify)
 
@@ -272,6 +273,7 @@ def example_call(example: str | ExampleSpec) -> tuple[str, dict[str, Any], Facts
     if example.network is not None:
         facts.network = list(example.network)
     facts.risk = list(example.risk)
+    facts.cwd = example.cwd
     return example.tool, args, facts
 
 
@@ -293,14 +295,12 @@ class ExampleResult:
     line: int | None = None
 
     def message(self, source: str) -> str:
-        expect = "comes out" if self.kind == "match" else "does not come out"
-        return _fmt(
-            source,
-            self.line,
-            f"rule {self.rule!r}: {self.kind} example {self.example!r} should be an example that {expect} "
-            f"{self.expected} through this rule, but the policy says {self.decision}"
-            f" (rule {self.deciding_rule or 'default'}: {self.reason})",
-        )
+        decided = f"the policy says {self.decision} (rule {self.deciding_rule or 'default'}: {self.reason})"
+        if self.kind == "match":
+            problem = f"match example {self.example!r} should come out {self.expected} by this rule, but {decided}"
+        else:
+            problem = f"not_match example {self.example!r} should not come out {self.expected} by this rule, but {decided}"
+        return _fmt(source, self.line, f"rule {self.rule!r}: {problem}")
 
     expected: str = ""
 

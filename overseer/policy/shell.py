@@ -841,31 +841,30 @@ class _Analyser:
         words: list[Word] = []
         assignments: list[tuple[str, Node]] = []
         for child in node.children:
-            if child.type == "variable_assignment":
+            ct = child.type
+            if ct == "command_name":
+                named = child.named_children
+                w, subst = make_word(named[0] if named else child)
+                words.append(w)
+                for sub in subst:
+                    self.substitution(sub, part, depth)
+            elif ct in _WORDISH or ct in SUBSTITUTIONS:
+                w, subst = make_word(child)
+                words.append(w)
+                for sub in subst:
+                    self.substitution(sub, part, depth)
+            elif ct == "variable_assignment":
                 name_node = child.child_by_field_name("name")
                 assignments.append((_text(name_node) if name_node is not None else "", child))
-            elif child.type.endswith("_redirect"):
+            elif ct.endswith("_redirect"):
                 self.redirect(child, part, depth)
-            elif child.type == "command_name":
-                inner = child.named_children[0] if child.named_children else child
-                w, subst = make_word(inner)
-                words.append(w)
-                for s in subst:
-                    self.substitution(s, part, depth)
-            elif child.is_named:
-                if child.type in SUBSTITUTIONS:
-                    # $(...) as a whole argument
-                    w, subst = make_word(child)
+                for extra in child.children_by_field_name("destination")[1:]:
+                    w, subst = make_word(extra)
                     words.append(w)
-                    for s in subst:
-                        self.substitution(s, part, depth)
-                elif child.type in _WORDISH:
-                    w, subst = make_word(child)
-                    words.append(w)
-                    for s in subst:
-                        self.substitution(s, part, depth)
-                elif child.type != "comment":
-                    self.scan_substitutions(child, part, depth)
+                    for sub in subst:
+                        self.substitution(sub, part, depth)
+            elif child.is_named and ct != "comment":
+                self.scan_substitutions(child, part, depth)
         for r in outer_redirects:
             self.redirect(r, part, depth)
             # tree-sitter-bash attaches words after a redirection to it
