@@ -187,6 +187,7 @@ class ApprovalScreen(ModalScreen[ApprovalDecision | None]):
             ("a", "always", "green" if self.request.grant_preview else "dim"),
             ("t", "terminate", "red"),
             ("esc", "later", "dim"),
+            ("ctrl+q", "quit (denies)", "dim"),
         ):
             keys.append(f" {key} ", style=f"reverse {style}")
             keys.append(f" {label}   ")

@@ -307,6 +307,15 @@ class LiveApp(App[RunResult | None]):
 
     # -- actions ---------------------------------------------------------------
 
+    MAIN_SCREEN_ACTIONS = frozenset(
+        {"pending", "message", "toggle_output", "files", "report", "leave_input"}
+    )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # While a dialog is open its keys are the only ones besides quit:
+        # "m" or "f" must not move focus to widgets hidden under it.
+        return not (action in self.MAIN_SCREEN_ACTIONS and len(self.screen_stack) > 1)
+
     def action_pending(self) -> None:
         if not self.queue:
             self.notify("Nothing is waiting for a decision.")
