@@ -259,3 +259,67 @@ def test_limits_do_not_crash() -> None:
 
 def test_analysis_is_cached() -> None:
     assert analyse("ls -la") is analyse("ls -la")
+
+
+@pytest.mark.parametrize(
+    ("script", "dangerous"),
+    [
+        ("1,5p", False),
+        ("s/foo/replacement/", False),
+        ("s/ew/x/g", False),
+        ("/foo/,/bar/p", False),
+        ("$!N;s/\\n/ /", False),
+        ("y/abc/xyz/", False),
+        ("/re/I,+2d", False),
+        ("{p;q}", False),
+        ("a hello", False),
+        ("1e id", True),
+        ("e", True),
+        ("w out", True),
+        ("1wout", True),
+        ("$r /etc/passwd", True),
+        ("s/a/b/e", True),
+        ("s|a|b|gw f", True),
+        ("/re/I w f", True),
+        ("/x/!e id", True),
+        ("s/a/b", True),  # unreadable: treated as dangerous
+    ],
+)
+def test_sed_script_scanner(script: str, dangerous: bool) -> None:
+    from overseer.policy.shell import sed_script_danger
+
+    assert (sed_script_danger(script) is not None) is dangerous
+
+
+@pytest.mark.parametrize(
+    ("program", "dangerous"),
+    [
+        ("{print $1}", False),
+        ("NR > 1 { n++ } END { print n }", False),
+        ("$3 > 100 || $2 < 5", False),
+        ('{print > "f"}', True),
+        ('{print | "sh"}', True),
+        ('BEGIN{system("id")}', True),
+        ('{ "id" | getline x }', True),
+        ('BEGIN{f="system"; @f("id")}', True),
+        ('BEGIN{ARGV[1]="/etc/passwd"; ARGC=2} {print}', True),
+        ('{print ENVIRON["HOME"]}', True),
+    ],
+)
+def test_awk_program_check(program: str, dangerous: bool) -> None:
+    assert ("interpreter-code" in kinds(f"awk '{program}' f")) is dangerous
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "git log --outp=x",
+        "git diff --ext-d",
+        "sort --out=x y",
+        "sort --compress=sh y",
+        "sed --in s/a/b/ f",
+        "date --se=1",
+    ],
+)
+def test_gnu_long_option_abbreviations_are_caught(command: str) -> None:
+    assert analyse(command).parts[0].dangers, command

@@ -204,7 +204,7 @@ _PYTHON_RE = re.compile(r"^(?:python|pypy)(?:[0-9.]*)(?:-dbg)?$")
 # Programs whose arguments are not file paths (their values are not confined).
 NON_PATH_PROGRAMS = _names(
     """
-    echo printf true false pwd which type whoami uname hostname date seq sleep expr
+    echo printf true false pwd which type whoami uname seq sleep expr
     basename dirname id yes :
     """
 )
@@ -1222,7 +1222,7 @@ class _Analyser:
                     )
         elif name == "sort":
             for k, v in enumerate(vals):
-                if v.startswith(("--output", "--compress-program")) or (
+                if long_opt(v, "--output", "--compress-program") or (
                     _short_cluster(v) and "o" in v
                 ):
                     part.dangers.append(
@@ -1236,7 +1236,7 @@ class _Analyser:
             self._sed(part)
         elif name in ("diff", "sdiff", "diff3"):
             for k, v in enumerate(vals):
-                if v.startswith("--output") or (name == "sdiff" and _short_cluster(v) and "o" in v):
+                if long_opt(v, "--output") or (name == "sdiff" and _short_cluster(v) and "o" in v):
                     part.dangers.append(Danger(k, f"{name} {v.split('=')[0]} writes a file"))
         elif name == "tree":
             for k, v in enumerate(vals):
@@ -1244,11 +1244,11 @@ class _Analyser:
                     part.dangers.append(Danger(k, f"tree {v} writes files"))
         elif name == "file":
             for k, v in enumerate(vals):
-                if v in ("-C", "--compile"):
+                if v == "-C" or long_opt(v, "--compile"):
                     part.dangers.append(Danger(k, "file -C writes a compiled magic file"))
         elif name == "date":
             for k, v in enumerate(vals):
-                if v in ("-s",) or v.startswith("--set") or (_short_cluster(v) and "s" in v):
+                if long_opt(v, "--set") or (_short_cluster(v) and "s" in v):
                     part.dangers.append(Danger(k, "date -s sets the system clock"))
         elif name == "tee":
             for w in argv[1:]:
@@ -1386,25 +1386,25 @@ class _Analyser:
         while i < n:
             v = vals[i]
             if (
-                v in ("-i", "--in-place")
-                or v.startswith(("--in-place=",))
+                v == "-i"
+                or long_opt(v, "--in-place")
                 or (_short_cluster(v) and "i" in v and not v.startswith(("-e", "-f", "-l")))
             ):
                 part.dangers.append(Danger(i, "sed -i edits files in place"))
                 i += 1
                 continue
-            if v in ("-e", "--expression"):
+            if v == "-e" or (long_opt(v, "--expression") and "=" not in v):
                 if i + 1 < n:
                     scripts.append(vals[i + 1])
                 explicit = True
                 i += 2
                 continue
-            if v.startswith("--expression="):
+            if long_opt(v, "--expression"):
                 scripts.append(v.split("=", 1)[1])
                 explicit = True
                 i += 1
                 continue
-            if v in ("-f", "--file") or v.startswith("--file="):
+            if v == "-f" or long_opt(v, "--file"):
                 part.dangers.append(Danger(i, "sed -f runs a script that cannot be checked"))
                 explicit = True
                 i += 1 if "=" in v else 2
@@ -1426,11 +1426,10 @@ class _Analyser:
             scripts.append(vals[operands[0]])
             part.skip_arg = operands[0]
         for s in scripts:
-            if _SED_DANGER.search(s) or _SED_FLAG_DANGER.search(s):
+            why = sed_script_danger(s)
+            if why:
                 k = vals.index(s) if s in vals else 1
-                part.dangers.append(
-                    Danger(k, "the sed script can run commands or read/write files (e, w, r)")
-                )
+                part.dangers.append(Danger(k, why))
 
     def _git(self, part: Part) -> None:
         argv = list(part.argv)
@@ -1471,10 +1470,8 @@ class _Analyser:
         if _git_network(vals):
             part.network = True
         for k, v in enumerate(vals[2:], 2):
-            key = v.split("=", 1)[0]
-            if key in _GIT_DANGEROUS_OPTIONS or (
-                sub == "grep" and (v.startswith("-O") or key == "--open-files-in-pager")
-            ):
+            key = long_opt(v, *_GIT_DANGEROUS_OPTIONS) or v.split("=", 1)[0]
+            if key in _GIT_DANGEROUS_OPTIONS or (sub == "grep" and v.startswith("-O")):
                 part.dangers.append(
                     Danger(
                         k,
@@ -1534,6 +1531,18 @@ def _git_network(vals: list[str]) -> bool:
     if sub == "archive":
         return any(v.startswith("--remote") for v in vals)
     return False
+
+
+def long_opt(v: str, *options: str) -> str | None:
+    """The long option ``v`` stands for, among ``options``, also when GNU-style
+    abbreviated (``--out=x`` is ``--output=x`` to sort, git and friends)."""
+    if not v.startswith("--") or len(v) < 3:
+        return None
+    key = v.split("=", 1)[0]
+    for option in options:
+        if option == key or (len(key) >= 3 and option.startswith(key)):
+            return option
+    return None
 
 
 def _short_cluster(v: str) -> bool:
@@ -1601,12 +1610,112 @@ _GIT_DANGEROUS_OPTIONS = {
     "--config": "changes git configuration",
     "--run": "runs a program",
 }
+# awk programs that may run commands, write or read other files, or read the
+# environment: system(), pipes (not ||), output redirection in print/printf
+# (not comparisons), getline, ARGV/ARGC rewrites (which change the input
+# files), gawk's @load/@include and indirect calls (@f()), /inet files.
 _AWK_DANGER = re.compile(
-    r"system|getline|\||>|\bprint[f]?\b[^;}]*>|ENVIRON|close\s*\(|fflush|PROCINFO|@load|extension"
+    r"system|getline|(?<!\|)\|(?!\|)|\bprintf?\b[^;}\n]*>|ENVIRON|ARGV|ARGC|PROCINFO"
+    r"|close\s*\(|fflush|@|/inet"
 )
-# sed commands that run (e), write (w W) or read (r R) files
-_SED_DANGER = re.compile(r"(?:^|[;{}\n]|[0-9$/!,]|^\s*)\s*[ewWrR](?:\s|$)")
-_SED_FLAG_DANGER = re.compile(r"s(.).*?(?<!\\)\1.*?(?<!\\)\1[gpiImM0-9]*[ew]")
+
+
+def sed_script_danger(script: str) -> str | None:
+    """Why a sed script is dangerous (e, w, W, r, R commands; s///e or s///w),
+    or None. A small scanner of sed's syntax; anything it cannot follow is
+    reported as dangerous."""
+    i, n = 0, len(script)
+
+    def skip_delimited(j: int, delim: str) -> int:
+        # from just after an opening delimiter to just after the closing one
+        while j < n:
+            c = script[j]
+            if c == "\\":
+                j += 2
+                continue
+            if c == delim:
+                return j + 1
+            if c == "\n":
+                return -1
+            j += 1
+        return -1
+
+    def address(j: int) -> int:
+        if j < n and script[j] in "0123456789":
+            while j < n and script[j] in "0123456789~":
+                j += 1
+        elif j < n and script[j] == "$":
+            j += 1
+        elif j < n and script[j] in "/\\":
+            if script[j] == "\\":
+                if j + 1 >= n:
+                    return -1
+                j = skip_delimited(j + 2, script[j + 1])
+            else:
+                j = skip_delimited(j + 1, "/")
+            if j < 0:
+                return -1
+            while j < n and script[j] in "IM":
+                j += 1
+        return j
+
+    while i < n:
+        while i < n and script[i] in " \t\n;":
+            i += 1
+        if i >= n:
+            return None
+        i = address(i)
+        if i < 0:
+            return "cannot read the sed script"
+        if i < n and script[i] == ",":
+            i += 1
+            if i < n and script[i] in "+~":
+                i += 1
+            i = address(i)
+            if i < 0:
+                return "cannot read the sed script"
+        while i < n and script[i] in " \t!":
+            i += 1
+        if i >= n:
+            return None
+        c = script[i]
+        i += 1
+        if c in "ewWrR":
+            return f"the sed script's {c} command runs a command or reads/writes a file"
+        if c in "{}=dDgGhHlnNpPqQxzF":
+            while i < n and script[i] in "0123456789 \t":
+                i += 1
+            continue
+        if c in "bt:T":
+            while i < n and script[i] not in ";\n}":
+                i += 1
+            continue
+        if c in "aic":
+            while i < n and script[i] != "\n":
+                i += 2 if script[i] == "\\" else 1
+            continue
+        if c in "sy":
+            if i >= n or script[i] in "\n\\":
+                return "cannot read the sed script"
+            delim = script[i]
+            j = skip_delimited(i + 1, delim)
+            j = skip_delimited(j, delim) if j >= 0 else -1
+            if j < 0:
+                return "cannot read the sed script"
+            flags_start = j
+            while j < n and script[j] not in ";\n}":
+                j += 1
+            flags = script[flags_start:j]
+            if c == "s" and ("e" in flags or "w" in flags):
+                return "the sed s command's e/w flag runs a command or writes a file"
+            i = j
+            continue
+        if c == "#":
+            while i < n and script[i] != "\n":
+                i += 1
+            continue
+        return f"cannot read the sed script (command {c!r})"
+    return None
 
 
 @lru_cache(maxsize=8192)
