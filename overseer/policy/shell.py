@@ -582,6 +582,7 @@ _WORDISH = _names(
 class _Analyser:
     def __init__(self) -> None:
         self.parts: list[Part] = []
+        self.overflow = False  # the too-large/deep finding is reported once
 
     # -- entry ----------------------------------------------------------
 
@@ -610,9 +611,13 @@ class _Analyser:
 
     def visit(self, node: Node, depth: int) -> None:
         if depth > MAX_DEPTH or len(self.parts) > MAX_PARTS:
-            self._error(
-                _text(node), "nested-too-deep", "the command is too large or deep to analyse"
-            )
+            if not self.overflow:
+                self.overflow = True
+                self._error(
+                    _text(node)[:200],
+                    "nested-too-deep",
+                    "the command is too large or deep to analyse",
+                )
             return
         t = node.type
         if t in _CONTAINERS:
@@ -674,6 +679,12 @@ class _Analyser:
                 words.append(w)
                 for s in subst:
                     self.substitution(s, part, depth)
+                if not w.literal and not subst:
+                    # bash evaluates expanded values arithmetically here:
+                    # a value like a[$(cmd)] would run cmd.
+                    part.add("dynamic-argument", f"{w.source[:60]} is expanded and evaluated")
+            elif child.type in ("simple_expansion", "expansion"):
+                part.add("dynamic-argument", f"{_text(child)[:60]} is expanded and evaluated")
             elif child.type in SUBSTITUTIONS:
                 self.substitution(child, part, depth)
             else:
