@@ -89,4 +89,6 @@ def test_adversarial_never_allowed(case: tuple[str, str], default_policy, worksp
 def test_everyday_commands_allowed(case: tuple[str, str], default_policy, workspace: Path) -> None:  # type: ignore[no-untyped-def]
     cls, command = case
     verdict = judge(default_policy, command, workspace)
-    assert verdict.decision == "allow", f"[{cls}] {command!r}: {verdict.decision} ({verdict.rule}: {verdict.reason})"
+    assert verdict.decision == "allow", (
+        f"[{cls}] {command!r}: {verdict.decision} ({verdict.rule}: {verdict.reason})"
+    )
