@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pexpect
 import pytest
+from overseer.examples.demo_repo import REGRESSION_SUBJECT, build
 
 from overseer.agent.bisect import BisectAgent
 from overseer.approval import ApprovalDecision
-from overseer.examples.demo_repo import REGRESSION_SUBJECT, build
 from overseer.log import AuditLog
 from overseer.session import Session, SessionConfig, run_agent
 from tests.helpers.fakes import ScriptedApprover
@@ -136,7 +136,7 @@ def test_killed_run_is_interrupted_with_outcome_unknown(make_repo, tmp_path):
     proc = subprocess.Popen(
         [*OVERSEER, "run", "sleep", "--agent", f"script:{plan}", "--approver", "approve-all", "--headless",
          "--repo", str(repo), "--log", str(db), "--sandbox", "none"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=open(tmp_path / "err.txt", "w"), start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 60
@@ -146,7 +146,7 @@ def test_killed_run_is_interrupted_with_outcome_unknown(make_repo, tmp_path):
             if db.exists():
                 with AuditLog(db) as log:
                     started = any(True for s in log.sessions() for _ in log.events(s["id"], kinds=["action_started"]))
-        assert started
+        assert started, (tmp_path / "err.txt").read_text()[-3000:]
         proc.kill()
         proc.wait()
     finally:

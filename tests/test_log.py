@@ -254,3 +254,25 @@ def test_sessions_from_live_processes_stay_running(log):
     with AuditLog(log.path) as again:
         assert again.session(sid)["status"] == "running"
     assert os.getpid()
+
+
+def test_readers_opening_and_closing_never_hide_a_writers_events(tmp_path):
+    """Regression: the schema-creation lock once closed a descriptor of the DB
+    file, which drops SQLite's POSIX locks in the writer; a reader closing its
+    connection then deleted the writer's WAL and its events vanished."""
+    db = tmp_path / "shared.db"
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(db), "-1"], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    sid = proc.stdout.readline().split()[1]
+    try:
+        seen = []
+        for _ in range(15):
+            time.sleep(0.02)
+            with AuditLog(db) as reader:
+                seen.append(reader.count(sid))
+        assert seen[-1] > seen[0] > 0
+    finally:
+        proc.kill()
+        proc.wait()
+    with AuditLog(db) as log:
+        assert log.verify(sid)[0].ok

@@ -137,24 +137,27 @@ class AuditLog:
 
     def _create_schema(self) -> None:
         # sqlite-utils commits as it goes, so creation cannot sit in one SQL
-        # transaction; an flock on the file keeps two processes from creating
-        # the schema at once.
+        # transaction; an flock keeps two processes from creating the schema
+        # at once. It is taken on the directory, never on the DB file: closing
+        # any descriptor of the DB file would drop SQLite's own POSIX locks in
+        # this process, and another process could then delete our WAL.
         import fcntl
 
-        with open(self.path, "rb") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                if schema.is_overseer_db(self.conn):
-                    return
-                if self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
-                    raise LogError(
-                        f"{self.path} is a SQLite database but not an overseer audit log; "
-                        "choose another path with --log"
-                    )
-                with self._lock:
-                    schema.create(self.conn)
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if schema.is_overseer_db(self.conn):
+                return
+            if self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                raise LogError(
+                    f"{self.path} is a SQLite database but not an overseer audit log; "
+                    "choose another path with --log"
+                )
+            with self._lock:
+                schema.create(self.conn)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
 
     # -- lifecycle -----------------------------------------------------------
 
