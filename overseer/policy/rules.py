@@ -199,7 +199,9 @@ def has_flag(
 @dataclass(slots=True)
 class Subject:
     tool: str
-    text: str
+    # What `regex` searches; None until first needed for a shell part (then
+    # built from ``words``: most subjects never meet a regex rule).
+    text: str | None
     argv: list[str] | None = None
     literal: list[bool] = field(default_factory=list)
     base: str = ""  # program_name(argv[0])
@@ -214,6 +216,12 @@ class Subject:
     network: bool = False
     risk: frozenset[str] = frozenset()
     dangers: tuple[Danger, ...] = ()
+    words: tuple[Word, ...] = ()
+
+    def regex_text(self) -> str:
+        if self.text is None:
+            self.text = _shell_text(self.words)
+        return self.text
 
 
 @dataclass(slots=True)
@@ -388,7 +396,7 @@ class Rule:
             m = best
         if self.flags is not None and (s.argv is None or not has_flag(s.argv, *self.flags)):
             return None
-        if self.regex is not None and not self.regex.search(s.text):
+        if self.regex is not None and not self.regex.search(s.regex_text()):
             return None
         if self.network is not None and s.network != self.network:
             return None
@@ -486,6 +494,8 @@ def _strictest(results: Sequence[Result]) -> Result:
 
 def _combine(results: Sequence[Result]) -> Result:
     """The strictest result; its reason lists every distinct reason at that level."""
+    if len(results) == 1:
+        return results[0]
     best = _strictest(results)
     level = STRICTNESS[best.decision]
     at_level = [r for r in results if STRICTNESS[r.decision] == level]
@@ -746,7 +756,8 @@ class RulePolicy:
         vals = [w.value for w in argv]
         s = Subject(
             tool=tool,
-            text=_shell_text(argv),
+            text=None,
+            words=argv,
             argv=vals,
             literal=[w.literal for w in argv],
             base=program_name(vals[0]) if vals else "",
@@ -821,7 +832,8 @@ class RulePolicy:
     def _outer_subject(argv: tuple[Word, ...], inner: Subject, tool: str) -> Subject:
         return Subject(
             tool=tool,
-            text=_shell_text(argv),
+            text=None,
+            words=argv,
             base=program_name(argv[0].value) if argv else "",
             argv=[w.value for w in argv],
             literal=[w.literal for w in argv],
