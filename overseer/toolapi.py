@@ -163,7 +163,9 @@ class FunctionTool(Tool):
             return out
         if isinstance(out, str):
             return ToolResult(output=out)
-        return ToolResult(output=str(out), data={"value": out} if isinstance(out, dict | list) else {})
+        return ToolResult(
+            output=str(out), data={"value": out} if isinstance(out, dict | list) else {}
+        )
 
     def facts(self, args: Any, ctx: ToolContext) -> Facts:
         return self._call(self._facts, args, ctx) if self._facts else Facts()
