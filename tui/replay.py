@@ -403,9 +403,14 @@ class ReplayApp(App[None]):
     # -- detail tabs -------------------------------------------------------------
 
     def action_tab(self, tab: str) -> None:
-        self.query_one(EventDetail).active = tab
+        detail = self.query_one(EventDetail)
+        detail.active = tab
         if tab == "tab-approvals":
-            self.query_one(EventDetail).load_approvals()
+            # The table takes the keys: arrows choose a decision, enter jumps to it.
+            detail.load_approvals()
+            detail.query_one("#approvals-table").focus()
+        else:
+            self.query_one(Timeline).focus()
 
     @on(EventDetail.JumpTo)
     def _jump_to(self, event: EventDetail.JumpTo) -> None:
