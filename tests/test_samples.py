@@ -1,0 +1,26 @@
+"""The sample sessions shipped in logs/samples/ import and verify."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SAMPLES = sorted((Path(__file__).resolve().parent.parent / "logs" / "samples").glob("*.jsonl"))
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name)
+def test_sample_imports_and_verifies(sample, tmp_path):
+    db = str(tmp_path / "a.db")
+    imported = subprocess.run([sys.executable, "-m", "overseer", "import", str(sample), "--log", db], capture_output=True, text=True)
+    assert imported.returncode == 0, imported.stderr
+    verified = subprocess.run([sys.executable, "-m", "overseer", "verify", "--all", "--log", db], capture_output=True, text=True)
+    assert verified.returncode == 0 and " ok " in verified.stdout, verified.stdout
+    shown = subprocess.run([sys.executable, "-m", "overseer", "show", sample.stem[:0] or imported.stdout.split()[2].rstrip(":"), "--log", db], capture_output=True, text=True)
+    assert "first bad commit" in shown.stdout or shown.returncode == 0
+
+
+def test_there_is_a_bisect_sample():
+    assert any("bisect" in p.name for p in SAMPLES)
