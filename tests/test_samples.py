@@ -18,8 +18,9 @@ def test_sample_imports_and_verifies(sample, tmp_path):
     assert imported.returncode == 0, imported.stderr
     verified = subprocess.run([sys.executable, "-m", "overseer", "verify", "--all", "--log", db], capture_output=True, text=True)
     assert verified.returncode == 0 and " ok " in verified.stdout, verified.stdout
-    shown = subprocess.run([sys.executable, "-m", "overseer", "show", sample.stem[:0] or imported.stdout.split()[2].rstrip(":"), "--log", db], capture_output=True, text=True)
-    assert "first bad commit" in shown.stdout or shown.returncode == 0
+    session_id = imported.stdout.split()[2].rstrip(":")  # "imported session ID: N events..."
+    shown = subprocess.run([sys.executable, "-m", "overseer", "show", session_id, "--log", db], capture_output=True, text=True)
+    assert shown.returncode == 0 and "session ended: completed" in shown.stdout
 
 
 def test_there_is_a_bisect_sample():
