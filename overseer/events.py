@@ -61,8 +61,14 @@ class SessionStartedPayload(Payload):
 
 
 class ModelTurnPayload(Payload):
+    """One model call. Messages are stored once in the ``messages`` table; a
+    turn lists only those new since the previous turn (``prior`` says how
+    many carry over), so a long session does not grow quadratically."""
+
     turn: int
-    messages: list[str] = Field(default_factory=list)  # hashes into `messages`
+    messages: list[str] = Field(default_factory=list)  # hashes into `messages`, new this turn
+    prior: int = 0
+    system: str | None = None  # hash of the system prompt
     response: str | None = None  # hash of the model's reply
     text: str = ""
     tool_calls: list[dict[str, Any]] = Field(default_factory=list)

@@ -681,3 +681,29 @@ def test_bare_model_names_and_unknown_specs_get_clear_errors(monkeypatch):
     with pytest.raises(UsageError, match="neither PROVIDER:MODEL") as err:
         load_model("llama3:8b")
     assert "anthropic" in str(err.value) and "ollama" in str(err.value)
+
+
+def test_tool_names_with_colons_are_offered_safely_and_mapped_back():
+    from overseer.agent.middleware import model_facing_name
+
+    assert model_facing_name("mcp:git:git_status") == "mcp__git__git_status"
+    assert model_facing_name("shell") == "shell"
+    long = model_facing_name("mcp:" + "x" * 100)
+    assert len(long) <= 64 and long != model_facing_name("mcp:" + "x" * 99)
+
+
+def test_a_colon_named_tool_is_called_by_its_safe_name_and_recorded_by_its_real_one(
+    open_session, log
+):
+    class McpLike(EchoTool):
+        name = "mcp:git:echo"
+
+    tool = McpLike()
+    s = open_session(FixedPolicy({"mcp:git:echo": "allow"}), [tool])
+    model = ScriptedChatModel(
+        script=[tool_calls(call("mcp__git__echo", {"text": "x"}, id="c1")), final("done")]
+    )
+    result = run(s, model)
+    assert result.status == "completed" and [a.text for a in tool.runs] == ["x"]
+    proposed = [e.payload["tool"] for e in log.events(s.id, kinds=["action_proposed"])]
+    assert proposed == ["mcp:git:echo"]

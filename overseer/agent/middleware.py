@@ -29,7 +29,9 @@ request from the events.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import threading
 import time
 import uuid
@@ -78,6 +80,21 @@ def _new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex}"
 
 
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def model_facing_name(name: str) -> str:
+    """A tool name providers accept (letters, digits, ``_``, ``-``; <= 64 chars).
+
+    ``mcp:git:git_status`` becomes ``mcp__git__git_status``; the middleware maps
+    it back, so the broker, the policy and the log only ever see overseer's name.
+    """
+    safe = _UNSAFE.sub("__", name)
+    if len(safe) > 64:
+        safe = safe[:55] + "_" + hashlib.sha256(name.encode()).hexdigest()[:8]
+    return safe
+
+
 class MediatedTool(BaseTool):
     """An overseer Tool as LangChain sees it: name, description, JSON schema.
 
@@ -91,7 +108,7 @@ class MediatedTool(BaseTool):
     @classmethod
     def of(cls, tool: Tool) -> MediatedTool:
         return cls(
-            name=tool.name,
+            name=model_facing_name(tool.name),
             description=tool.description or tool.name,
             args_schema=tool.args_schema(),
         )
@@ -170,6 +187,10 @@ class OverseerMiddleware(AgentMiddleware):
         self.stop_reason: StopReason | None = None
         self.last_text = ""
         self.usage: dict[str, int] = {}
+        # model-facing tool name -> overseer's tool name (see model_facing_name)
+        self.tool_names: dict[str, str] = {
+            model_facing_name(name): name for name in session.registry.tools()
+        }
         self._prev_context: list[BaseMessage] = []  # the last turn's request + response
         self._used_ids: set[str] = set()
         self._lock = threading.Lock()
@@ -331,6 +352,7 @@ class OverseerMiddleware(AgentMiddleware):
         # ``handler`` (LangChain running the tool itself) is deliberately never called.
         tc = request.tool_call
         name = str(tc.get("name") or "")
+        name = self.tool_names.get(name, name)
         model_id = str(tc.get("id") or "")
         raw: Any = tc.get("args")
         if isinstance(raw, Mapping) and set(raw) == {RAW_ARGS_KEY}:

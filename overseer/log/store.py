@@ -263,7 +263,9 @@ class AuditLog:
             except Exception:  # noqa: BLE001 - observers must not break appends
                 pass
 
-    def _insert(self, session_id: str, ts: int, kind: str, payload_json: str, payload_hash: str) -> tuple[str, int]:
+    def _insert(
+        self, session_id: str, ts: int, kind: str, payload_json: str, payload_hash: str
+    ) -> tuple[str, int]:
         """Extend the session's chain by one event, durably. Caller holds the lock.
 
         The head is cached per session; if another process extended the same
@@ -301,7 +303,9 @@ class AuditLog:
                     pass
                 self._heads.pop(session_id, None)
                 raise LogWriteError(f"cannot write to audit log {self.path}: {exc}") from exc
-        raise LogWriteError(f"cannot extend session {session_id}: its chain is being written by another process")
+        raise LogWriteError(
+            f"cannot extend session {session_id}: its chain is being written by another process"
+        )
 
     def seal(self, session_id: str) -> seals.SealRecord | None:
         """Record a ``seal`` event and sign the new head into the sidecar file."""
@@ -314,13 +318,23 @@ class AuditLog:
             self._since_seal[session_id] = (0, sealed.ts)
             try:
                 return seals.append_seal(
-                    self.seal_path, self.key, session_id, sealed.seq, sealed.hash, sealed.seq, sealed.ts
+                    self.seal_path,
+                    self.key,
+                    session_id,
+                    sealed.seq,
+                    sealed.hash,
+                    sealed.seq,
+                    sealed.ts,
                 )
             except OSError as exc:
                 raise LogWriteError(f"cannot write seal file {self.seal_path}: {exc}") from exc
 
     def end_session(
-        self, session_id: str, status: str, final: str = "", summary: dict[str, Any] | None = None,
+        self,
+        session_id: str,
+        status: str,
+        final: str = "",
+        summary: dict[str, Any] | None = None,
         error: str | None = None,
     ) -> None:
         self.append(
@@ -337,24 +351,37 @@ class AuditLog:
     def put_blob(self, data: bytes) -> str:
         """Store content-addressed bytes once; returns their sha256."""
         h = sha256_hex(data)
+        self._put_referenced(
+            "INSERT OR IGNORE INTO blobs (hash, size, data) VALUES (?,?,?)",
+            (h, len(data), data),
+            "output",
+        )
+        return h
+
+    def _put_referenced(self, sql: str, params: tuple[Any, ...], what: str) -> None:
+        """Store a blob or message without its own fsync.
+
+        Nothing points at it until an event does, and that event is appended
+        afterwards with synchronous=FULL: its commit syncs the whole WAL,
+        this row included. So a model turn costs one fsync, not three.
+        """
         with self._lock:
             try:
-                self.conn.execute(
-                    "INSERT OR IGNORE INTO blobs (hash, size, data) VALUES (?,?,?)", (h, len(data), data)
-                )
+                self.conn.execute("PRAGMA synchronous=NORMAL")
+                try:
+                    self.conn.execute(sql, params)
+                finally:
+                    self.conn.execute("PRAGMA synchronous=FULL")
             except sqlite3.Error as exc:
-                raise LogWriteError(f"cannot store output in {self.path}: {exc}") from exc
-        return h
+                raise LogWriteError(f"cannot store {what} in {self.path}: {exc}") from exc
 
     def put_message(self, message: dict[str, Any]) -> str:
         """Store a model message once (redacted, canonical); returns its hash."""
         text = canonical_json(self.redactor.value(message), check=False)
         h = sha256_hex(text)
-        with self._lock:
-            try:
-                self.conn.execute("INSERT OR IGNORE INTO messages (hash, data) VALUES (?,?)", (h, text))
-            except sqlite3.Error as exc:
-                raise LogWriteError(f"cannot store model message in {self.path}: {exc}") from exc
+        self._put_referenced(
+            "INSERT OR IGNORE INTO messages (hash, data) VALUES (?,?)", (h, text), "model message"
+        )
         return h
 
     # -- inbox: decisions and messages from other processes -----------------
@@ -397,7 +424,8 @@ class AuditLog:
 
     def head(self, session_id: str) -> tuple[int, str] | None:
         row = self.conn.execute(
-            "SELECT seq, hash FROM events WHERE session_id=? ORDER BY seq DESC LIMIT 1", (session_id,)
+            "SELECT seq, hash FROM events WHERE session_id=? ORDER BY seq DESC LIMIT 1",
+            (session_id,),
         ).fetchone()
         return (row[0], row[1]) if row else None
 
@@ -413,7 +441,9 @@ class AuditLog:
         if id_or_prefix in rows:
             return id_or_prefix
         if not rows:
-            raise SessionNotFound(f"no session matches {id_or_prefix!r}; `overseer sessions` lists them")
+            raise SessionNotFound(
+                f"no session matches {id_or_prefix!r}; `overseer sessions` lists them"
+            )
         if len(rows) > 1:
             raise SessionNotFound(
                 f"{id_or_prefix!r} matches {len(rows)} sessions ({', '.join(rows[:5])}...); give more characters"
@@ -427,7 +457,18 @@ class AuditLog:
             " (SELECT count(*) FROM events e WHERE e.session_id = s.id) AS events"
             " FROM sessions s ORDER BY s.started DESC, s.rowid DESC"
         ).fetchall()
-        cols = ["id", "task", "agent", "model", "workspace", "started", "ended", "status", "policy", "events"]
+        cols = [
+            "id",
+            "task",
+            "agent",
+            "model",
+            "workspace",
+            "started",
+            "ended",
+            "status",
+            "policy",
+            "events",
+        ]
         return [dict(zip(cols, r, strict=True)) for r in rows]
 
     def session(self, session_id: str) -> dict[str, Any]:
@@ -462,7 +503,9 @@ class AuditLog:
 
     def count(self, session_id: str) -> int:
         return int(
-            self.conn.execute("SELECT count(*) FROM events WHERE session_id=?", (session_id,)).fetchone()[0]
+            self.conn.execute(
+                "SELECT count(*) FROM events WHERE session_id=?", (session_id,)
+            ).fetchone()[0]
         )
 
     def get_blob(self, h: str) -> bytes | None:
