@@ -43,6 +43,8 @@ class QuestionScreen(ModalScreen[ApprovalDecision | None]):
     QuestionScreen OptionList { height: auto; max-height: 12; }
     QuestionScreen #answer { margin-top: 1; }
     QuestionScreen #keys { margin-top: 1; color: $text-muted; }
+    QuestionScreen #queue { display: none; height: auto; }
+    QuestionScreen #queue.some { display: block; }
     """
 
     def __init__(
@@ -74,7 +76,9 @@ class QuestionScreen(ModalScreen[ApprovalDecision | None]):
                 else "Type your answer and press enter"
             )
             yield Input(placeholder=placeholder, id="answer")
-            yield Static(waiting_line(self._waiting), id="queue")
+            yield Static(
+                waiting_line(self._waiting), id="queue", classes="some" if self._waiting else ""
+            )
             keys = "enter answer   " + ("1-9 pick a choice   tab switch   " if req.choices else "")
             yield Static(keys + "esc later   ctrl+t terminate the session", id="keys")
 
@@ -88,7 +92,9 @@ class QuestionScreen(ModalScreen[ApprovalDecision | None]):
     def set_waiting(self, others: list[str]) -> None:
         self._waiting = list(others)
         if self.is_mounted:
-            self.query_one("#queue", Static).update(waiting_line(self._waiting))
+            queue = self.query_one("#queue", Static)
+            queue.update(waiting_line(self._waiting))
+            queue.set_class(bool(self._waiting), "some")
 
     def _answer(self, text: str) -> None:
         self.dismiss(ApprovalDecision(decision="approve", by=self.by, answer=text))

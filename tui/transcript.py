@@ -25,10 +25,8 @@ from .views import (
     CHOICE_STYLES,
     DECISION_STYLES,
     code,
-    command_text,
-    is_commandish,
+    compact_args,
     looks_like_diff,
-    short,
     status_mark,
 )
 
@@ -95,12 +93,7 @@ class CallEntry(Vertical):
         head = Text()
         head.append_text(status_mark(s.status))
         head.append(f" {s.tool} ", style="bold")
-        what = command_text(s.tool, s.args)
-        head.append(
-            short(what, 200)
-            if is_commandish(s.tool, s.args)
-            else short(" ".join(what.split()), 200)
-        )
+        head.append(compact_args(s.tool, s.args))
         tail = Text(f"  [{s.call_id}]", style="dim")
         if s.status == "waiting":
             tail.append("  waiting for you", style="bold yellow")
@@ -181,15 +174,26 @@ class Transcript(VerticalScroll):
         super().__init__(**kwargs)
         self.calls: dict[str, CallState] = {}
         self.entries: dict[str, CallEntry] = {}
+        self.following = True  # keep the newest entry in view
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        # Scrolling up means the person is reading: stop following until
+        # they come back to the bottom. Content growing never moves scroll_y.
+        if new < old - 0.5:
+            self.following = False
+        elif new >= self.max_scroll_y - 1:
+            self.following = True
+
+    def _follow(self) -> None:
+        if self.following:
+            self.call_after_refresh(self.scroll_end, animate=False, immediate=True)
 
     # -- feeding ---------------------------------------------------------------
 
     def _add(self, widget: Static | CallEntry) -> None:
-        # Follow the end only if the person has not scrolled up to read.
-        following = self.scroll_y >= self.max_scroll_y - 1
         self.mount(widget)
-        if following:
-            self.call_after_refresh(self.scroll_end, animate=False)
+        self._follow()
 
     def _say(self, classes: str, text: RenderableType) -> None:
         self._add(TextEntry(text, classes=classes))
@@ -201,6 +205,7 @@ class Transcript(VerticalScroll):
         entry = self.entries.get(call_id)
         if entry is not None and entry.is_mounted:
             entry.refresh_state()
+            self._follow()
 
     def apply(self, seq: int, kind: str, p: dict[str, Any]) -> None:
         """Fold one log event into the transcript."""

@@ -18,7 +18,7 @@ class ViewerScreen(ModalScreen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Close"),
-        Binding("q", "close", "Close", show=False),
+        Binding("q", "close_or_quit", "Close", show=False),
     ]
 
     DEFAULT_CSS = """
@@ -55,3 +55,11 @@ class ViewerScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+    async def action_close_or_quit(self) -> None:
+        # On the final report "q" ends the session's UI, as on the main screen.
+        if self.kind.startswith("report"):
+            self.dismiss(None)
+            await self.app.run_action("quit")
+        else:
+            self.dismiss(None)

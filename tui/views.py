@@ -69,6 +69,32 @@ def other_args(args: Any) -> dict[str, Any]:
     return {k: v for k, v in args.items() if k != "command"}
 
 
+def compact_args(tool: str, args: Any, limit: int = 200) -> str:
+    """One line for a call: the command first (shell-like tools), then the
+    other args as ``key=value``; empty and false values are left out."""
+    if not isinstance(args, dict):
+        return short(json.dumps(args, ensure_ascii=False), limit)
+    bits: list[str] = []
+    if isinstance(args.get("command"), str):
+        bits.append(str(args["command"]))
+    for key in sorted(args):
+        value = args[key]
+        if key == "command" or value is None or value is False or value == [] or value == {}:
+            continue
+        if key == "timeout" and "command" in args:
+            continue  # every shell call has one; the dialog shows it
+        if isinstance(value, str):
+            text = (
+                value
+                if value and " " not in value and len(value) <= 60
+                else json.dumps(value, ensure_ascii=False)
+            )
+        else:
+            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        bits.append(f"{key}={short(text, 80)}")
+    return short("  ".join(bits), limit)
+
+
 def code(text: str, lexer: str, *, line_numbers: bool = False) -> Syntax:
     return Syntax(
         text,
