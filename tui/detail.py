@@ -210,12 +210,18 @@ class EventDetail(Vertical):
             return
         self._approvals_loaded = True
         table = self.query_one("#approvals-table", DataTable)
-        table.add_columns("seq", "time", "decision", "by", "what", "reason")
+        table.add_columns("seq", "time", "decision", "by", "what · why")
         for a in self.index.approvals():
             style = CHOICE_STYLES.get(a["decision"], "")
+            # Two lines per decision: the pane is narrow, and the reason
+            # matters as much as the command.
+            what = Text(short(a["what"], 200))
+            what.append(
+                "\n" + (short(a["reason"], 200) if a["reason"] else "no reason given"), style="dim"
+            )
             table.add_row(
-                str(a["seq"]), clock(a["ts"]), Text(a["decision"], style=style), a["by"],
-                short(a["what"], 60), short(a["reason"], 60), key=str(a["seq"]),
+                str(a["seq"]), clock(a["ts"]), Text(a["decision"], style=style), short(a["by"], 20),
+                what, key=str(a["seq"]), height=2,
             )  # fmt: skip
 
     @on(TabbedContent.TabActivated)

@@ -36,6 +36,11 @@ MARK_SQL = (
     "kind IN ('approval_requested','approval_decided','flag_raised','question_asked')"
     " OR (kind='action_finished' AND json_extract(payload,'$.status')='denied')"
 )
+# A refusal: a person said no (or stopped the session), or a call ended denied.
+DENIAL_SQL = (
+    "(kind='action_finished' OR (kind='approval_decided'"
+    " AND json_extract(payload,'$.decision') IN ('deny','terminate')))"
+)
 SEARCH_KINDS = (
     "model_turn", "action_proposed", "policy_decided", "approval_requested", "approval_decided",
     "action_started", "action_finished", "file_changed", "question_asked", "question_answered",
@@ -55,6 +60,7 @@ class EventIndex:
         self.kinds: list[str] = []
         self._summaries: OrderedDict[int, str] = OrderedDict()
         self._marks: list[int] | None = None
+        self.denials: set[int] = set()
         self._rows_for_verify: list[tuple[int, int, str, str, str, str, str]] | None = None
         self.session: dict[str, Any] = {}
         self._load()
@@ -210,14 +216,20 @@ class EventIndex:
     def marks(self) -> list[int]:
         """Seqs of approvals, denials, questions and flags (computed once)."""
         if self._marks is None:
-            self._marks = [
-                r[0]
-                for r in self.conn.execute(
-                    f"SELECT seq FROM events WHERE session_id=? AND ({MARK_SQL}) ORDER BY seq",
-                    (self.session_id,),
-                )
-            ]
+            marks: list[int] = []
+            for seq, denial in self.conn.execute(
+                f"SELECT seq, {DENIAL_SQL} FROM events WHERE session_id=? AND ({MARK_SQL}) ORDER BY seq",
+                (self.session_id,),
+            ):
+                marks.append(seq)
+                if denial:
+                    self.denials.add(seq)
+            self._marks = marks
         return self._marks
+
+    @property
+    def marks_loaded(self) -> bool:
+        return self._marks is not None
 
     def search(self, text: str) -> list[int]:
         """Seqs whose command, args, output or text contain ``text`` (any case)."""

@@ -185,6 +185,8 @@ class ReplayApp(App[None]):
         timeline = self.query_one(Timeline)
         timeline.focus()
         timeline.move_to(0, force=True)
+        # Marks cost one query: after the first screen, not before it.
+        self.call_after_refresh(timeline.load_marks)
         self._bar()
         if self.verify_enabled:
             self._verify()
@@ -245,7 +247,8 @@ class ReplayApp(App[None]):
         else:
             bar.append(f"⏸ paused ({SPEEDS[self.speed_i]}/s)", style="dim")
         if self.kinds_shown is not None:
-            bar.append(f"   filter: {len(self.kinds_shown)} kinds", style="bold cyan")
+            n = len(self.kinds_shown)
+            bar.append(f"   filter: {n} kind{'s' if n != 1 else ''}", style="bold cyan")
         if self.query_text:
             visible = self._visible_matches()
             here = t.current_seq

@@ -10,6 +10,7 @@ cursor is O(1) whatever the session's length, so jumping to the end of a
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from rich.segment import Segment
@@ -44,6 +45,19 @@ KIND_STYLES: dict[str, str] = {
     "grant_revoked": "yellow",
     "seal": "dim",
     "notice": "dim",
+}
+
+
+@lru_cache(maxsize=64)
+def _style(text: str) -> Style:
+    return Style.parse(text)
+
+
+MARK_GLYPHS: dict[str, tuple[str, str]] = {
+    "approval_requested": ("◇", "yellow"),
+    "approval_decided": ("◆", "bold green"),
+    "question_asked": ("?", "bold cyan"),
+    "flag_raised": ("⚑", "bold red"),
 }
 
 
@@ -94,6 +108,7 @@ class Timeline(ScrollView, can_focus=True):
         self.matches: set[int] = set()  # seqs found by the last search
         self.broken_seq: int | None = None
         self.rendered_at = 0.0  # monotonic time of the last paint, for the benchmark
+        self._mark_set: set[int] = set()
 
     # -- rows -----------------------------------------------------------------
 
@@ -189,6 +204,23 @@ class Timeline(ScrollView, can_focus=True):
         self.rendered_at = time.monotonic()
         return strips
 
+    def _marker(self, row: int, seq: int, kind: str) -> tuple[str, str]:
+        """The glyph before a row: the cursor, a break, or what kind of mark."""
+        if row == self.cursor:
+            return "▶", "bold"
+        if seq == self.broken_seq:
+            return "✗", "bold red"
+        if self.index.marks_loaded and seq in self._mark_set:
+            if seq in self.index.denials:
+                return "⊘", "bold magenta"
+            return MARK_GLYPHS.get(kind, ("◆", "yellow"))
+        return " ", ""
+
+    def load_marks(self) -> None:
+        """Compute the approval/denial/flag marks (one query) and show them."""
+        self._mark_set = set(self.index.marks())
+        self.refresh()
+
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         row = int(self.scroll_y) + y
@@ -208,11 +240,12 @@ class Timeline(ScrollView, can_focus=True):
         else:
             line_style = Style()
         dim = self.get_component_rich_style("timeline--dim")
-        marker = "▶" if row == self.cursor else ("✗" if seq == self.broken_seq else " ")
+        marker, marker_style = self._marker(row, seq, kind)
         segments = [
-            Segment(f"{marker}{seq:>7} ", base + line_style),
+            Segment(marker, base + _style(marker_style) + line_style),
+            Segment(f"{seq:>7} ", base + line_style),
             Segment(f"{clock(self.index.ts[pos])} ", base + dim + line_style),
-            Segment(f"{kind:<19}", base + Style.parse(KIND_STYLES.get(kind, "")) + line_style),
+            Segment(f"{kind:<19}", base + _style(KIND_STYLES.get(kind, "")) + line_style),
             Segment(f"{summary} ", base + line_style),
         ]
         strip = Strip(segments).crop(0, width)

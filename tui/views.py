@@ -102,7 +102,7 @@ def code(text: str, lexer: str, *, line_numbers: bool = False) -> Syntax:
         theme=THEME,
         word_wrap=True,
         line_numbers=line_numbers,
-        background_color="default",
+        background_color=None,  # no fill: the widget's own background shows through
     )
 
 

@@ -260,9 +260,9 @@ class Timing:
 
 
 async def measure(path: Path, session_id: str, size: tuple[int, int] = (120, 40)) -> Timing:
-    from tui.index import EventIndex
-    from tui.replay import ReplayApp
-    from tui.widgets.timeline import Timeline
+    from overseer.tui.index import EventIndex
+    from overseer.tui.replay import ReplayApp
+    from overseer.tui.timeline import Timeline
 
     start = time.monotonic()
     app = ReplayApp(EventIndex.from_db(path, session_id))
