@@ -170,3 +170,30 @@ def test_pathological_inputs(command: str, allowed_ok: bool) -> None:
     assert verdict.rule != "overseer:internal-error", verdict.reason[:200]
     if not allowed_ok:
         assert verdict.decision in ("ask", "deny")
+
+
+def test_non_ascii_input_cannot_crash_the_parser() -> None:
+    """tree-sitter-bash 0.25 segfaults (now and then) on "{" followed by a code
+    point from the upper planes; the analysis must never hand it such bytes.
+    Run in a subprocess: a regression would kill it, not the test run."""
+    import subprocess
+    import sys
+
+    code = (
+        "from overseer.policy import analyse\n"
+        "for cp in (0x777A8, 0xE0000, 0x10FFFF, 0x30000, 0xF0000):\n"
+        "    for i in range(1500):\n"
+        "        analyse.cache_clear()\n"
+        "        analyse('{' + chr(cp) + ' x' * (i % 3))\n"
+        "print('ok')\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and res.stdout.strip() == "ok", (res.returncode, res.stderr[-500:])
+
+
+def test_non_ascii_words_keep_their_values() -> None:
+    from overseer.policy import analyse
+
+    (part,) = analyse("cat fïle.txt > ünï.txt").parts
+    assert part.argv_values == ["cat", "fïle.txt"]
+    assert [r.target.value for r in part.redirects] == ["ünï.txt"]

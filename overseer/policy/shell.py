@@ -446,8 +446,23 @@ SUBSTITUTIONS = frozenset({"command_substitution", "process_substitution"})
 
 
 def _text(node: Node) -> str:
-    raw = node.text or b""
-    return raw.decode("utf-8", "replace")
+    # The tree was parsed from an ASCII-masked copy (see _masked); the text
+    # comes from the original bytes, at the same offsets.
+    src: bytes = _LOCAL.src
+    return src[node.start_byte : node.end_byte].decode("utf-8", "replace")
+
+
+# tree-sitter-bash 0.25 can crash (SIGSEGV, not an exception) on some
+# non-ASCII input, e.g. "{" followed by a code point from the upper planes.
+# A crash would take the whole runtime down, so tree-sitter only ever sees
+# ASCII: every byte >= 0x80 becomes "a". Bash treats those bytes as word
+# characters, exactly like a letter, so the tree keeps the same shape and the
+# byte offsets stay valid for the original text.
+_MASK = bytes(range(128)) + b"a" * 128
+
+
+def _masked(data: bytes) -> bytes:
+    return data.translate(_MASK) if not data.isascii() else data
 
 
 # An interactive bash expands "!x" / "!!" from its history, in unquoted words
@@ -591,11 +606,16 @@ class _Analyser:
             self._error(src, "nested-too-deep", "the command is nested too deeply to analyse")
             return
         data = src.encode("utf-8", "replace")
-        tree = _parser().parse(data)
+        tree = _parser().parse(_masked(data))
         root = tree.root_node
         if root.has_error:
             self._error(src, "parse-error", "the command does not parse cleanly as bash")
-        self.visit(root, depth)
+        outer = getattr(_LOCAL, "src", b"")
+        _LOCAL.src = data
+        try:
+            self.visit(root, depth)
+        finally:
+            _LOCAL.src = outer
 
     def _error(self, src: str, kind: str, reason: str) -> None:
         part = Part(text=src, kind="error")
