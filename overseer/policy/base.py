@@ -24,7 +24,9 @@ class Verdict(BaseModel):
     rule: str | None = None  # the deciding rule's name (None: the default)
     reason: str = ""
     parts: list[PartDecision] = Field(default_factory=list)  # shell commands, part by part
-    network: bool = False  # the policy allows this call network access
+    # If this call runs (allowed, or an `ask` a person approved), it may use
+    # the network: set only by a rule that names network (network = true).
+    network: bool = False
 
 
 @runtime_checkable

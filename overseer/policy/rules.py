@@ -610,6 +610,7 @@ class RulePolicy:
             )
         ws = c.ws
         strict: Rule | None = None
+        net_rule = False  # an ask rule naming network matched (see below)
         allows: list[tuple[Rule, Match]] = []
         for level, subj in enumerate(itertools.chain((s,), outer)):
             for rule in self.candidates(subj):
@@ -622,10 +623,20 @@ class RulePolicy:
                     c.collect.add(rule.name)
                 if rule.decision == "allow":
                     allows.append((rule, m))
-                elif strict is None or _stricter(rule, strict):
+                    continue
+                net_rule = net_rule or (rule.decision == "ask" and rule.network is True)
+                if strict is None or _stricter(rule, strict):
                     strict = rule
         if strict is not None:
-            return Result(strict.decision, strict.name, strict.reason or f"rule {strict.name}")
+            # An `ask` rule that names network (network = true) lets the call
+            # use it once a person has approved: they saw what would run.
+            approved_net = strict.decision == "ask" and net_rule and s.network
+            return Result(
+                strict.decision,
+                strict.name,
+                strict.reason or f"rule {strict.name}",
+                network_allowed=approved_net,
+            )
         if strict_only:
             return Result("allow", None, "")
         blocked: list[tuple[Rule, list[Condition]]] = []
