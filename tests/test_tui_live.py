@@ -372,3 +372,17 @@ async def test_streamed_output_steering_and_the_final_report(repo: Path, log_pat
         assert app.is_running  # stays open until the person quits
         await pilot.press("q")
     assert app.result is not None and app.result.status == "completed"
+
+
+def test_run_live_reports_a_session_that_cannot_open_before_touching_the_terminal(
+    tmp_path: Path,
+) -> None:
+    from overseer.tui.live import run_live
+
+    from overseer.errors import PolicyError
+
+    def broken(_approver: Any) -> Any:
+        raise PolicyError("policy.toml:3: unknown decision 'mayb'")
+
+    with pytest.raises(PolicyError, match="unknown decision"):
+        run_live(broken, plan(("shell", {"command": "true"})))

@@ -20,6 +20,7 @@ from overseer.log import AuditLog
 from overseer.policy.base import Verdict
 
 from .approver import request_key
+from .header import SessionHeader
 from .live import EventTuple, LiveApp
 
 BATCH = 2_000  # events per poll, so a long backlog does not freeze the UI
@@ -80,7 +81,7 @@ class Attached:
         self._ts: dict[int, int] = {}
 
     def start(self, app: LiveApp) -> None:
-        app.query_one("SessionHeader").set_mode(f"attached as {self.by}")  # type: ignore[attr-defined]
+        app.query_one(SessionHeader).set_mode(f"attached as {self.by}")
 
     def fetch(self, after: int) -> list[EventTuple]:
         out: list[EventTuple] = []

@@ -61,6 +61,10 @@ class Backend(Protocol):
 
     def fetch(self, after: int) -> list[EventTuple]: ...
 
+    def observe(self, app: LiveApp, seq: int, kind: str, payload: dict[str, Any]) -> None:
+        """Called for every event the app applies (attach derives its queue here)."""
+        ...
+
     def decide(self, key: str, req: ApprovalRequest, decision: ApprovalDecision) -> None: ...
 
     def say(self, text: str) -> None: ...
@@ -190,9 +194,7 @@ class LiveApp(App[RunResult | None]):
             return
         self.query_one(Transcript).apply(seq, kind, p)
         self.query_one(SidePanel).apply(seq, kind, p)
-        observe = getattr(self.backend, "observe", None)
-        if observe is not None:
-            observe(self, seq, kind, p)
+        self.backend.observe(self, seq, kind, p)
         if kind == "session_ended":
             self._ended(p)
 
@@ -448,12 +450,14 @@ class LocalRun:
         self.by = approver.by
         self.result: RunResult | None = None
         self.done = threading.Event()
+        self.started = False
         self._stopped_by_ui = threading.Event()
         self._app: LiveApp | None = None
         self._reader = AuditLog(session.log.path, create=False)
 
     def start(self, app: LiveApp) -> None:
         self._app = app
+        self.started = True
         self.session.log.subscribe(self._on_append)
         self.approver.listen(self._on_request)
         self.session.broker.on_stream = self._on_stream
@@ -489,6 +493,9 @@ class LocalRun:
         return [
             (e.seq, e.kind, e.payload) for e in self._reader.events(self.session_id, after=after)
         ]
+
+    def observe(self, app: LiveApp, seq: int, kind: str, payload: dict[str, Any]) -> None:
+        """Nothing to derive: the approver itself says what waits."""
 
     def decide(self, key: str, req: ApprovalRequest, decision: ApprovalDecision) -> None:
         self.approver.complete(key, decision)
@@ -546,6 +553,9 @@ def run_live(open_session: Callable[[Approver], Session], agent: Agent) -> RunRe
         # Whatever ended the app (quit, crash), nothing waits on it and the
         # agent is told to stop; the session always ends with a status.
         backend.close()
+    if not backend.started:  # the app failed before it could start the agent
+        ev = session.end("failed", error="the terminal UI could not start")
+        return RunResult(session.id, "failed", "", format_evidence(ev), ev, {})
     backend.done.wait()
     if backend.result is None:
         ev = session.end("failed", error="the run did not produce a result")
