@@ -190,10 +190,64 @@ def bench_policy(n_rules: int, n_calls: int) -> dict[str, Any]:
 
 
 def bench_broker(smoke: bool) -> dict[str, Any] | None:
-    """The broker's own overhead per call (policy + both durable records, tool
-    time excluded), median and p99. Owned by the broker; returns None until
-    it is filled in."""
-    return None
+    """The broker's own overhead per call: policy (the shipped default) and
+    the durable records (action_proposed, policy_decided, action_started,
+    action_finished: each one fsync'd commit), tool time excluded. A no-op
+    tool that records its own run time; overhead = submit time - tool time.
+    """
+    from pydantic import BaseModel
+
+    from overseer.approval import DenyAll
+    from overseer.broker import Broker
+    from overseer.events import SessionStartedPayload
+    from overseer.log import AuditLog
+    from overseer.policy import load_policy
+    from overseer.toolapi import Tool, ToolCall, ToolContext, ToolResult
+
+    class CommandArgs(BaseModel):
+        command: str
+
+    class Noop(Tool):
+        name = "shell"
+        Args = CommandArgs
+        spent = 0.0
+
+        def facts(self, args: Any, ctx: ToolContext) -> Facts:
+            return Facts(commands=[args.command])
+
+        def run(self, args: Any, ctx: ToolContext) -> ToolResult:
+            t = time.perf_counter()
+            out = ToolResult(output="ok")
+            self.spent = time.perf_counter() - t
+            return out
+
+    n = 50 if smoke else 1000
+    commands = ["git status", "ls -la src", "python -m pytest -q", "rg TODO src", "cat README.md"]
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ.setdefault("OVERSEER_HOME", tmp)
+        ws = Path(tmp) / "ws"
+        ws.mkdir()
+        with AuditLog(Path(tmp) / "audit.db") as log:
+            sid = log.start_session(SessionStartedPayload(task="bench", agent="bench"))
+            tool = Noop()
+            broker = Broker(log, sid, {"shell": tool}, load_policy("default"), DenyAll(), ws)
+            samples = []
+            for i in range(n):
+                t = time.perf_counter()
+                res = broker.submit(
+                    ToolCall(
+                        id=f"c{i}", name="shell", args={"command": commands[i % len(commands)]}
+                    )
+                )
+                samples.append(time.perf_counter() - t - tool.spent)
+                assert res.status == "ok", res.output
+    samples.sort()
+    return {
+        "calls": n,
+        "median_ms": round(statistics.median(samples) * 1000, 3),
+        "p99_ms": round(samples[int(len(samples) * 0.99) - 1] * 1000, 3),
+        "durable_records_per_call": 4,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
