@@ -35,6 +35,7 @@ import queue
 import stat
 import threading
 import time
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,7 +69,14 @@ IGNORED_DIRS = frozenset(
 IGNORED_SUFFIXES = (".pyc", ".pyo", ".swp", ".swx", "~")
 HASH_CAP = 64 * 1024 * 1024  # bigger files are identified by size and mtime
 ACTION_KINDS = ("action_started", "action_finished")
+
+# watchdog warns when a directory is re-created at a path it already watched
+# (git does this with .git/worktrees/<name> on every temporary worktree); the
+# watch is simply renewed, so the warning is noise.
+_WATCHDOG_NOISE = r"Callback with id .* already exists"
+warnings.filterwarnings("ignore", message=_WATCHDOG_NOISE, category=RuntimeWarning)
 _NOTHING = object()
+MOVE_PAIRING_DELAY_S = 0.6  # watchdog's InotifyBuffer holds an unpaired move-from 0.5 s
 
 
 @dataclass
@@ -166,10 +174,15 @@ class Watcher:
         if self._running:
             return self
         self._running = True
+        # Again here: a test runner may have reset the filters since import.
+        warnings.filterwarnings("ignore", message=_WATCHDOG_NOISE, category=RuntimeWarning)
         self.log.subscribe(self._on_log_event)
         self._observer = Observer()
-        self._observer.schedule(_Handler(self._q), str(self.workspace), recursive=True)
         self._observer.daemon = True
+        # One recursive watch, .git included: inotify pairs a move only within
+        # one watch, so several watches would turn a move between directories
+        # into a creation now and a deletion half a second later.
+        self._observer.schedule(_Handler(self._q), str(self.workspace), recursive=True)
         self._observer.start()
         self._worker = threading.Thread(
             target=self._work, name=f"watcher-{self.session_id}", daemon=True
@@ -231,14 +244,17 @@ class Watcher:
             for c in stale:
                 del self._actions[c]
 
-    def attribute(self, t: float) -> str | None:
-        """The call running at monotonic time ``t`` (latest started), or None."""
+    def attribute(self, t: float, extra: float = 0.0) -> str | None:
+        """The call running at monotonic time ``t`` (latest started), or None.
+
+        ``extra`` widens the grace after an action's end (deletions, see ``_process``).
+        """
         best: tuple[float, str] | None = None
         with self._lock:
             for cid, (start, end) in self._actions.items():
                 if start is None or start > t:
                     continue
-                if end is not None and t > end + self.grace_s:
+                if end is not None and t > end + self.grace_s + extra:
                     continue
                 if best is None or start > best[0]:
                     best = (start, cid)
@@ -472,7 +488,11 @@ class Watcher:
         unattributed: list[tuple[int, str]] = []
 
         def emit(t: float, payload: dict[str, Any]) -> None:
-            call_id = self.attribute(t)
+            # A file moved out of the workspace is reported by inotify as a
+            # deletion only after watchdog gave up waiting for the other half
+            # of the move (0.5 s), so a deletion gets that much more grace.
+            late = MOVE_PAIRING_DELAY_S if payload.get("change") == "deleted" else 0.0
+            call_id = self.attribute(t, late)
             payload["call_id"] = call_id
             try:
                 seq = self.log.append(self.session_id, "file_changed", payload).seq
@@ -514,6 +534,7 @@ class Watcher:
                 },
             )
 
+        changes: list[tuple[float, dict[str, Any]]] = []
         for rel, seen in sorted(pending.items(), key=lambda kv: (kv[1].t, kv[0])):
             before = self._hashes.get(rel)
             state = self._state(rel)
@@ -541,7 +562,9 @@ class Watcher:
                     self._keep_text(rel, new_text)
                 else:
                     self._forget_text(rel)
-            emit(seen.t, payload)
+            changes.append((seen.t, payload))
+        for t, payload in self._pair_moves(changes):
+            emit(t, payload)
 
         if refs_seen is not None:
             self._process_refs(refs_seen, emit)
@@ -561,6 +584,42 @@ class Watcher:
                         "details": {"paths": paths},
                     },
                 )
+
+    @staticmethod
+    def _pair_moves(
+        changes: list[tuple[float, dict[str, Any]]],
+    ) -> list[tuple[float, dict[str, Any]]]:
+        """A deletion and a creation of the same content in one batch are a move
+        (inotify reports a move between two watched trees as exactly that)."""
+        created: dict[str, int] = {}
+        for i, (_t, p) in enumerate(changes):
+            if p["change"] == "created" and p["after_hash"]:
+                created.setdefault(p["after_hash"], i)
+        merged: set[int] = set()
+        out: list[tuple[float, dict[str, Any]]] = []
+        for i, (t, p) in enumerate(changes):
+            if i in merged:
+                continue
+            j = created.get(p["before_hash"] or "") if p["change"] == "deleted" else None
+            if j is not None and j not in merged:
+                merged.add(j)
+                dest = changes[j][1]
+                out.append(
+                    (
+                        min(t, changes[j][0]),
+                        {
+                            "path": p["path"],
+                            "change": "moved",
+                            "dest_path": dest["path"],
+                            "before_hash": p["before_hash"],
+                            "after_hash": dest["after_hash"],
+                            "size": dest["size"],
+                        },
+                    )
+                )
+                continue
+            out.append((t, p))
+        return out
 
     def _process_refs(self, t: float, emit: Any) -> None:
         new = self._read_refs()

@@ -195,3 +195,20 @@ def test_watcher_ignores_other_sessions_actions(log: AuditLog, make_repo) -> Non
     [change] = events(log, sid, "file_changed")
     assert change["call_id"] is None
     assert not events(log, other, "file_changed")
+
+
+def test_moves_between_directories_and_out_of_the_workspace(session, tmp_path: Path) -> None:
+    log, sid, ws, watcher = session
+    (ws / "src").mkdir()
+    (ws / "src" / "m.py").write_text("x = 1\n")
+    (ws / "newtop").mkdir()
+    assert watcher.flush()
+    flags_before = len(events(log, sid, "flag_raised"))  # the setup above was out of band
+    with Action(log, sid, "c4"):
+        (ws / "src" / "m.py").rename(ws / "newtop" / "m.py")
+        (ws / "keep.txt").rename(tmp_path / "moved-out.txt")  # seen as a deletion, 0.5 s late
+    assert watcher.flush(settle=0.8)
+    changes = [e for e in events(log, sid, "file_changed") if e["call_id"] == "c4"]
+    summary = {(e["path"], e["change"], e.get("dest_path")) for e in changes}
+    assert summary == {("src/m.py", "moved", "newtop/m.py"), ("keep.txt", "deleted", None)}
+    assert len(events(log, sid, "flag_raised")) == flags_before

@@ -12,6 +12,7 @@ a hook is code from the repository and would run outside any sandbox.
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -68,7 +69,9 @@ def repo_root(where: Path) -> Path:
 def temp_worktree(repo: Path, sha: str) -> Iterator[Path]:
     """A detached worktree of ``repo`` at ``sha``; removed afterwards, always."""
     tmp = Path(tempfile.mkdtemp(prefix="overseer-wt-"))
-    path = tmp / "wt"
+    # A fresh name each time: git keeps per-worktree state in
+    # .git/worktrees/<name>, and reusing a name makes file watchers churn.
+    path = tmp / f"wt-{secrets.token_hex(4)}"
     res = git(repo, "worktree", "add", "--detach", "--quiet", str(path), sha)
     if res.exit_code != 0:
         shutil.rmtree(tmp, ignore_errors=True)
