@@ -32,7 +32,7 @@ class SidePanel(VerticalScroll):
     """Waiting requests, changed files, flags and grants."""
 
     DEFAULT_CSS = """
-    SidePanel { width: 40; min-width: 30; border-left: solid $primary; padding: 0 1; }
+    SidePanel { width: 36; min-width: 28; border-left: solid $primary; padding: 0 1; }
     SidePanel .section { text-style: bold; color: $text-muted; margin-top: 1; }
     SidePanel #waiting-title.active { color: $warning; }
     SidePanel ListView { height: auto; max-height: 12; background: transparent; }

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import RenderableType
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
@@ -26,6 +27,7 @@ from .views import (
     DECISION_STYLES,
     code,
     compact_args,
+    duration,
     looks_like_diff,
     status_mark,
 )
@@ -88,24 +90,31 @@ class CallEntry(Vertical):
     def on_mount(self) -> None:
         self.refresh_state()
 
-    def _head(self) -> Text:
+    def _head(self) -> Table:
+        """One line: what was called (cut with an ellipsis), and on the right
+        the call id and how it went."""
         s = self.state
-        head = Text()
-        head.append_text(status_mark(s.status))
-        head.append(f" {s.tool} ", style="bold")
-        head.append(compact_args(s.tool, s.args))
-        tail = Text(f"  [{s.call_id}]", style="dim")
+        what = Text()
+        what.append_text(status_mark(s.status))
+        what.append(f" {s.tool}  ", style="bold")
+        what.append(compact_args(s.tool, s.args))
+        outcome = Text(f"[{s.call_id}]", style="dim")
         if s.status == "waiting":
-            tail.append("  waiting for you", style="bold yellow")
+            outcome.append("  waiting for you", style="bold yellow")
+        elif s.status == "running":
+            outcome.append("  running", style="cyan")
         elif s.finished:
             bits = [s.status]
             if s.exit_code is not None:
                 bits.append(f"exit {s.exit_code}")
             if s.duration_ms is not None:
-                bits.append(f"{s.duration_ms} ms")
-            tail.append("  " + " · ".join(bits), style="dim")
-        head.append_text(tail)
-        return head
+                bits.append(duration(s.duration_ms))
+            outcome.append("  " + " · ".join(bits), style="dim")
+        grid = Table.grid(expand=True, padding=(0, 0, 0, 2))
+        grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+        grid.add_column(justify="right", no_wrap=True)
+        grid.add_row(what, outcome)
+        return grid
 
     def refresh_state(self) -> None:
         s = self.state
@@ -179,11 +188,12 @@ class Transcript(VerticalScroll):
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
         # Scrolling up means the person is reading: stop following until
-        # they come back to the bottom. Content growing never moves scroll_y.
-        if new < old - 0.5:
-            self.following = False
-        elif new >= self.max_scroll_y - 1:
+        # they come back to the bottom. Content shrinking (a live tail
+        # folding away) also lowers scroll_y, but leaves it at the bottom.
+        if new >= self.max_scroll_y - 1:
             self.following = True
+        elif new < old - 0.5:
+            self.following = False
 
     def _follow(self) -> None:
         if self.following:

@@ -8,6 +8,7 @@ a diff or a decision the same way.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -69,6 +70,13 @@ def other_args(args: Any) -> dict[str, Any]:
     return {k: v for k, v in args.items() if k != "command"}
 
 
+_SHA = re.compile(r"\b([0-9a-f]{12})[0-9a-f]{28}\b")
+
+
+def duration(ms: int) -> str:
+    return f"{ms} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
+
+
 def compact_args(tool: str, args: Any, limit: int = 200) -> str:
     """One line for a call: the command first (shell-like tools), then the
     other args as ``key=value``; empty and false values are left out."""
@@ -92,7 +100,8 @@ def compact_args(tool: str, args: Any, limit: int = 200) -> str:
         else:
             text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
         bits.append(f"{key}={short(text, 80)}")
-    return short("  ".join(bits), limit)
+    # Full commit ids are for the record; twelve characters name them here.
+    return short(_SHA.sub(r"\1", "  ".join(bits)), limit)
 
 
 def code(text: str, lexer: str, *, line_numbers: bool = False) -> Syntax:
