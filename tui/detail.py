@@ -100,16 +100,14 @@ class EventDetail(Vertical):
             items.append(self._decision(p))
         if related:
             items += [Text(""), Text(f"The story of call {call_id}", style="bold")]
+            # No time column: the pane is narrow and the timeline has the times.
             table = Table(box=None, show_header=False, pad_edge=False, expand=True)
-            table.add_column(width=7, justify="right")
-            table.add_column(width=8)
+            table.add_column(width=6, justify="right")
             table.add_column(ratio=1, overflow="fold")
-            for rseq, rts, rkind, rp in related:
+            for rseq, _rts, rkind, rp in related:
                 style = "reverse" if rseq == seq else ""
                 table.add_row(
-                    Text(str(rseq), style=style),
-                    Text(clock(rts), style="dim"),
-                    Text(describe(rkind, rp), style=style),
+                    Text(str(rseq), style=style or "dim"), Text(describe(rkind, rp), style=style)
                 )
             items.append(table)
         args_from = next(
