@@ -105,3 +105,16 @@ def test_overseer_files_are_masked(sandboxed, overseer_home: Path) -> None:
     r = sh(tool, ctx, f"cat {data / 'audit.db'}")
     assert "secret log" not in r.output and r.status == "failed", r.output
     assert r.data["shell_started"] == "new"
+
+
+@needs_bwrap
+def test_timeout_inside_the_sandbox(sandboxed) -> None:
+    import time
+
+    tool, ctx = sandboxed
+    sh(tool, ctx, "export KEEP=1")
+    t0 = time.monotonic()
+    r = tool.run(ShellArgs(command="sleep 100", timeout=1), ctx)
+    assert time.monotonic() - t0 < 3
+    assert r.status == "timeout" and r.data["shell"] == "survived"
+    assert sh(tool, ctx, "echo $KEEP").output == "1\n"
