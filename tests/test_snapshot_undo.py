@@ -168,3 +168,17 @@ def test_undo_errors_are_clear(tmp_path: Path, repo: Path, log: AuditLog, log_pa
     )
     res = runner.invoke(cli, ["--log", str(log_path), "undo", running, "--yes"])
     assert res.exit_code == 2 and "still running" in res.output
+
+
+def test_workspace_in_a_subdirectory_restores_only_that_subtree(make_repo) -> None:
+    repo = make_repo({"outside.txt": "o\n", "ws/inside.txt": "i\n"})
+    ws = repo / "ws"
+    _, ref = take_snapshot(ws, "sub")
+    assert ref
+    (repo / "outside.txt").write_text("changed outside\n")
+    (ws / "inside.txt").write_text("changed inside\n")
+    (ws / "new.txt").write_text("new\n")
+    plan = restore_snapshot(ws, ref)
+    assert plan.modified == ["ws/inside.txt"] and plan.removed == ["ws/new.txt"]
+    assert (ws / "inside.txt").read_text() == "i\n" and not (ws / "new.txt").exists()
+    assert (repo / "outside.txt").read_text() == "changed outside\n"

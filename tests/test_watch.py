@@ -212,3 +212,17 @@ def test_moves_between_directories_and_out_of_the_workspace(session, tmp_path: P
     summary = {(e["path"], e["change"], e.get("dest_path")) for e in changes}
     assert summary == {("src/m.py", "moved", "newtop/m.py"), ("keep.txt", "deleted", None)}
     assert len(events(log, sid, "flag_raised")) == flags_before
+
+
+def test_plain_directory_without_git(log: AuditLog, tmp_path: Path) -> None:
+    ws = tmp_path / "plain"
+    ws.mkdir()
+    (ws / "f.txt").write_text("a\n")
+    sid = log.start_session(SessionStartedPayload(task="t", agent="test", workspace=str(ws)))
+    with Watcher(log, sid, ws) as watcher:
+        with Action(log, sid, "p1"):
+            (ws / "f.txt").write_text("b\n")
+        assert watcher.flush()
+    [change] = events(log, sid, "file_changed")
+    assert (change["path"], change["change"], change["call_id"]) == ("f.txt", "modified", "p1")
+    assert change["diff"].splitlines()[-2:] == ["-a", "+b"]
