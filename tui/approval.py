@@ -93,11 +93,13 @@ class ApprovalScreen(ModalScreen[ApprovalDecision | None]):
         by: str = "",
         waiting: list[str] | None = None,
         clock: Callable[[], float] = time.time,
+        quit_hint: str = "quit (denies)",
     ) -> None:
         super().__init__()
         self.request = request
         self.by = by
         self.clock = clock
+        self.quit_hint = quit_hint
         self.mode: Mode = "choose"
         self._waiting = list(waiting or [])
 
@@ -187,7 +189,7 @@ class ApprovalScreen(ModalScreen[ApprovalDecision | None]):
             ("a", "always", "green" if self.request.grant_preview else "dim"),
             ("t", "terminate", "red"),
             ("esc", "later", "dim"),
-            ("ctrl+q", "quit (denies)", "dim"),
+            ("ctrl+q", self.quit_hint, "dim"),
         ):
             keys.append(f" {key} ", style=f"reverse {style}")
             keys.append(f" {label}   ")

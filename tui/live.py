@@ -289,7 +289,14 @@ class LiveApp(App[RunResult | None]):
         if req.kind == "question":
             screen = QuestionScreen(req, by=self.backend.by, waiting=others)
         else:
-            screen = ApprovalScreen(req, by=self.backend.by, waiting=others, clock=self.clock)
+            screen = ApprovalScreen(
+                req,
+                by=self.backend.by,
+                waiting=others,
+                clock=self.clock,
+                # Quitting a local run denies what waits; leaving an attached one only detaches.
+                quit_hint="quit (denies)" if self.backend.can_stop_agent else "detach",
+            )
         self._showing = (key, screen)
         self.push_screen(screen, callback=lambda decision: self._decided(key, req, decision))
 

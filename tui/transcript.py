@@ -304,7 +304,9 @@ class Transcript(VerticalScroll):
         elif kind == "grant_revoked":
             self._say("notice", Text(f"grant {p.get('grant_id')} revoked by {p.get('by')}"))
         elif kind == "file_changed" and state is not None:
-            state.notes.append(Text(f"{p.get('change')} {p.get('path')}", style="dim cyan"))
+            change = str(p.get("change"))
+            what = f"moved {p.get('path')}" if change == "ref" else f"{change} {p.get('path')}"
+            state.notes.append(Text(what, style="dim cyan"))
         if call_id:
             self._touch(call_id)
 
