@@ -192,3 +192,15 @@ def test_control_bytes_and_long_commands_run_exactly(shell_ctx) -> None:
     script = "\n".join(f"echo line{i}" for i in range(600))  # > the pty line limit
     r = run(tool, ctx, script)
     assert r.output.splitlines()[-1] == "line599" and len(r.output.splitlines()) == 600
+
+
+def test_facts_carry_the_shells_directory(shell_ctx) -> None:
+    tool, ctx, _, _ = shell_ctx
+    args = ShellArgs(command="cat x")
+    assert tool.facts(args, ctx).cwd is None  # no shell yet: it starts in the workspace
+    run(tool, ctx, "mkdir -p sub && cd sub")
+    assert tool.facts(args, ctx).cwd == str((ctx.workspace / "sub").resolve())
+    run(tool, ctx, "cd ..")
+    assert tool.facts(args, ctx).cwd is None
+    run(tool, ctx, "cd sub; exit 1")  # a new shell starts in the workspace again
+    assert tool.facts(args, ctx).cwd is None

@@ -345,6 +345,7 @@ class ShellSession:
         self.last: bool | None = None
         self.started: set[bool] = set()  # which shells ever ran: "new" vs "respawned"
         self.closed = False
+        self.cwd: str | None = None  # the shell's directory after the last command
 
     def shell_for(self, ctx: ToolContext, network: bool) -> tuple[PersistentShell, str]:
         """The shell to run in and how it came to be: existing | new | respawned."""
@@ -412,7 +413,13 @@ class ShellTool(Tool):
         self._lock = threading.Lock()
 
     def facts(self, args: ShellArgs, ctx: ToolContext) -> Facts:
-        return Facts(commands=[args.command])
+        # The policy resolves relative paths from where the command really
+        # runs: after an earlier `cd sub`, `cat x` reads sub/x.
+        session = ctx.state.get(STATE_KEY)
+        cwd = session.cwd if isinstance(session, ShellSession) and not session.closed else None
+        if cwd is not None and Path(cwd) == Path(ctx.workspace).resolve():
+            cwd = None
+        return Facts(commands=[args.command], cwd=cwd)
 
     def preview(self, args: ShellArgs, ctx: ToolContext) -> str | None:
         return args.command
@@ -443,6 +450,10 @@ class ShellTool(Tool):
                 outcome = shell.run(args.command, timeout, out, decoder)
             finally:
                 decoder.flush()
+            # A new shell starts in the workspace.
+            session.cwd = (
+                outcome.cwd if outcome.cwd is not None else str(Path(ctx.workspace).resolve())
+            )
             if outcome.shell in ("respawned", "exited"):
                 # Start the replacement now so the next call is quick and the
                 # result can say the session has a working shell again.
