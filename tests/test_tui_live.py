@@ -386,3 +386,31 @@ def test_run_live_reports_a_session_that_cannot_open_before_touching_the_termina
 
     with pytest.raises(PolicyError, match="unknown decision"):
         run_live(broken, plan(("shell", {"command": "true"})))
+
+
+async def test_changed_files_are_listed_with_their_diffs(repo: Path, log_path: Path) -> None:
+    app = live_app(repo, log_path, plan(("shell", {"command": "git commit --allow-empty -m x"})))
+    async with app.run_test(size=SIZE) as pilot:
+        await approval(pilot, app, "s1")
+        # What the workspace watcher records, appended to the same log.
+        diff = "--- a/src/cart.py\n+++ b/src/cart.py\n@@ -1 +1 @@\n-rate = 1\n+rate = 2\n"
+        app.backend.session.log.append(
+            app.backend.session_id,
+            "file_changed",
+            {"path": "src/cart.py", "change": "modified", "diff": diff, "call_id": None},
+        )
+        await pilot.press("escape")
+        side = app.query_one(SidePanel)
+        await wait_for(
+            pilot, lambda: "src/cart.py" in side.files, what="the file in the side panel"
+        )
+        await pilot.press("f", "enter")
+        viewer = await wait_for(
+            pilot, lambda: isinstance(app.screen, ViewerScreen) and app.screen.query("#body")
+        )
+        assert "+rate = 2" in text_of(viewer.first())
+        await pilot.press("escape", "p")
+        await approval(pilot, app, "s1")
+        await pilot.press("y")
+        await finished(pilot, app)
+        app.exit()

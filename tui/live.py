@@ -28,7 +28,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.widgets import Collapsible, Footer, Input
+from textual.widgets import Collapsible, Footer, Input, ListView
 
 from overseer.approval import ApprovalDecision, ApprovalRequest, Approver, who
 from overseer.log import AuditLog
@@ -389,7 +389,10 @@ class LiveApp(App[RunResult | None]):
         target.scroll_visible()
 
     def action_files(self) -> None:
-        self.query_one("#files-list").focus()
+        files = self.query_one("#files-list", ListView)
+        files.focus()
+        if files.index is None and len(files):
+            files.index = 0  # enter opens the first file's diff straight away
 
     def action_report(self) -> None:
         if self._report is None:
