@@ -165,3 +165,14 @@ def test_adjacent_commits(tmp_path: Path, n: int) -> None:
     result, _ = run_bisect(repo, good=shas[0])
     assert result.status == "ok" and result.data["first_bad"]["sha"] == shas[1]
     assert result.data["runs"] == 1  # the bad end is checked once when the answer rests on it
+
+
+def test_regression_in_the_bad_commit_itself_is_found(tmp_path: Path) -> None:
+    """Regression: when every midpoint passes, the answer is `bad` itself, and
+    the final check must run at `bad`, not where the last bisect step left the
+    worktree."""
+    repo = tmp_path / "repo"
+    shas = build_history(repo, 9, module_source(regression=9))
+    result, _ = run_bisect(repo, good=shas[0])
+    assert result.status == "ok", result.output
+    assert result.data["first_bad"]["sha"] == shas[-1]

@@ -98,6 +98,10 @@ class BisectTool(Tool):
                 ctx.stream(line + "\n")
 
         def test(sha: str) -> str:
+            # Run exactly `sha`: bisect leaves the worktree at its last step,
+            # which is not the commit a final check of `bad` is about.
+            if git_out(wt, "rev-parse", "HEAD").strip() != sha:
+                git(wt, "checkout", "-q", "--detach", sha)
             subject = git_out(wt, "log", "-1", "--format=%s", sha).strip()
             result = run_harness(args.test, wt / sub, ctx, timeout=args.step_timeout, stream=False)
             verdict = VERDICT[result.outcome]
