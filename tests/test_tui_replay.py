@@ -207,3 +207,27 @@ async def test_jsonl_export_replays_with_its_approvals(
         await pilot.press("o")
         output = text_of(app.query_one("#output-body"))
         assert "shell: ok" in output
+
+
+def test_replay_and_attach_commands_fail_with_one_line(
+    tmp_path: Path, log_path: Path, recorded: str
+) -> None:
+    import subprocess
+    import sys
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "overseer", *args], capture_output=True, text=True, timeout=60
+        )
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("garbage\n")
+    for args, message in (
+        (["replay", "nope", "--log", str(log_path)], "no session matches 'nope'"),
+        (["replay", str(tmp_path / "missing.jsonl")], "no such file"),
+        (["replay", str(bad)], "not JSON"),
+        (["attach", "nope", "--log", str(log_path)], "no session matches 'nope'"),
+    ):
+        res = run(*args)
+        assert res.returncode == 2, (args, res.stderr)
+        assert message in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
