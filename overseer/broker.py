@@ -49,10 +49,13 @@ LOG_OUTPUT_TAIL = 16_384
 BLOB_CAP = 8 * 1024 * 1024
 MAX_EDITS = 5
 GUARD_RULE = "builtin:protect-overseer"
+_RIDES_ON_NEXT = frozenset({"action_proposed", "policy_decided", "approval_requested"})
 FAIL_CLOSED_RULE = "builtin:fail-closed"
 
 
-def bound_output(text: str, head: int = LOG_OUTPUT_HEAD, tail: int = LOG_OUTPUT_TAIL) -> tuple[str, bool]:
+def bound_output(
+    text: str, head: int = LOG_OUTPUT_HEAD, tail: int = LOG_OUTPUT_TAIL
+) -> tuple[str, bool]:
     """Keep the head and tail of a long text, with a marker saying what was cut."""
     if len(text) <= head + tail:
         return text, False
@@ -92,7 +95,9 @@ class Broker:
         self.failure: str | None = None  # set when the log broke: everything after is denied
         self.tool_state: dict[str, dict[str, Any]] = {}
         self._protected = [str(p) for p in protected_paths(log.path)]
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="approver")
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=8, thread_name_prefix="approver"
+        )
         self._lock = threading.Lock()
 
     # -- public -----------------------------------------------------------
@@ -102,13 +107,22 @@ class Broker:
         try:
             return self._submit(call, depth=0)
         except Exception as exc:  # noqa: BLE001 - the last line of fail-closed
-            return ToolResult.fail(f"overseer could not mediate this call ({exc}); it was not run", "denied")
+            return ToolResult.fail(
+                f"overseer could not mediate this call ({exc}); it was not run", "denied"
+            )
 
     def add_grant(self, grant: Grant) -> None:
-        self._record("grant_added", {
-            "grant_id": grant.id, "tool": grant.tool, "prefix": grant.prefix,
-            "description": grant.describe(), "by": grant.by, "call_id": grant.call_id,
-        })
+        self._record(
+            "grant_added",
+            {
+                "grant_id": grant.id,
+                "tool": grant.tool,
+                "prefix": grant.prefix,
+                "description": grant.describe(),
+                "by": grant.by,
+                "call_id": grant.call_id,
+            },
+        )
         self.grants.add(grant)
 
     def revoke_grant(self, grant_id: str, by: str, reason: str = "") -> Grant | None:
@@ -136,20 +150,40 @@ class Broker:
     # -- the flow ---------------------------------------------------------
 
     def _record(self, kind: str, payload: dict[str, Any]) -> int:
-        """Append one event; a failure marks the broker failed and propagates."""
+        """Append one event; a failure marks the broker failed and propagates.
+
+        Proposals, policy decisions and approval requests are always followed
+        by a durable record (``action_started``, ``approval_decided`` or
+        ``action_finished``) before anything acts on them, so they ride on its
+        fsync; every other record is durable on its own.
+        """
         try:
-            return self.log.append(self.session_id, kind, payload).seq
+            return self.log.append(
+                self.session_id, kind, payload, durable=kind not in _RIDES_ON_NEXT
+            ).seq
         except LogWriteError as exc:
             self.failure = str(exc)
             raise
 
-    def _finish(self, call_id: str, tool: str, status: ActionStatus, message: str, **extra: Any) -> ToolResult:
-        result = ToolResult(status=status, output=message, error=message if status != "ok" else None, data=extra)
+    def _finish(
+        self, call_id: str, tool: str, status: ActionStatus, message: str, **extra: Any
+    ) -> ToolResult:
+        result = ToolResult(
+            status=status, output=message, error=message if status != "ok" else None, data=extra
+        )
         try:
-            self._record("action_finished", {
-                "call_id": call_id, "tool": tool, "status": status, "output": message,
-                "output_size": len(message), "error": result.error, "data": extra,
-            })
+            self._record(
+                "action_finished",
+                {
+                    "call_id": call_id,
+                    "tool": tool,
+                    "status": status,
+                    "output": message,
+                    "output_size": len(message),
+                    "error": result.error,
+                    "data": extra,
+                },
+            )
         except LogWriteError:
             pass  # already failed closed: nothing ran
         return result
@@ -157,21 +191,39 @@ class Broker:
     def _submit(self, call: ToolCall, depth: int) -> ToolResult:
         call_id = call.id or uuid.uuid4().hex[:10]
         try:
-            self._record("action_proposed", {
-                "call_id": call_id, "tool": call.name, "args": call.args,
-                "source": call.source, "parent_call_id": call.parent_call_id,
-            })
+            self._record(
+                "action_proposed",
+                {
+                    "call_id": call_id,
+                    "tool": call.name,
+                    "args": call.args,
+                    "source": call.source,
+                    "parent_call_id": call.parent_call_id,
+                },
+            )
         except LogWriteError as exc:
             return ToolResult.fail(f"audit log cannot be written, nothing was run: {exc}", "denied")
         if self.failure:
-            return self._finish(call_id, call.name, "denied", f"the audit log failed earlier ({self.failure}); nothing more runs")
+            return self._finish(
+                call_id,
+                call.name,
+                "denied",
+                f"the audit log failed earlier ({self.failure}); nothing more runs",
+            )
         if self.terminated:
-            return self._finish(call_id, call.name, "terminated", "the session was terminated by a person")
+            return self._finish(
+                call_id, call.name, "terminated", "the session was terminated by a person"
+            )
 
         tool = self.tools.get(call.name)
         if tool is None:
             known = ", ".join(sorted(self.tools)) or "none"
-            return self._finish(call_id, call.name, "invalid", f"unknown tool {call.name!r}; available tools: {known}")
+            return self._finish(
+                call_id,
+                call.name,
+                "invalid",
+                f"unknown tool {call.name!r}; available tools: {known}",
+            )
         raw = call.args
         if isinstance(raw, str):
             try:
@@ -181,7 +233,12 @@ class Broker:
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):
-            return self._finish(call_id, call.name, "invalid", f"arguments for {call.name} must be a JSON object, got {type(raw).__name__}")
+            return self._finish(
+                call_id,
+                call.name,
+                "invalid",
+                f"arguments for {call.name} must be a JSON object, got {type(raw).__name__}",
+            )
         try:
             parsed = tool.Args.model_validate(raw)
             canonical: dict[str, Any] = parsed.model_dump(mode="json")
@@ -189,25 +246,41 @@ class Broker:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc']) or 'args'}: {e['msg']}" for e in exc.errors()
             )
-            return self._finish(call_id, call.name, "invalid", f"invalid arguments for {call.name}: {problems}")
+            return self._finish(
+                call_id, call.name, "invalid", f"invalid arguments for {call.name}: {problems}"
+            )
         except Exception as exc:  # noqa: BLE001 - a broken Args model must not crash the session
-            return self._finish(call_id, call.name, "invalid", f"cannot validate arguments for {call.name}: {exc}")
+            return self._finish(
+                call_id, call.name, "invalid", f"cannot validate arguments for {call.name}: {exc}"
+            )
 
         ahash = args_hash(call.name, canonical)
         ctx = self._context(call_id, timeout=canonical.get("timeout"))
         verdict, facts = self._decide(tool, call.name, canonical, ctx)
         try:
-            self._record("policy_decided", {
-                "call_id": call_id, "decision": verdict.decision, "rule": verdict.rule,
-                "reason": verdict.reason, "parts": [p.model_dump() for p in verdict.parts],
-                "args_hash": ahash, "facts": facts.model_dump() if facts else {},
-            })
+            self._record(
+                "policy_decided",
+                {
+                    "call_id": call_id,
+                    "decision": verdict.decision,
+                    "rule": verdict.rule,
+                    "reason": verdict.reason,
+                    "parts": [p.model_dump() for p in verdict.parts],
+                    "args_hash": ahash,
+                    "facts": facts.model_dump() if facts else {},
+                },
+            )
         except LogWriteError as exc:
             return ToolResult.fail(f"audit log cannot be written, nothing was run: {exc}", "denied")
 
         decided_by = "policy"
         if verdict.decision == "deny":
-            return self._finish(call_id, call.name, "denied", f"denied by policy ({verdict.rule or 'default'}): {verdict.reason}")
+            return self._finish(
+                call_id,
+                call.name,
+                "denied",
+                f"denied by policy ({verdict.rule or 'default'}): {verdict.reason}",
+            )
         if verdict.decision == "ask":
             self._sync_revocations()
             grant = self.grants.covering(call.name, canonical, verdict)
@@ -221,12 +294,22 @@ class Broker:
 
         # The decision is durable before anything runs, bound to the args' hash.
         if args_hash(call.name, canonical) != ahash:
-            return self._finish(call_id, call.name, "denied", "arguments changed after the decision; not run")
+            return self._finish(
+                call_id, call.name, "denied", "arguments changed after the decision; not run"
+            )
         try:
-            self._record("action_started", {
-                "call_id": call_id, "tool": call.name, "args": canonical, "args_hash": ahash,
-                "decided_by": decided_by, "rule": verdict.rule, "sandbox": self.sandbox.name,
-            })
+            self._record(
+                "action_started",
+                {
+                    "call_id": call_id,
+                    "tool": call.name,
+                    "args": canonical,
+                    "args_hash": ahash,
+                    "decided_by": decided_by,
+                    "rule": verdict.rule,
+                    "sandbox": self.sandbox.name,
+                },
+            )
         except LogWriteError as exc:
             return ToolResult.fail(f"audit log cannot be written, nothing was run: {exc}", "denied")
         ctx.network_allowed = verdict.network
@@ -239,7 +322,9 @@ class Broker:
             call_id=call_id,
             sandbox=self.sandbox,
             timeout_s=float(timeout) if isinstance(timeout, int | float) else None,
-            stream=(lambda text: self.on_stream(call_id, text)) if self.on_stream else (lambda _t: None),
+            stream=(lambda text: self.on_stream(call_id, text))
+            if self.on_stream
+            else (lambda _t: None),
             store_blob=self._store_blob,
             ask=lambda q, choices: self.ask_human(call_id, q, choices),
             state=self.tool_state.setdefault("shared", {}),
@@ -248,13 +333,19 @@ class Broker:
     def _store_blob(self, data: bytes) -> str:
         return self.log.put_blob(data[:BLOB_CAP])
 
-    def _decide(self, tool: Tool, name: str, args: dict[str, Any], ctx: ToolContext) -> tuple[Verdict, Facts | None]:
+    def _decide(
+        self, tool: Tool, name: str, args: dict[str, Any], ctx: ToolContext
+    ) -> tuple[Verdict, Facts | None]:
         try:
             facts = tool.facts(tool.Args.model_validate(args), ctx)
             if not isinstance(facts, Facts):
                 facts = Facts.model_validate(facts)
         except Exception as exc:  # noqa: BLE001 - a tool that cannot say what it touches does not run
-            return Verdict(decision="deny", rule=FAIL_CLOSED_RULE, reason=f"tool could not describe its effects: {exc}"), None
+            return Verdict(
+                decision="deny",
+                rule=FAIL_CLOSED_RULE,
+                reason=f"tool could not describe its effects: {exc}",
+            ), None
         guard = self._guard(args, facts)
         if guard:
             return Verdict(decision="deny", rule=GUARD_RULE, reason=guard), facts
@@ -263,7 +354,9 @@ class Broker:
             if not isinstance(verdict, Verdict):
                 raise TypeError(f"policy returned {type(verdict).__name__}, not a Verdict")
         except Exception as exc:  # noqa: BLE001 - fail closed
-            return Verdict(decision="deny", rule=FAIL_CLOSED_RULE, reason=f"policy error: {exc}"), facts
+            return Verdict(
+                decision="deny", rule=FAIL_CLOSED_RULE, reason=f"policy error: {exc}"
+            ), facts
         return verdict, facts
 
     def _guard(self, args: dict[str, Any], facts: Facts) -> str | None:
@@ -293,8 +386,15 @@ class Broker:
         return None
 
     def _ask(
-        self, call: ToolCall, call_id: str, tool: Tool, args: dict[str, Any], ahash: str,
-        verdict: Verdict, ctx: ToolContext, depth: int,
+        self,
+        call: ToolCall,
+        call_id: str,
+        tool: Tool,
+        args: dict[str, Any],
+        ahash: str,
+        verdict: Verdict,
+        ctx: ToolContext,
+        depth: int,
     ) -> ToolResult | str:
         """Ask the approver. Returns who decided (to run) or the final result."""
         try:
@@ -304,33 +404,67 @@ class Broker:
         grant = propose(call.name, args, verdict)
         timeout = self.approval_timeout
         req = ApprovalRequest(
-            session_id=self.session_id, call_id=call_id, tool=call.name, args=copy.deepcopy(args),
-            args_hash=ahash, preview=preview, decision=verdict.decision, rule=verdict.rule,
-            reason=verdict.reason, parts=verdict.parts, sandbox=self.sandbox.name,
-            timeout_s=timeout, deadline=time.time() + timeout,
+            session_id=self.session_id,
+            call_id=call_id,
+            tool=call.name,
+            args=copy.deepcopy(args),
+            args_hash=ahash,
+            preview=preview,
+            decision=verdict.decision,
+            rule=verdict.rule,
+            reason=verdict.reason,
+            parts=verdict.parts,
+            sandbox=self.sandbox.name,
+            timeout_s=timeout,
+            deadline=time.time() + timeout,
             grant_preview=grant.describe() if grant else None,
         )
-        self._record("approval_requested", {
-            "call_id": call_id, "tool": call.name, "args": args, "args_hash": ahash,
-            "preview": preview, "rule": verdict.rule, "reason": verdict.reason,
-            "parts": [p.model_dump() for p in verdict.parts], "approver": self.approver.name,
-            "timeout_s": int(timeout),
-        })
+        self._record(
+            "approval_requested",
+            {
+                "call_id": call_id,
+                "tool": call.name,
+                "args": args,
+                "args_hash": ahash,
+                "preview": preview,
+                "rule": verdict.rule,
+                "reason": verdict.reason,
+                "parts": [p.model_dump() for p in verdict.parts],
+                "approver": self.approver.name,
+                "timeout_s": int(timeout),
+            },
+        )
         started = time.monotonic()
         decision = self._request(req)
         latency = int((time.monotonic() - started) * 1000)
         # An answer about other args than the ones shown is no answer.
-        if decision.decision in ("approve", "always") and decision.args_hash and decision.args_hash != ahash:
-            decision = ApprovalDecision(decision="deny", by=decision.by, reason="the approval was for different arguments than the ones shown")
+        if (
+            decision.decision in ("approve", "always")
+            and decision.args_hash
+            and decision.args_hash != ahash
+        ):
+            decision = ApprovalDecision(
+                decision="deny",
+                by=decision.by,
+                reason="the approval was for different arguments than the ones shown",
+            )
         record: dict[str, Any] = {
-            "call_id": call_id, "decision": decision.decision, "by": decision.by or self.approver.name,
-            "reason": decision.reason, "args_hash": ahash, "latency_ms": latency,
+            "call_id": call_id,
+            "decision": decision.decision,
+            "by": decision.by or self.approver.name,
+            "reason": decision.reason,
+            "args_hash": ahash,
+            "latency_ms": latency,
         }
         if decision.decision == "edit":
             record["edited_args"] = decision.edited_args
         if decision.decision == "always":
             if grant is None:
-                decision = ApprovalDecision(decision="approve", by=decision.by, reason="approved once: no narrow grant exists for this call")
+                decision = ApprovalDecision(
+                    decision="approve",
+                    by=decision.by,
+                    reason="approved once: no narrow grant exists for this call",
+                )
                 record["decision"] = "approve"
                 record["reason"] = decision.reason
             else:
@@ -347,18 +481,33 @@ class Broker:
             return f"{by}+grant:{grant.id}"
         if decision.decision == "terminate":
             self.terminated = True
-            return self._finish(call_id, call.name, "terminated", "a person terminated the session; stop now")
+            return self._finish(
+                call_id, call.name, "terminated", "a person terminated the session; stop now"
+            )
         if decision.decision == "edit":
             if decision.edited_args is None or depth >= MAX_EDITS:
-                return self._finish(call_id, call.name, "denied", "edit without usable arguments; not run")
+                return self._finish(
+                    call_id, call.name, "denied", "edit without usable arguments; not run"
+                )
             edited = ToolCall(
-                id=f"{call_id}-e{depth + 1}", name=call.name, args=decision.edited_args,
-                source="edit", parent_call_id=call_id,
+                id=f"{call_id}-e{depth + 1}",
+                name=call.name,
+                args=decision.edited_args,
+                source="edit",
+                parent_call_id=call_id,
             )
-            self._finish(call_id, call.name, "edited", f"edited by {decision.by} into call {edited.id}", edited_into=edited.id)
+            self._finish(
+                call_id,
+                call.name,
+                "edited",
+                f"edited by {decision.by} into call {edited.id}",
+                edited_into=edited.id,
+            )
             return self._submit(edited, depth + 1)
         reason = decision.reason or "no reason given"
-        return self._finish(call_id, call.name, "denied", f"denied by {decision.by or self.approver.name}: {reason}")
+        return self._finish(
+            call_id, call.name, "denied", f"denied by {decision.by or self.approver.name}: {reason}"
+        )
 
     def _request(self, req: ApprovalRequest) -> ApprovalDecision:
         """The approver's answer, or a deny on timeout/exception/garbage."""
@@ -375,17 +524,28 @@ class Broker:
                     withdraw(req.call_id)
                 except Exception:  # noqa: BLE001, S110
                     pass
-            return ApprovalDecision(decision="deny", by="timeout", reason=f"no decision within {req.timeout_s:.0f} s")
+            return ApprovalDecision(
+                decision="deny", by="timeout", reason=f"no decision within {req.timeout_s:.0f} s"
+            )
         except Exception as exc:  # noqa: BLE001 - an approver crash is a deny
-            return ApprovalDecision(decision="deny", by="fail-closed", reason=f"approver failed: {exc}")
+            return ApprovalDecision(
+                decision="deny", by="fail-closed", reason=f"approver failed: {exc}"
+            )
 
     def ask_human(self, call_id: str, question: str, choices: list[str] | None = None) -> str:
         """A question from the agent to the person, through the approver channel."""
         choices = list(choices or [])
-        self._record("question_asked", {"call_id": call_id, "question": question, "choices": choices})
+        self._record(
+            "question_asked", {"call_id": call_id, "question": question, "choices": choices}
+        )
         req = ApprovalRequest(
-            session_id=self.session_id, call_id=call_id, tool="ask_human", kind="question",
-            question=question, choices=choices, timeout_s=self.approval_timeout,
+            session_id=self.session_id,
+            call_id=call_id,
+            tool="ask_human",
+            kind="question",
+            question=question,
+            choices=choices,
+            timeout_s=self.approval_timeout,
             deadline=time.time() + self.approval_timeout,
         )
         decision = self._request(req)
@@ -395,10 +555,15 @@ class Broker:
         if decision.decision == "terminate":
             self.terminated = True
             answer = "(the person terminated the session)"
-        self._record("question_answered", {"call_id": call_id, "answer": answer, "by": decision.by or self.approver.name})
+        self._record(
+            "question_answered",
+            {"call_id": call_id, "answer": answer, "by": decision.by or self.approver.name},
+        )
         return answer
 
-    def _run(self, tool: Tool, name: str, call_id: str, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+    def _run(
+        self, tool: Tool, name: str, call_id: str, args: dict[str, Any], ctx: ToolContext
+    ) -> ToolResult:
         started = time.monotonic()
         try:
             result = tool.run(tool.Args.model_validate(args), ctx)
@@ -417,13 +582,27 @@ class Broker:
             except LogWriteError:
                 blob = None
         try:
-            self._record("action_finished", {
-                "call_id": call_id, "tool": name, "status": result.status, "exit_code": result.exit_code,
-                "output": shown, "output_size": size, "output_blob": blob, "truncated": cut or size > len(full),
-                "duration_ms": duration, "error": result.error, "data": result.data,
-            })
+            self._record(
+                "action_finished",
+                {
+                    "call_id": call_id,
+                    "tool": name,
+                    "status": result.status,
+                    "exit_code": result.exit_code,
+                    "output": shown,
+                    "output_size": size,
+                    "output_blob": blob,
+                    "truncated": cut or size > len(full),
+                    "duration_ms": duration,
+                    "error": result.error,
+                    "data": result.data,
+                },
+            )
         except LogWriteError as exc:
-            result.output = shown + f"\n[overseer: the audit log failed after this ran ({exc}); the session stops]"
+            result.output = (
+                shown
+                + f"\n[overseer: the audit log failed after this ran ({exc}); the session stops]"
+            )
             return result
         result.output = shown
         result.output_size = size

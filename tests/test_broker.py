@@ -70,10 +70,10 @@ def test_nothing_runs_when_the_log_cannot_be_written(log, session, tmp_path, mon
     broker, tool = make(log, session, tmp_path)
     real_append = log.append
 
-    def failing(sid: str, kind: str, payload: Any) -> Any:
+    def failing(sid: str, kind: str, payload: Any, **kw: Any) -> Any:
         if kind == "action_started":
             raise LogWriteError("disk full")
-        return real_append(sid, kind, payload)
+        return real_append(sid, kind, payload, **kw)
 
     monkeypatch.setattr(log, "append", failing)
     result = broker.submit(ToolCall(id="c1", name="echo", args={"text": "x"}))

@@ -147,7 +147,8 @@ print("SID", sid, flush=True)
 n = int(sys.argv[2])
 i = 0
 while n < 0 or i < n:
-    a = log.append(sid, "user_message", {"text": "x" * 1000 + str(i)})
+    # Alternate durable and ride-on-next commits: both must survive kill -9.
+    a = log.append(sid, "user_message", {"text": "x" * 1000 + str(i)}, durable=i % 2 == 0)
     print(a.seq, flush=True)
     i += 1
 """

@@ -10,6 +10,7 @@ is read inside the ``BEGIN IMMEDIATE`` transaction that extends it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -214,11 +215,24 @@ class AuditLog:
         self.append(sid, "session_started", payload)
         return sid
 
-    def append(self, session_id: str, kind: str, payload: BaseModel | dict[str, Any]) -> Appended:
+    def append(
+        self,
+        session_id: str,
+        kind: str,
+        payload: BaseModel | dict[str, Any],
+        *,
+        durable: bool = True,
+    ) -> Appended:
         """Append one event; returns after the commit is durable.
 
         Raises ``LogWriteError`` when the event cannot be made durable: the
         caller (the broker) must then not act.
+
+        ``durable=False`` is for records that a durable one always follows
+        before anything acts on them (the broker's proposal and policy
+        records precede ``action_started``): the commit survives the process
+        being killed at once, and reaches the disk with the next durable
+        commit, which syncs the whole WAL. It saves an fsync per record.
         """
         if kind not in PAYLOADS:
             raise LogWriteError(f"unknown event kind {kind!r}")
@@ -232,7 +246,11 @@ class AuditLog:
         ts = now_ns()
         payload_hash = sha256_hex(event_body(session_id, ts, kind, payload_json))
         with self._lock:
-            h, seq = self._insert(session_id, ts, kind, payload_json, payload_hash)
+            if durable:
+                h, seq = self._insert(session_id, ts, kind, payload_json, payload_hash)
+            else:
+                with self._synchronous("NORMAL"):
+                    h, seq = self._insert(session_id, ts, kind, payload_json, payload_hash)
             n, last = self._since_seal.get(session_id, (0, ts))
             n += 1
             self._since_seal[session_id] = (n, last)
@@ -358,6 +376,21 @@ class AuditLog:
         )
         return h
 
+    @contextlib.contextmanager
+    def _synchronous(self, level: str) -> Iterator[None]:
+        """Run a write at another ``synchronous`` level (caller holds the lock)."""
+        try:
+            self.conn.execute(f"PRAGMA synchronous={level}")
+        except sqlite3.Error as exc:
+            raise LogWriteError(f"cannot write to audit log {self.path}: {exc}") from exc
+        try:
+            yield
+        finally:
+            try:
+                self.conn.execute("PRAGMA synchronous=FULL")
+            except sqlite3.Error:
+                pass
+
     def _put_referenced(self, sql: str, params: tuple[Any, ...], what: str) -> None:
         """Store a blob or message without its own fsync.
 
@@ -365,13 +398,9 @@ class AuditLog:
         afterwards with synchronous=FULL: its commit syncs the whole WAL,
         this row included. So a model turn costs one fsync, not three.
         """
-        with self._lock:
+        with self._lock, self._synchronous("NORMAL"):
             try:
-                self.conn.execute("PRAGMA synchronous=NORMAL")
-                try:
-                    self.conn.execute(sql, params)
-                finally:
-                    self.conn.execute("PRAGMA synchronous=FULL")
+                self.conn.execute(sql, params)
             except sqlite3.Error as exc:
                 raise LogWriteError(f"cannot store {what} in {self.path}: {exc}") from exc
 
