@@ -98,6 +98,7 @@ class ApprovalScreen(ModalScreen[ApprovalDecision | None]):
         super().__init__()
         self.request = request
         self.by = by
+        self.withdrawn = False
         self.clock = clock
         self.quit_hint = quit_hint
         self.mode: Mode = "choose"
@@ -137,6 +138,17 @@ class ApprovalScreen(ModalScreen[ApprovalDecision | None]):
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self._tick)
+
+    def withdraw(self) -> None:
+        """The request stopped waiting (decided elsewhere, timed out): close
+        now, or as soon as this dialog is on top again (a palette may cover it)."""
+        self.withdrawn = True
+        if self.app.screen is self:
+            self.dismiss(None)
+
+    def on_screen_resume(self) -> None:
+        if self.withdrawn:
+            self.dismiss(None)
 
     def _title(self) -> Text:
         req = self.request

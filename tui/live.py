@@ -262,7 +262,7 @@ class LiveApp(App[RunResult | None]):
         if self._showing is not None and self._showing[0] == key:
             screen = self._showing[1]
             self._showing = None
-            screen.dismiss(None)
+            screen.withdraw()
             if why:
                 self.notify(f"{request_label(req)} — {why}", severity="warning")
         self._queue_changed()
@@ -410,7 +410,7 @@ class LiveApp(App[RunResult | None]):
         if self._showing is not None:
             key, screen = self._showing
             self._showing = None
-            screen.dismiss(None)
+            screen.withdraw()
         if self.backend.quit():
             self.exit(self.result)
             return

@@ -53,6 +53,7 @@ class QuestionScreen(ModalScreen[ApprovalDecision | None]):
         super().__init__()
         self.request = request
         self.by = by
+        self.withdrawn = False
         self._waiting = list(waiting or [])
 
     def compose(self) -> ComposeResult:
@@ -88,6 +89,17 @@ class QuestionScreen(ModalScreen[ApprovalDecision | None]):
             self.query_one(OptionList).focus()
         else:
             self.query_one("#answer", Input).focus()
+
+    def withdraw(self) -> None:
+        """The request stopped waiting (decided elsewhere, timed out): close
+        now, or as soon as this dialog is on top again (a palette may cover it)."""
+        self.withdrawn = True
+        if self.app.screen is self:
+            self.dismiss(None)
+
+    def on_screen_resume(self) -> None:
+        if self.withdrawn:
+            self.dismiss(None)
 
     def set_waiting(self, others: list[str]) -> None:
         self._waiting = list(others)
