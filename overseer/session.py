@@ -139,7 +139,7 @@ class Session:
                 f"the audit log {s.log.path} is inside the workspace {s.workspace}; the agent could reach "
                 "it. Choose another --log path."
             )
-        s.sandbox = s._resolve_sandbox(config.sandbox)
+        s.sandbox = s._resolve_sandbox(config.sandbox, protect=[s.log.path])
         # Registers the LangChain tool adapter (ADAPTERS) and the MCP server loader
         # (TOOL_LOADERS) before any tool is loaded; imported here, not at the top,
         # so session.py keeps no import-time dependency on the integrations.
@@ -185,10 +185,12 @@ class Session:
                 s.notice("observers", f"observer failed to start: {exc}")
         return s
 
-    def _resolve_sandbox(self, mode: str) -> Sandbox:
+    def _resolve_sandbox(self, mode: str, protect: list[Path] | None = None) -> Sandbox:
         from .sandbox import resolve_sandbox
 
-        return resolve_sandbox(mode)
+        # The sandbox masks overseer's own files; a --log outside the default
+        # location must be masked too.
+        return resolve_sandbox(mode, protect=protect or [])
 
     def _snapshot(self) -> str | None:
         from .snapshot import take_snapshot

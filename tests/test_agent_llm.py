@@ -66,7 +66,7 @@ def open_session(tmp_path: Path, log: AuditLog, monkeypatch: pytest.MonkeyPatch)
         monkeypatch.setattr(
             session_mod, "TOOL_LOADERS", [lambda s: [s.registry.add(t) for t in tools]]
         )
-        monkeypatch.setattr(Session, "_resolve_sandbox", lambda self, mode: Sandbox())
+        monkeypatch.setattr(Session, "_resolve_sandbox", lambda self, mode, protect=None: Sandbox())
         monkeypatch.setattr(Registry, "load_entry_points", lambda self, only=None: None)
         ws = tmp_path / "ws"
         ws.mkdir(exist_ok=True)
@@ -619,7 +619,7 @@ def test_end_to_end_with_the_real_shell_and_default_policy(make_repo, log, monke
     load_policy = getattr(policy_pkg, "load_policy", None)
     if load_policy is None:
         pytest.skip("the policy engine is not available yet")
-    monkeypatch.setattr(Session, "_resolve_sandbox", lambda self, mode: Sandbox())
+    monkeypatch.setattr(Session, "_resolve_sandbox", lambda self, mode, protect=None: Sandbox())
     repo = make_repo({"README.md": "# demo\n", "app.py": "x = 1\n"})
     cfg = SessionConfig(
         task="look around",

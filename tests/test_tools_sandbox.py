@@ -118,3 +118,20 @@ def test_timeout_inside_the_sandbox(sandboxed) -> None:
     assert time.monotonic() - t0 < 3
     assert r.status == "timeout" and r.data["shell"] == "survived"
     assert sh(tool, ctx, "echo $KEEP").output == "1\n"
+
+
+def test_a_custom_log_is_masked_inside_the_sandbox(tmp_path, make_repo):
+    """--log outside the default location: the session passes it to the sandbox."""
+    from overseer.sandbox import bwrap_status
+    from overseer.session import Session, SessionConfig
+
+    if not bwrap_status()[0]:
+        pytest.skip("bubblewrap is not usable here")
+    repo = make_repo()
+    db = tmp_path / "elsewhere" / "audit.db"
+    db.parent.mkdir()
+    s = Session.open(SessionConfig(task="t", agent="test", workspace=repo, log_path=db, sandbox="bwrap", watch=False))
+    try:
+        assert str(db) in s.sandbox.protect  # type: ignore[attr-defined]
+    finally:
+        s.end("completed")
