@@ -35,7 +35,9 @@ def format_money(cents: int, currency: str = "EUR") -> str:
     return f"{sign}{currency} {cents // 100}.{cents % 100:02d}"
 '''
 
-FORMATTING_V2 = FORMATTING_V1 + '''
+FORMATTING_V2 = (
+    FORMATTING_V1
+    + '''
 
 def format_thousands(cents: int, currency: str = "EUR") -> str:
     """Like format_money, with thousands separators: 123456789 -> 'EUR 1,234,567.89'."""
@@ -43,6 +45,7 @@ def format_thousands(cents: int, currency: str = "EUR") -> str:
     cents = abs(cents)
     return f"{sign}{currency} {cents // 100:,}.{cents % 100:02d}"
 '''
+)
 
 PRICING_V1 = '''"""Prices: units, quantities, tax."""
 
@@ -97,7 +100,9 @@ class Cart:
         return sum(line_total(u, q) for u, q in self.lines.values())
 '''
 
-CART_V2 = CART_V1 + '''
+CART_V2 = (
+    CART_V1
+    + """
     def remove(self, sku: str, quantity: int = 1) -> None:
         unit, qty = self.lines[sku]
         if quantity >= qty:
@@ -110,7 +115,8 @@ CART_V2 = CART_V1 + '''
 
     def count(self) -> int:
         return sum(q for _, q in self.lines.values())
-'''
+"""
+)
 
 COUPONS_V1 = '''"""Coupons: codes that give a percentage off."""
 
@@ -127,9 +133,12 @@ def redeem(code: str, cents: int) -> int:
     return apply_discount(cents, percent)
 '''
 
-COUPONS_V2 = COUPONS_V1.replace('{"WELCOME10": 10, "SPRING25": 25}', '{"WELCOME10": 10, "SPRING25": 25, "HALF": 50, "VIP12.5": 12.5}')
+COUPONS_V2 = COUPONS_V1.replace(
+    '{"WELCOME10": 10, "SPRING25": 25}',
+    '{"WELCOME10": 10, "SPRING25": 25, "HALF": 50, "VIP12.5": 12.5}',
+)
 
-TEST_FORMATTING = '''from shopcart.formatting import format_money
+TEST_FORMATTING = """from shopcart.formatting import format_money
 
 
 def test_whole_amount():
@@ -150,11 +159,14 @@ def test_other_currency():
 
 def test_zero():
     assert format_money(0) == "EUR 0.00"
-'''
+"""
 
-TEST_FORMATTING_V2 = TEST_FORMATTING.replace(
-    "from shopcart.formatting import format_money", "from shopcart.formatting import format_money, format_thousands"
-) + '''
+TEST_FORMATTING_V2 = (
+    TEST_FORMATTING.replace(
+        "from shopcart.formatting import format_money",
+        "from shopcart.formatting import format_money, format_thousands",
+    )
+    + """
 
 def test_thousands_separator():
     assert format_thousands(123456789) == "EUR 1,234,567.89"
@@ -162,9 +174,10 @@ def test_thousands_separator():
 
 def test_thousands_small_amount():
     assert format_thousands(5) == "EUR 0.05"
-'''
+"""
+)
 
-TEST_PRICING = '''import pytest
+TEST_PRICING = """import pytest
 
 from shopcart.pricing import line_total, with_tax
 
@@ -188,9 +201,9 @@ def test_tax_default_rate():
 
 def test_tax_custom_rate():
     assert with_tax(1000, 0.07) == 1070
-'''
+"""
 
-TEST_DISCOUNT = '''import pytest
+TEST_DISCOUNT = """import pytest
 
 from shopcart.pricing import apply_discount
 
@@ -214,9 +227,9 @@ def test_fractional_percent_rounds():
 def test_discount_out_of_range():
     with pytest.raises(ValueError):
         apply_discount(1000, 120)
-'''
+"""
 
-TEST_CART = '''from shopcart.cart import Cart
+TEST_CART = """from shopcart.cart import Cart
 
 
 def test_empty_cart():
@@ -235,9 +248,11 @@ def test_add_same_sku_twice():
     cart.add("apple", 50)
     cart.add("apple", 50, 2)
     assert cart.lines["apple"] == (50, 3)
-'''
+"""
 
-TEST_CART_V2 = TEST_CART + '''
+TEST_CART_V2 = (
+    TEST_CART
+    + """
 
 def test_remove_some():
     cart = Cart()
@@ -258,9 +273,10 @@ def test_clear():
     cart.add("apple", 50)
     cart.clear()
     assert cart.subtotal() == 0
-'''
+"""
+)
 
-TEST_COUPONS = '''import pytest
+TEST_COUPONS = """import pytest
 
 from shopcart.coupons import redeem
 
@@ -276,9 +292,11 @@ def test_coupon_code_is_case_insensitive():
 def test_unknown_coupon():
     with pytest.raises(ValueError):
         redeem("NOPE", 1000)
-'''
+"""
 
-TEST_COUPONS_V2 = TEST_COUPONS + '''
+TEST_COUPONS_V2 = (
+    TEST_COUPONS
+    + """
 
 def test_half_price():
     assert redeem("HALF", 999) == 500  # 499.5 rounds half to even -> 500
@@ -286,15 +304,27 @@ def test_half_price():
 
 def test_vip_coupon():
     assert redeem("VIP12.5", 1000) == 875
-'''
+"""
+)
 
 
 def _readme(extra: str = "") -> str:
-    return "# shopcart\n\nA tiny shopping-cart library used to demonstrate overseer.\n\nRun the tests with `python -m pytest`.\n" + extra
+    return (
+        "# shopcart\n\nA tiny shopping-cart library used to demonstrate overseer.\n\nRun the tests with `python -m pytest`.\n"
+        + extra
+    )
 
 
 HISTORY: list[tuple[str, dict[str, str]]] = [
-    ("Initial project skeleton", {"README.md": _readme(), "pyproject.toml": PYPROJECT, "shopcart/__init__.py": '"""shopcart."""\n', ".gitignore": "__pycache__/\n.pytest_cache/\n"}),
+    (
+        "Initial project skeleton",
+        {
+            "README.md": _readme(),
+            "pyproject.toml": PYPROJECT,
+            "shopcart/__init__.py": '"""shopcart."""\n',
+            ".gitignore": "__pycache__/\n.pytest_cache/\n",
+        },
+    ),
     ("Add money formatting helper", {"shopcart/formatting.py": FORMATTING_V1}),
     ("Test money formatting", {"tests/test_formatting.py": TEST_FORMATTING}),
     ("Add line totals and tax", {"shopcart/pricing.py": PRICING_V1}),
@@ -305,7 +335,14 @@ HISTORY: list[tuple[str, dict[str, str]]] = [
     ("Test the cart", {"tests/test_cart.py": TEST_CART}),
     ("Add coupons", {"shopcart/coupons.py": COUPONS_V1}),
     ("Test coupons", {"tests/test_coupons.py": TEST_COUPONS}),
-    ("Document the public API", {"README.md": _readme("\n## API\n\n- `Cart.add`, `Cart.subtotal`\n- `apply_discount`, `with_tax`\n- `redeem`\n")}),
+    (
+        "Document the public API",
+        {
+            "README.md": _readme(
+                "\n## API\n\n- `Cart.add`, `Cart.subtotal`\n- `apply_discount`, `with_tax`\n- `redeem`\n"
+            )
+        },
+    ),
     ("Cart: remove, clear and count", {"shopcart/cart.py": CART_V2}),
     ("Test cart removal", {"tests/test_cart.py": TEST_CART_V2}),
     ("Add a changelog", {"CHANGELOG.md": "# Changelog\n\n## 0.2.0\n- cart removal\n"}),
@@ -313,22 +350,64 @@ HISTORY: list[tuple[str, dict[str, str]]] = [
     ("Test thousands separators", {"tests/test_formatting.py": TEST_FORMATTING_V2}),
     ("More coupons: HALF and VIP12.5", {"shopcart/coupons.py": COUPONS_V2}),
     ("Test the new coupons", {"tests/test_coupons.py": TEST_COUPONS_V2}),
-    ("Changelog for 0.3.0", {"CHANGELOG.md": "# Changelog\n\n## 0.3.0\n- thousands separators\n- new coupons\n\n## 0.2.0\n- cart removal\n"}),
+    (
+        "Changelog for 0.3.0",
+        {
+            "CHANGELOG.md": "# Changelog\n\n## 0.3.0\n- thousands separators\n- new coupons\n\n## 0.2.0\n- cart removal\n"
+        },
+    ),
     (REGRESSION_SUBJECT, {"shopcart/pricing.py": PRICING_V1 + DISCOUNT_BAD}),
-    ("Mention coupons in the README", {"README.md": _readme("\n## API\n\n- `Cart.add`, `Cart.subtotal`, `Cart.remove`\n- `apply_discount`, `with_tax`\n- `redeem` (WELCOME10, SPRING25, HALF, VIP12.5)\n")}),
+    (
+        "Mention coupons in the README",
+        {
+            "README.md": _readme(
+                "\n## API\n\n- `Cart.add`, `Cart.subtotal`, `Cart.remove`\n- `apply_discount`, `with_tax`\n- `redeem` (WELCOME10, SPRING25, HALF, VIP12.5)\n"
+            )
+        },
+    ),
     ("Bump version to 0.3.1", {"pyproject.toml": PYPROJECT.replace("0.3.0", "0.3.1")}),
-    ("Export the main names from the package", {"shopcart/__init__.py": '"""shopcart."""\n\nfrom .cart import Cart\nfrom .coupons import redeem\nfrom .pricing import apply_discount, with_tax\n\n__all__ = ["Cart", "apply_discount", "redeem", "with_tax"]\n'}),
-    ("Add a contributing guide", {"CONTRIBUTING.md": "# Contributing\n\nRun `python -m pytest` before sending a change.\n"}),
-    ("Typo in the README", {"README.md": _readme("\n## API\n\n- `Cart.add`, `Cart.subtotal`, `Cart.remove`\n- `apply_discount`, `with_tax`\n- `redeem` (WELCOME10, SPRING25, HALF, VIP12.5).\n")}),
-    ("Cart docstring", {"shopcart/cart.py": CART_V2.replace('"""A shopping cart."""', '"""A shopping cart: lines of (unit price in cents, quantity) by SKU."""')}),
-    ("Changelog for 0.3.1", {"CHANGELOG.md": "# Changelog\n\n## 0.3.1\n- faster discounts\n\n## 0.3.0\n- thousands separators\n- new coupons\n\n## 0.2.0\n- cart removal\n"}),
+    (
+        "Export the main names from the package",
+        {
+            "shopcart/__init__.py": '"""shopcart."""\n\nfrom .cart import Cart\nfrom .coupons import redeem\nfrom .pricing import apply_discount, with_tax\n\n__all__ = ["Cart", "apply_discount", "redeem", "with_tax"]\n'
+        },
+    ),
+    (
+        "Add a contributing guide",
+        {"CONTRIBUTING.md": "# Contributing\n\nRun `python -m pytest` before sending a change.\n"},
+    ),
+    (
+        "Typo in the README",
+        {
+            "README.md": _readme(
+                "\n## API\n\n- `Cart.add`, `Cart.subtotal`, `Cart.remove`\n- `apply_discount`, `with_tax`\n- `redeem` (WELCOME10, SPRING25, HALF, VIP12.5).\n"
+            )
+        },
+    ),
+    (
+        "Cart docstring",
+        {
+            "shopcart/cart.py": CART_V2.replace(
+                '"""A shopping cart."""',
+                '"""A shopping cart: lines of (unit price in cents, quantity) by SKU."""',
+            )
+        },
+    ),
+    (
+        "Changelog for 0.3.1",
+        {
+            "CHANGELOG.md": "# Changelog\n\n## 0.3.1\n- faster discounts\n\n## 0.3.0\n- thousands separators\n- new coupons\n\n## 0.2.0\n- cart removal\n"
+        },
+    ),
     ("Ignore editor files", {".gitignore": "__pycache__/\n.pytest_cache/\n*.swp\n.idea/\n"}),
     ("Bump version to 0.3.2", {"pyproject.toml": PYPROJECT.replace("0.3.0", "0.3.2")}),
 ]
 
 
 def _git(repo: Path, *args: str, env: dict[str, str]) -> str:
-    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True, env=env).stdout.strip()
+    return subprocess.run(
+        ["git", *args], cwd=repo, check=True, capture_output=True, text=True, env=env
+    ).stdout.strip()
 
 
 def build(dest: Path) -> dict[str, str]:

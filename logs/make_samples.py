@@ -13,9 +13,10 @@ import os
 import tempfile
 from pathlib import Path
 
+from overseer.examples.demo_repo import build
+
 from overseer.agent.bisect import BisectAgent
 from overseer.approval import ApprovalDecision, ApprovalRequest
-from overseer.examples.demo_repo import build
 from overseer.log import AuditLog
 from overseer.log.jsonl import export_session
 from overseer.session import Session, SessionConfig, run_agent
@@ -30,7 +31,9 @@ class Developer:
     def request(self, req: ApprovalRequest) -> ApprovalDecision:
         if req.kind == "question":
             return ApprovalDecision(decision="approve", by=self.by, answer="yes")
-        return ApprovalDecision(decision="approve", by=self.by, args_hash=req.args_hash, reason="looks right")
+        return ApprovalDecision(
+            decision="approve", by=self.by, args_hash=req.args_hash, reason="looks right"
+        )
 
 
 def main() -> None:
@@ -39,8 +42,13 @@ def main() -> None:
         repo = Path(tmp) / "shopcart"
         facts = build(repo)
         db = Path(tmp) / "audit.db"
-        cfg = SessionConfig(task="find the commit that broke `python -m pytest -q -x`", agent="bisect",
-                            workspace=repo, log_path=db, sandbox="none")
+        cfg = SessionConfig(
+            task="find the commit that broke `python -m pytest -q -x`",
+            agent="bisect",
+            workspace=repo,
+            log_path=db,
+            sandbox="none",
+        )
         result = run_agent(Session.open(cfg, approver=Developer()), BisectAgent(test=facts["test"]))
         assert result.data.get("first_bad") == facts["regression"], result.final
         out = HERE / "samples" / "demo-bisect.jsonl"

@@ -103,7 +103,9 @@ class DenyAll:
         )
 
 
-NO_ONE = "No one is available to answer; proceed with the most conservative choice or stop and report."
+NO_ONE = (
+    "No one is available to answer; proceed with the most conservative choice or stop and report."
+)
 
 
 class ConsoleApprover:
@@ -151,11 +153,15 @@ class ConsoleApprover:
         else:
             self._say(f"  args: {json.dumps(req.args, indent=2, sort_keys=True)}\n")
         for part in req.parts:
-            self._say(f"    - {part.command}: {part.decision} ({part.rule or 'default'}: {part.reason})\n")
+            self._say(
+                f"    - {part.command}: {part.decision} ({part.rule or 'default'}: {part.reason})\n"
+            )
         self._say(f"  policy: {req.decision} by {req.rule or 'default'}: {req.reason}\n")
         self._say(f"  sandbox: {req.sandbox}\n")
         if req.preview:
-            self._say("  preview:\n" + "".join(f"    {ln}\n" for ln in req.preview.splitlines()[:60]))
+            self._say(
+                "  preview:\n" + "".join(f"    {ln}\n" for ln in req.preview.splitlines()[:60])
+            )
         keys = "[y]es / [n]o / [e]dit / [t]erminate" + (" / [a]lways" if req.grant_preview else "")
         if req.grant_preview:
             self._say(f"  always would add: {req.grant_preview}\n")
@@ -165,7 +171,9 @@ class ConsoleApprover:
                 return ApprovalDecision(decision="approve", by=self.by, args_hash=req.args_hash)
             if choice == "n":
                 reason = self._read("reason (sent to the agent)> ")
-                return ApprovalDecision(decision="deny", by=self.by, reason=reason, args_hash=req.args_hash)
+                return ApprovalDecision(
+                    decision="deny", by=self.by, reason=reason, args_hash=req.args_hash
+                )
             if choice == "t":
                 return ApprovalDecision(decision="terminate", by=self.by, args_hash=req.args_hash)
             if choice == "a" and req.grant_preview:

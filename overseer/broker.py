@@ -21,6 +21,7 @@ exception in the agent's loop and never an allow.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import copy
 import json
 import os
@@ -226,10 +227,8 @@ class Broker:
             )
         raw = call.args
         if isinstance(raw, str):
-            try:
+            with contextlib.suppress(ValueError):
                 raw = json.loads(raw) if raw.strip() else {}
-            except ValueError:
-                pass
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):
@@ -316,15 +315,14 @@ class Broker:
         return self._run(tool, call.name, call_id, canonical, ctx)
 
     def _context(self, call_id: str, timeout: Any = None) -> ToolContext:
+        on_stream = self.on_stream
         return ToolContext(
             workspace=self.workspace,
             session_id=self.session_id,
             call_id=call_id,
             sandbox=self.sandbox,
             timeout_s=float(timeout) if isinstance(timeout, int | float) else None,
-            stream=(lambda text: self.on_stream(call_id, text))
-            if self.on_stream
-            else (lambda _t: None),
+            stream=(lambda text: on_stream(call_id, text)) if on_stream else (lambda _t: None),
             store_blob=self._store_blob,
             ask=lambda q, choices: self.ask_human(call_id, q, choices),
             state=self.tool_state.setdefault("shared", {}),

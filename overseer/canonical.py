@@ -52,10 +52,15 @@ def event_body(session_id: str, ts: int, kind: str, payload_json: str) -> str:
     parsing the payload again (this keeps verify fast).
     """
     return (
-        '{"kind":' + json.dumps(kind, ensure_ascii=False)
-        + ',"payload":' + payload_json
-        + ',"session_id":' + json.dumps(session_id, ensure_ascii=False)
-        + ',"ts":' + str(int(ts)) + "}"
+        '{"kind":'
+        + json.dumps(kind, ensure_ascii=False)
+        + ',"payload":'
+        + payload_json
+        + ',"session_id":'
+        + json.dumps(session_id, ensure_ascii=False)
+        + ',"ts":'
+        + str(int(ts))
+        + "}"
     )
 
 

@@ -25,15 +25,91 @@ from .policy.base import Verdict
 # Programs whose first argument is itself a program or code: a grant on them
 # would be a grant on everything.
 BROAD_PROGRAMS = frozenset(
-    """bash sh zsh dash ksh fish csh tcsh env sudo su doas exec eval source . command builtin
-    nice nohup timeout xargs stdbuf time watch strace ltrace gdb
-    python python2 python3 pypy pypy3 perl ruby node nodejs deno bun php lua awk gawk mawk
-    osascript powershell pwsh ssh scp rsync docker podman kubectl chroot unshare nsenter bwrap
-    find parallel make""".split()
+    [
+        "bash",
+        "sh",
+        "zsh",
+        "dash",
+        "ksh",
+        "fish",
+        "csh",
+        "tcsh",
+        "env",
+        "sudo",
+        "su",
+        "doas",
+        "exec",
+        "eval",
+        "source",
+        ".",
+        "command",
+        "builtin",
+        "nice",
+        "nohup",
+        "timeout",
+        "xargs",
+        "stdbuf",
+        "time",
+        "watch",
+        "strace",
+        "ltrace",
+        "gdb",
+        "python",
+        "python2",
+        "python3",
+        "pypy",
+        "pypy3",
+        "perl",
+        "ruby",
+        "node",
+        "nodejs",
+        "deno",
+        "bun",
+        "php",
+        "lua",
+        "awk",
+        "gawk",
+        "mawk",
+        "osascript",
+        "powershell",
+        "pwsh",
+        "ssh",
+        "scp",
+        "rsync",
+        "docker",
+        "podman",
+        "kubectl",
+        "chroot",
+        "unshare",
+        "nsenter",
+        "bwrap",
+        "find",
+        "parallel",
+        "make",
+    ]
 )
 # Programs with subcommands: the grant is program + subcommand.
 _NEEDS_SUBCOMMAND = frozenset(
-    "git npm pnpm yarn cargo go pip pip3 uv poetry apt apt-get brew gh hg svn systemctl kubectl".split()
+    [
+        "git",
+        "npm",
+        "pnpm",
+        "yarn",
+        "cargo",
+        "go",
+        "pip",
+        "pip3",
+        "uv",
+        "poetry",
+        "apt",
+        "apt-get",
+        "brew",
+        "gh",
+        "hg",
+        "svn",
+        "systemctl",
+        "kubectl",
+    ]
 )
 FILE_TOOLS = frozenset({"write_file", "edit_file", "read_file", "list_dir", "search"})
 
@@ -41,7 +117,9 @@ FILE_TOOLS = frozenset({"write_file", "edit_file", "read_file", "list_dir", "sea
 class Grant(BaseModel):
     id: str = Field(default_factory=lambda: "g" + uuid.uuid4().hex[:8])
     tool: str
-    prefix: list[str] = Field(default_factory=list)  # argv prefix (shell) or [directory] (file tools)
+    prefix: list[str] = Field(
+        default_factory=list
+    )  # argv prefix (shell) or [directory] (file tools)
     by: str = ""
     call_id: str | None = None
 

@@ -27,7 +27,10 @@ SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNO
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("anthropic_key", re.compile(r"sk-ant-[A-Za-z0-9_\-]{16,}")),
     ("openai_key", re.compile(r"sk-(?:proj-|svcacct-)?[A-Za-z0-9_\-]{20,}")),
-    ("github_token", re.compile(r"(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}")),
+    (
+        "github_token",
+        re.compile(r"(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}"),
+    ),
     ("gitlab_token", re.compile(r"glpat-[A-Za-z0-9_\-]{20,}")),
     ("slack_token", re.compile(r"xox[abposr]-[A-Za-z0-9\-]{10,}")),
     ("aws_access_key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
@@ -44,8 +47,26 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 
 # Literal fragments every credential shape above contains: `in` checks are
 # far cheaper than running the combined regex over text that has none.
-_TOKEN_HINTS = ("sk-", "sk_", "rk_", "hp_", "ho_", "hu_", "hs_", "hr_", "github_pat_", "glpat-", "xox",
-                "AKIA", "ASIA", "AIza", "hf_", "eyJ", "-----BEGIN", "Bearer ")
+_TOKEN_HINTS = (
+    "sk-",
+    "sk_",
+    "rk_",
+    "hp_",
+    "ho_",
+    "hu_",
+    "hs_",
+    "hr_",
+    "github_pat_",
+    "glpat-",
+    "xox",
+    "AKIA",
+    "ASIA",
+    "AIza",
+    "hf_",
+    "eyJ",
+    "-----BEGIN",
+    "Bearer ",
+)
 _HINTS = re.compile("|".join(re.escape(h) for h in _TOKEN_HINTS))
 _TOKENS = re.compile("|".join(f"(?P<{name}>{p.pattern})" for name, p in _PATTERNS), re.S)
 
@@ -90,7 +111,9 @@ def _looks_random(value: str) -> bool:
 class Redactor:
     """Replaces secrets in strings and nested JSON-like values."""
 
-    def __init__(self, env: Mapping[str, str] | None = None, extra: Mapping[str, str] | None = None):
+    def __init__(
+        self, env: Mapping[str, str] | None = None, extra: Mapping[str, str] | None = None
+    ):
         env = os.environ if env is None else env
         secrets: dict[str, str] = {}
         for name, value in env.items():
@@ -130,9 +153,7 @@ class Redactor:
             return m.group(0)
         if _secret_name(name) or _looks_random(value):
             key = name.lstrip("-").upper().replace("-", "_")
-            return (
-                f"{name}{m.group('q1')}{m.group('sep')}{m.group('q2')}[REDACTED:{key}]"
-            )
+            return f"{name}{m.group('q1')}{m.group('sep')}{m.group('q2')}[REDACTED:{key}]"
         return m.group(0)
 
     def value(self, v: Any) -> Any:
@@ -142,10 +163,10 @@ class Redactor:
         if isinstance(v, dict):
             out = {}
             for k, item in v.items():
-                if isinstance(k, str) and _secret_name(k) and isinstance(item, str) and item:
-                    if not item.startswith("[REDACTED"):
-                        out[k] = f"[REDACTED:{k}]"
-                        continue
+                secret = isinstance(k, str) and _secret_name(k) and isinstance(item, str)
+                if secret and item and not item.startswith("[REDACTED"):
+                    out[k] = f"[REDACTED:{k}]"
+                    continue
                 out[k] = self.value(item)
             return out
         if isinstance(v, list | tuple):

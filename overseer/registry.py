@@ -87,15 +87,22 @@ class Registry:
         name = tool.name
         if not name:
             raise UsageError(f"tool {tool!r} has no name")
-        src = source or getattr(tool, "source", "python")
+        src: str = source or str(getattr(tool, "source", None) or "python")
         tool.source = src
         if name in self.specs and self.specs[name].source != src:
-            self.problems.append(f"tool {name!r} from {src} replaces the one from {self.specs[name].source}")
+            self.problems.append(
+                f"tool {name!r} from {src} replaces the one from {self.specs[name].source}"
+            )
         self.specs[name] = ToolSpec(tool, src)
 
     def add_object(self, obj: Any, where: str, source: str) -> None:
         for tool in _adapt(obj, where):
-            self.add(tool, source if not getattr(tool, "source", "python").startswith(("langchain", "mcp")) else tool.source)
+            self.add(
+                tool,
+                source
+                if not getattr(tool, "source", "python").startswith(("langchain", "mcp"))
+                else tool.source,
+            )
 
     def add_spec(self, spec: str, source: str = "python") -> None:
         self.add_object(load_object(spec), spec, source)

@@ -14,7 +14,11 @@ def clock(ts_ns: int) -> str:
 
 
 def short_args(tool: str, args: Any, limit: int = 160) -> str:
-    if isinstance(args, dict) and tool in ("shell", "run_tests") and isinstance(args.get("command"), str):
+    if (
+        isinstance(args, dict)
+        and tool in ("shell", "run_tests")
+        and isinstance(args.get("command"), str)
+    ):
         text = args["command"]
     elif isinstance(args, dict) and len(args) == 1:
         text = str(next(iter(args.values())))
@@ -76,7 +80,9 @@ def describe(kind: str, p: dict[str, Any]) -> str:
     return f"{kind}: {json.dumps(p, sort_keys=True)[:200]}"
 
 
-def unfinished_actions(events: list[tuple[int, str, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
+def unfinished_actions(
+    events: list[tuple[int, str, dict[str, Any]]],
+) -> list[tuple[int, dict[str, Any]]]:
     """Actions that started but have no action_finished: their outcome is unknown."""
     started: dict[str, tuple[int, dict[str, Any]]] = {}
     for seq, kind, p in events:

@@ -24,18 +24,41 @@ def evidence(events: Iterable[tuple[int, str, dict[str, Any]]]) -> dict[str, Any
         elif kind == "action_finished":
             actions += 1
             data = p.get("data") or {}
-            if p.get("tool") == "run_tests" and p.get("status") not in ("denied", "invalid", "edited", "terminated"):
-                tests.append({"seq": seq, "outcome": data.get("outcome", p.get("status")), "command": data.get("command"),
-                              "rev": data.get("rev"), "passed": data.get("passed"), "failed": data.get("failed")})
+            if p.get("tool") == "run_tests" and p.get("status") not in (
+                "denied",
+                "invalid",
+                "edited",
+                "terminated",
+            ):
+                tests.append(
+                    {
+                        "seq": seq,
+                        "outcome": data.get("outcome", p.get("status")),
+                        "command": data.get("command"),
+                        "rev": data.get("rev"),
+                        "passed": data.get("passed"),
+                        "failed": data.get("failed"),
+                    }
+                )
             if p.get("tool") == "bisect" and isinstance(data.get("first_bad"), dict):
                 bisects.append({"seq": seq, **data["first_bad"]})
             if p.get("tool") == "git_commit" and p.get("status") == "ok" and data.get("sha"):
                 commits.append(str(data["sha"]))
             if p.get("status") == "denied":
-                denials.append({"seq": seq, "tool": p.get("tool"), "reason": p.get("error") or p.get("output")})
+                denials.append(
+                    {"seq": seq, "tool": p.get("tool"), "reason": p.get("error") or p.get("output")}
+                )
         elif kind == "approval_decided":
-            approvals.append({"seq": seq, "call_id": p.get("call_id"), "tool": tools.get(str(p.get("call_id"))),
-                              "decision": p.get("decision"), "by": p.get("by"), "reason": p.get("reason")})
+            approvals.append(
+                {
+                    "seq": seq,
+                    "call_id": p.get("call_id"),
+                    "tool": tools.get(str(p.get("call_id"))),
+                    "decision": p.get("decision"),
+                    "by": p.get("by"),
+                    "reason": p.get("reason"),
+                }
+            )
         elif kind == "file_changed" and p.get("change") != "ref":
             files[str(p.get("path"))] = str(p.get("change"))
         elif kind == "flag_raised":
@@ -56,24 +79,37 @@ def format_evidence(ev: dict[str, Any]) -> str:
     lines = ["Evidence from the audit log:"]
     if ev["test_runs"]:
         for t in ev["test_runs"]:
-            counts = f" ({t['passed']} passed, {t['failed']} failed)" if t.get("passed") is not None else ""
+            counts = (
+                f" ({t['passed']} passed, {t['failed']} failed)"
+                if t.get("passed") is not None
+                else ""
+            )
             at = f" at {t['rev']}" if t.get("rev") else ""
             lines.append(f"- test run{at}: {t['outcome']}{counts} [seq {t['seq']}]")
     else:
         lines.append("- no test runs")
     for b in ev["bisects"]:
-        lines.append(f"- bisect found first bad commit {b.get('sha')} \"{b.get('subject', '')}\" [seq {b['seq']}]")
+        lines.append(
+            f'- bisect found first bad commit {b.get("sha")} "{b.get("subject", "")}" [seq {b["seq"]}]'
+        )
     for c in ev["commits"]:
         lines.append(f"- commit created: {c}")
     if ev["files_changed"]:
-        lines.append("- files changed: " + ", ".join(f"{f['path']} ({f['change']})" for f in ev["files_changed"][:20]))
+        lines.append(
+            "- files changed: "
+            + ", ".join(f"{f['path']} ({f['change']})" for f in ev["files_changed"][:20])
+        )
     else:
         lines.append("- no files changed in the workspace")
     approved = [a for a in ev["approvals"] if a["decision"] in ("approve", "always", "edit")]
-    lines.append(f"- {len(ev['approvals'])} approval decisions ({len(approved)} approved), {len(ev['denials'])} denied actions")
+    lines.append(
+        f"- {len(ev['approvals'])} approval decisions ({len(approved)} approved), {len(ev['denials'])} denied actions"
+    )
     for a in ev["approvals"]:
         reason = f": {a['reason']}" if a.get("reason") else ""
-        lines.append(f"  - {a['decision']} {a.get('tool') or ''} by {a['by']}{reason} [seq {a['seq']}]")
+        lines.append(
+            f"  - {a['decision']} {a.get('tool') or ''} by {a['by']}{reason} [seq {a['seq']}]"
+        )
     for f in ev["flags"]:
         lines.append(f"- FLAG {f['flag']}: {f['reason']} [seq {f['seq']}]")
     return "\n".join(lines)

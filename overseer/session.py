@@ -28,6 +28,7 @@ from .broker import Broker
 from .errors import UsageError
 from .events import SessionStartedPayload, SessionStatus
 from .log import AuditLog
+from .policy.base import Policy
 from .project import ProjectConfig, load_project_config
 from .registry import Registry
 from .report import evidence, format_evidence
@@ -75,16 +76,16 @@ class Agent(Protocol):
 def _versions() -> dict[str, str]:
     out = {"python": sys.version.split()[0]}
     for dist in ("overseer", "langchain", "langgraph", "textual", "pydantic"):
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
     return out
 
 
 def _git_head(workspace: Path) -> str | None:
     try:
-        res = subprocess.run(["git", "rev-parse", "HEAD"], cwd=workspace, capture_output=True, text=True, timeout=10)
+        res = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=workspace, capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return res.stdout.strip() if res.returncode == 0 else None
@@ -99,7 +100,9 @@ def make_approver(name: str, log: AuditLog, session_id: str) -> Approver:
         return ConsoleApprover()
     if name == "remote":
         return RemoteApprover(log, session_id)
-    raise UsageError(f"unknown approver {name!r}; choose console, approve-all, deny-all, remote or tui")
+    raise UsageError(
+        f"unknown approver {name!r}; choose console, approve-all, deny-all, remote or tui"
+    )
 
 
 class Session:
@@ -111,6 +114,7 @@ class Session:
         self.workspace = Path(config.workspace).expanduser().resolve()
         self.log: AuditLog
         self.broker: Broker
+        self.policy: Policy
         self.registry = Registry()
         self.project = ProjectConfig()
         self.sandbox = Sandbox()
@@ -124,7 +128,9 @@ class Session:
     # -- opening ----------------------------------------------------------
 
     @classmethod
-    def open(cls, config: SessionConfig, *, approver: Approver | None = None, log: AuditLog | None = None) -> Session:
+    def open(
+        cls, config: SessionConfig, *, approver: Approver | None = None, log: AuditLog | None = None
+    ) -> Session:
         from .policy import load_policy
 
         s = cls(config)
@@ -154,10 +160,17 @@ class Session:
             snapshot_ref = s._snapshot()
         s.log.start_session(
             SessionStartedPayload(
-                task=config.task, agent=config.agent, model=config.model, policy_name=s.policy.name,
-                policy_text=s.policy.text, policy_hash=s.policy.hash or hashlib.sha256(s.policy.text.encode()).hexdigest(),
-                workspace=str(s.workspace), git_head=_git_head(s.workspace), snapshot_ref=snapshot_ref,
-                sandbox=s.sandbox.name, approver=approver.name if approver else config.approver,
+                task=config.task,
+                agent=config.agent,
+                model=config.model,
+                policy_name=s.policy.name,
+                policy_text=s.policy.text,
+                policy_hash=s.policy.hash or hashlib.sha256(s.policy.text.encode()).hexdigest(),
+                workspace=str(s.workspace),
+                git_head=_git_head(s.workspace),
+                snapshot_ref=snapshot_ref,
+                sandbox=s.sandbox.name,
+                approver=approver.name if approver else config.approver,
                 versions=_versions(),
             ),
             session_id=s.id,
@@ -172,9 +185,14 @@ class Session:
         for problem in s.registry.problems:
             s.notice("tools", problem)
         s.broker = Broker(
-            s.log, s.id, s.registry.tools(), s.policy,
-            approver or make_approver(config.approver, s.log, s.id), s.workspace,
-            sandbox=s.sandbox, approval_timeout=config.approval_timeout,
+            s.log,
+            s.id,
+            s.registry.tools(),
+            s.policy,
+            approver or make_approver(config.approver, s.log, s.id),
+            s.workspace,
+            sandbox=s.sandbox,
+            approval_timeout=config.approval_timeout,
         )
         if config.watch:
             s._start_watcher()
@@ -234,7 +252,13 @@ class Session:
 
     # -- closing ----------------------------------------------------------
 
-    def end(self, status: SessionStatus, final: str = "", error: str | None = None, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    def end(
+        self,
+        status: SessionStatus,
+        final: str = "",
+        error: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Stop the watcher and tools, record session_ended (sealed). Idempotent."""
         if self.ended:
             return self.evidence()
@@ -278,8 +302,13 @@ class RunResult:
         return {"completed": 0, "terminated": 4}.get(self.status, 1)
 
     def as_json(self) -> dict[str, Any]:
-        return {"session": self.session, "status": self.status, "final": self.final,
-                "evidence": self.evidence, **self.data}
+        return {
+            "session": self.session,
+            "status": self.status,
+            "final": self.final,
+            "evidence": self.evidence,
+            **self.data,
+        }
 
 
 def run_agent(session: Session, agent: Agent) -> RunResult:
@@ -287,9 +316,13 @@ def run_agent(session: Session, agent: Agent) -> RunResult:
     try:
         outcome = agent.run(session)
     except KeyboardInterrupt:
-        outcome = AgentOutcome(status="terminated", final="interrupted by the person at the terminal")
+        outcome = AgentOutcome(
+            status="terminated", final="interrupted by the person at the terminal"
+        )
     except Exception as exc:  # noqa: BLE001 - the session must end with a status, not vanish
-        outcome = AgentOutcome(status="failed", final=f"the agent failed: {type(exc).__name__}: {exc}")
+        outcome = AgentOutcome(
+            status="failed", final=f"the agent failed: {type(exc).__name__}: {exc}"
+        )
     if session.broker.terminated and outcome.status != "terminated":
         outcome.status = "terminated"
     ev = session.end(outcome.status, outcome.final, data=outcome.data)

@@ -14,7 +14,9 @@ from overseer.log import AuditLog
 
 
 @pytest.fixture(autouse=True)
-def overseer_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def overseer_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     home = tmp_path_factory.mktemp("overseer-home")
     monkeypatch.setenv("OVERSEER_HOME", str(home))
     monkeypatch.delenv("OVERSEER_LOG", raising=False)

@@ -4,6 +4,7 @@ approver in a real pseudo-terminal, and a run killed mid-action."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -26,7 +27,9 @@ OVERSEER = [sys.executable, "-m", "overseer"]
 
 
 def git_out(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["git", *args], cwd=repo, check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 @pytest.fixture
@@ -36,7 +39,9 @@ def demo(tmp_path: Path) -> tuple[Path, dict[str, str]]:
 
 
 def open_session(repo: Path, log_path: Path, approver: object, **kw: object) -> Session:
-    cfg = SessionConfig(task="bisect", agent="bisect", workspace=repo, log_path=log_path, sandbox="none", **kw)  # type: ignore[arg-type]
+    cfg = SessionConfig(
+        task="bisect", agent="bisect", workspace=repo, log_path=log_path, sandbox="none", **kw
+    )  # type: ignore[arg-type]
     return Session.open(cfg, approver=approver)  # type: ignore[arg-type]
 
 
@@ -44,7 +49,9 @@ def open_session(repo: Path, log_path: Path, approver: object, **kw: object) -> 
 def test_bisect_agent_finds_the_planted_commit(demo, log_path, with_good):
     repo, facts = demo
     status_before = git_out(repo, "status", "--porcelain")
-    answers = ScriptedApprover(lambda req: ApprovalDecision(decision="approve", by="dev", answer="no"))
+    answers = ScriptedApprover(
+        lambda req: ApprovalDecision(decision="approve", by="dev", answer="no")
+    )
     session = open_session(repo, log_path, answers)
     agent = BisectAgent(test=facts["test"], good=facts["good"] if with_good else None)
     result = run_agent(session, agent)
@@ -84,8 +91,21 @@ def test_bisect_agent_reports_when_tests_pass_at_bad(demo, log_path):
 def test_demo_headless_json(tmp_path):
     target = tmp_path / "demo"
     res = subprocess.run(
-        [*OVERSEER, "demo", "--dir", str(target), "--headless", "--approver", "approve-all", "--json", "--log", str(tmp_path / "a.db")],
-        capture_output=True, text=True, timeout=240,
+        [
+            *OVERSEER,
+            "demo",
+            "--dir",
+            str(target),
+            "--headless",
+            "--approver",
+            "approve-all",
+            "--json",
+            "--log",
+            str(tmp_path / "a.db"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert res.returncode == 0, res.stderr[-2000:]
     out = json.loads(res.stdout)
@@ -98,18 +118,45 @@ def test_demo_headless_json(tmp_path):
 def test_console_approver_in_a_real_terminal(make_repo, tmp_path):
     repo = make_repo({"app.py": "x = 1\n", "tests/test_app.py": "def test_x():\n    assert True\n"})
     plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps({
-        "steps": [
-            {"tool": "write_file", "args": {"path": "tests/test_app.py", "content": "def test_x():\n    pass\n"}},
-            {"tool": "shell", "args": {"command": "git push origin main"}},
-        ],
-        "final": "done",
-    }))
+    plan.write_text(
+        json.dumps(
+            {
+                "steps": [
+                    {
+                        "tool": "write_file",
+                        "args": {
+                            "path": "tests/test_app.py",
+                            "content": "def test_x():\n    pass\n",
+                        },
+                    },
+                    {"tool": "shell", "args": {"command": "git push origin main"}},
+                ],
+                "final": "done",
+            }
+        )
+    )
     db = tmp_path / "c.db"
     child = pexpect.spawn(
-        OVERSEER[0], [*OVERSEER[1:], "run", "edit tests", "--agent", f"script:{plan}", "--approver", "console",
-                      "--headless", "--repo", str(repo), "--log", str(db), "--sandbox", "none"],
-        encoding="utf-8", timeout=60, env={**os.environ, "COLUMNS": "200"},
+        OVERSEER[0],
+        [
+            *OVERSEER[1:],
+            "run",
+            "edit tests",
+            "--agent",
+            f"script:{plan}",
+            "--approver",
+            "console",
+            "--headless",
+            "--repo",
+            str(repo),
+            "--log",
+            str(db),
+            "--sandbox",
+            "none",
+        ],
+        encoding="utf-8",
+        timeout=60,
+        env={**os.environ, "COLUMNS": "200"},
     )
     child.expect("approve\\? ")
     child.sendline("y")
@@ -131,12 +178,31 @@ def test_console_approver_in_a_real_terminal(make_repo, tmp_path):
 def test_killed_run_is_interrupted_with_outcome_unknown(make_repo, tmp_path):
     repo = make_repo()
     plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps({"steps": [{"tool": "shell", "args": {"command": "sleep 60", "timeout": 120}}]}))
+    plan.write_text(
+        json.dumps({"steps": [{"tool": "shell", "args": {"command": "sleep 60", "timeout": 120}}]})
+    )
     db = tmp_path / "k.db"
+    err = (tmp_path / "err.txt").open("w")  # noqa: SIM115 - lives as long as the child
     proc = subprocess.Popen(
-        [*OVERSEER, "run", "sleep", "--agent", f"script:{plan}", "--approver", "approve-all", "--headless",
-         "--repo", str(repo), "--log", str(db), "--sandbox", "none"],
-        stdout=subprocess.DEVNULL, stderr=open(tmp_path / "err.txt", "w"), start_new_session=True,
+        [
+            *OVERSEER,
+            "run",
+            "sleep",
+            "--agent",
+            f"script:{plan}",
+            "--approver",
+            "approve-all",
+            "--headless",
+            "--repo",
+            str(repo),
+            "--log",
+            str(db),
+            "--sandbox",
+            "none",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=err,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 60
@@ -145,19 +211,29 @@ def test_killed_run_is_interrupted_with_outcome_unknown(make_repo, tmp_path):
             time.sleep(0.2)
             if db.exists():
                 with AuditLog(db) as log:
-                    started = any(True for s in log.sessions() for _ in log.events(s["id"], kinds=["action_started"]))
+                    started = any(
+                        True
+                        for s in log.sessions()
+                        for _ in log.events(s["id"], kinds=["action_started"])
+                    )
         assert started, (tmp_path / "err.txt").read_text()[-3000:]
         proc.kill()
         proc.wait()
     finally:
-        os.killpg(proc.pid, signal.SIGKILL) if proc.poll() is None else None
-        try:
+        # The persistent bash and its `sleep` are in the run's process group.
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    sessions = json.loads(subprocess.run([*OVERSEER, "sessions", "--json", "--log", str(db)], capture_output=True, text=True).stdout)
+    sessions = json.loads(
+        subprocess.run(
+            [*OVERSEER, "sessions", "--json", "--log", str(db)], capture_output=True, text=True
+        ).stdout
+    )
     assert sessions[0]["status"] == "interrupted"
-    shown = subprocess.run([*OVERSEER, "show", sessions[0]["id"], "--log", str(db)], capture_output=True, text=True).stdout
+    shown = subprocess.run(
+        [*OVERSEER, "show", sessions[0]["id"], "--log", str(db)], capture_output=True, text=True
+    ).stdout
     assert "outcome unknown" in shown
-    verified = subprocess.run([*OVERSEER, "verify", "--all", "--log", str(db)], capture_output=True, text=True)
+    verified = subprocess.run(
+        [*OVERSEER, "verify", "--all", "--log", str(db)], capture_output=True, text=True
+    )
     assert verified.returncode == 0, verified.stdout

@@ -33,9 +33,19 @@ def session(log: AuditLog, tmp_path: Path) -> str:
     return log.start_session(SessionStartedPayload(task="t", agent="test", workspace=str(tmp_path)))
 
 
-def make(log: AuditLog, sid: str, tmp_path: Path, policy: Any = None, approver: Any = None, **kw: Any) -> tuple[Broker, EchoTool]:
+def make(
+    log: AuditLog, sid: str, tmp_path: Path, policy: Any = None, approver: Any = None, **kw: Any
+) -> tuple[Broker, EchoTool]:
     tool = EchoTool()
-    broker = Broker(log, sid, {"echo": tool}, policy or FixedPolicy({"echo": "allow"}), approver or DenyAll(), tmp_path, **kw)
+    broker = Broker(
+        log,
+        sid,
+        {"echo": tool},
+        policy or FixedPolicy({"echo": "allow"}),
+        approver or DenyAll(),
+        tmp_path,
+        **kw,
+    )
     return broker, tool
 
 
@@ -44,7 +54,12 @@ def test_allowed_call_runs_once_and_is_recorded_in_order(log, session, tmp_path)
     result = broker.submit(ToolCall(id="c1", name="echo", args={"text": "hi", "times": 2}))
     assert result.status == "ok" and result.output == "hihi"
     assert len(tool.runs) == 1
-    assert kinds(log, session)[1:] == ["action_proposed", "policy_decided", "action_started", "action_finished"]
+    assert kinds(log, session)[1:] == [
+        "action_proposed",
+        "policy_decided",
+        "action_started",
+        "action_finished",
+    ]
     started = payloads(log, session, "action_started")[0]
     assert started["args"] == {"text": "hi", "times": 2}
     assert started["args_hash"] == payloads(log, session, "policy_decided")[0]["args_hash"]
@@ -57,11 +72,15 @@ def test_decision_is_durable_before_the_tool_runs(log, session, tmp_path, log_pa
         def run(self, args: Any, ctx: ToolContext) -> ToolResult:
             # Read through an independent connection: only a committed event is visible.
             with AuditLog(log_path, create=False) as other:
-                seen.extend(e.payload for e in other.events(ctx.session_id, kinds=["action_started"]))
+                seen.extend(
+                    e.payload for e in other.events(ctx.session_id, kinds=["action_started"])
+                )
             return super().run(args, ctx)
 
     tool = Checking()
-    broker = Broker(log, session, {"echo": tool}, FixedPolicy({"echo": "allow"}), DenyAll(), tmp_path)
+    broker = Broker(
+        log, session, {"echo": tool}, FixedPolicy({"echo": "allow"}), DenyAll(), tmp_path
+    )
     broker.submit(ToolCall(id="c1", name="echo", args={"text": "x"}))
     assert seen and seen[0]["call_id"] == "c1" and seen[0]["args"] == {"text": "x", "times": 1}
 
@@ -103,7 +122,14 @@ def test_policy_exception_denies(log, session, tmp_path):
     ids=["raises", "garbage", "timeout"],
 )
 def test_approver_failure_denies(log, session, tmp_path, answer):
-    broker, tool = make(log, session, tmp_path, policy=FixedPolicy({"echo": "ask"}), approver=ScriptedApprover(answer), approval_timeout=0.5)
+    broker, tool = make(
+        log,
+        session,
+        tmp_path,
+        policy=FixedPolicy({"echo": "ask"}),
+        approver=ScriptedApprover(answer),
+        approval_timeout=0.5,
+    )
     t0 = time.monotonic()
     result = broker.submit(ToolCall(id="c1", name="echo", args={"text": "x"}))
     assert time.monotonic() - t0 < 3
@@ -112,12 +138,20 @@ def test_approver_failure_denies(log, session, tmp_path, answer):
     assert decided["decision"] == "deny"
 
 
-def test_what_is_approved_is_what_runs_even_if_the_approver_mutates_its_copy(log, session, tmp_path):
+def test_what_is_approved_is_what_runs_even_if_the_approver_mutates_its_copy(
+    log, session, tmp_path
+):
     def sneaky(req: ApprovalRequest) -> ApprovalDecision:
         req.args["text"] = "rm -rf /"
         return ApprovalDecision(decision="approve", by="tester", args_hash=req.args_hash)
 
-    broker, tool = make(log, session, tmp_path, policy=FixedPolicy({"echo": "ask"}), approver=ScriptedApprover(sneaky))
+    broker, tool = make(
+        log,
+        session,
+        tmp_path,
+        policy=FixedPolicy({"echo": "ask"}),
+        approver=ScriptedApprover(sneaky),
+    )
     broker.submit(ToolCall(id="c1", name="echo", args={"text": "safe"}))
     assert [r.text for r in tool.runs] == ["safe"]
     shown = payloads(log, session, "approval_requested")[0]
@@ -128,14 +162,22 @@ def test_what_is_approved_is_what_runs_even_if_the_approver_mutates_its_copy(log
 
 def test_approval_for_other_args_is_a_deny(log, session, tmp_path):
     wrong = ApprovalDecision(decision="approve", by="tester", args_hash="0" * 64)
-    broker, tool = make(log, session, tmp_path, policy=FixedPolicy({"echo": "ask"}), approver=ScriptedApprover(wrong))
+    broker, tool = make(
+        log,
+        session,
+        tmp_path,
+        policy=FixedPolicy({"echo": "ask"}),
+        approver=ScriptedApprover(wrong),
+    )
     assert broker.submit(ToolCall(id="c1", name="echo", args={"text": "x"})).status == "denied"
     assert tool.runs == []
 
 
 def test_edit_is_a_new_proposal_checked_by_the_policy_again(log, session, tmp_path):
     approver = ScriptedApprover(("edit", {"edited_args": {"text": "forbidden thing"}}))
-    broker, tool = make(log, session, tmp_path, policy=FixedPolicy({"echo": "ask"}), approver=approver)
+    broker, tool = make(
+        log, session, tmp_path, policy=FixedPolicy({"echo": "ask"}), approver=approver
+    )
     result = broker.submit(ToolCall(id="c1", name="echo", args={"text": "x"}))
     assert result.status == "denied" and tool.runs == []
     proposed = payloads(log, session, "action_proposed")
@@ -146,7 +188,9 @@ def test_edit_is_a_new_proposal_checked_by_the_policy_again(log, session, tmp_pa
 
 def test_edited_args_are_what_runs(log, session, tmp_path):
     approver = ScriptedApprover(("edit", {"edited_args": {"text": "edited"}}), "approve")
-    broker, tool = make(log, session, tmp_path, policy=FixedPolicy({"echo": "ask"}), approver=approver)
+    broker, tool = make(
+        log, session, tmp_path, policy=FixedPolicy({"echo": "ask"}), approver=approver
+    )
     result = broker.submit(ToolCall(id="c1", name="echo", args={"text": "original"}))
     assert result.output == "edited"
     assert [r.text for r in tool.runs] == ["edited"]
@@ -154,13 +198,25 @@ def test_edited_args_are_what_runs(log, session, tmp_path):
 
 
 def test_deny_reason_reaches_the_agent(log, session, tmp_path):
-    broker, tool = make(log, session, tmp_path, policy=FixedPolicy({"echo": "ask"}), approver=ScriptedApprover(("deny", {"reason": "use the staging db"})))
+    broker, tool = make(
+        log,
+        session,
+        tmp_path,
+        policy=FixedPolicy({"echo": "ask"}),
+        approver=ScriptedApprover(("deny", {"reason": "use the staging db"})),
+    )
     result = broker.submit(ToolCall(id="c1", name="echo", args={"text": "x"}))
     assert result.status == "denied" and "use the staging db" in result.output
 
 
 def test_terminate_stops_everything_after(log, session, tmp_path):
-    broker, tool = make(log, session, tmp_path, policy=FixedPolicy({"echo": "ask"}), approver=ScriptedApprover("terminate", "approve"))
+    broker, tool = make(
+        log,
+        session,
+        tmp_path,
+        policy=FixedPolicy({"echo": "ask"}),
+        approver=ScriptedApprover("terminate", "approve"),
+    )
     assert broker.submit(ToolCall(id="c1", name="echo", args={"text": "x"})).status == "terminated"
     assert broker.terminated
     assert broker.submit(ToolCall(id="c2", name="echo", args={"text": "y"})).status == "terminated"
@@ -190,7 +246,10 @@ def test_no_tool_may_touch_the_audit_log_whatever_the_policy(log, session, tmp_p
     assert broker.submit(ToolCall(id="c2", name="echo", args={"text": "x"})).status == "denied"
     tool.paths = []
     # Named in the arguments is enough.
-    assert broker.submit(ToolCall(id="c3", name="echo", args={"text": f"cat {log_path}"})).status == "denied"
+    assert (
+        broker.submit(ToolCall(id="c3", name="echo", args={"text": f"cat {log_path}"})).status
+        == "denied"
+    )
     assert tool.runs == []
 
 
@@ -210,7 +269,9 @@ def test_a_crashing_tool_is_an_error_and_is_not_retried(log, session, tmp_path):
             calls.append(1)
             raise OSError("boom")
 
-    broker = Broker(log, session, {"echo": Crashing()}, FixedPolicy({"echo": "allow"}), DenyAll(), tmp_path)
+    broker = Broker(
+        log, session, {"echo": Crashing()}, FixedPolicy({"echo": "allow"}), DenyAll(), tmp_path
+    )
     result = broker.submit(ToolCall(id="c1", name="echo", args={"text": "x"}))
     assert result.status == "error" and "boom" in result.output
     assert calls == [1]
@@ -218,7 +279,9 @@ def test_a_crashing_tool_is_an_error_and_is_not_retried(log, session, tmp_path):
 
 def test_output_is_bounded_in_the_log_and_kept_whole_as_a_blob(log, session, tmp_path):
     broker, tool = make(log, session, tmp_path)
-    result = broker.submit(ToolCall(id="c1", name="echo", args={"text": "abcdefghij", "times": 100_000}))
+    result = broker.submit(
+        ToolCall(id="c1", name="echo", args={"text": "abcdefghij", "times": 100_000})
+    )
     finished = payloads(log, session, "action_finished")[0]
     assert finished["output_size"] == 1_000_000
     assert len(finished["output"]) < 40_000 and finished["truncated"]
@@ -227,9 +290,13 @@ def test_output_is_bounded_in_the_log_and_kept_whole_as_a_blob(log, session, tmp
     assert len(result.output) < 40_000
 
 
-def test_always_adds_a_recorded_grant_and_the_next_similar_call_is_not_asked(log, session, tmp_path):
+def test_always_adds_a_recorded_grant_and_the_next_similar_call_is_not_asked(
+    log, session, tmp_path
+):
     approver = ScriptedApprover("always")
-    broker, tool = make(log, session, tmp_path, policy=FixedPolicy({"echo": "ask"}), approver=approver)
+    broker, tool = make(
+        log, session, tmp_path, policy=FixedPolicy({"echo": "ask"}), approver=approver
+    )
     assert broker.submit(ToolCall(id="c1", name="echo", args={"text": "a"})).status == "ok"
     assert broker.submit(ToolCall(id="c2", name="echo", args={"text": "b"})).status == "ok"
     assert len(approver.requests) == 1
@@ -241,18 +308,28 @@ def test_always_adds_a_recorded_grant_and_the_next_similar_call_is_not_asked(log
 
 
 def test_questions_go_through_the_approver_and_are_recorded(log, session, tmp_path):
-    approver = ScriptedApprover(lambda req: ApprovalDecision(decision="approve", by="dev", answer="keep the old behaviour"))
+    approver = ScriptedApprover(
+        lambda req: ApprovalDecision(decision="approve", by="dev", answer="keep the old behaviour")
+    )
     broker, _ = make(log, session, tmp_path, approver=approver)
     assert broker.ask_human("c9", "Which behaviour?", ["old", "new"]) == "keep the old behaviour"
     assert payloads(log, session, "question_asked")[0]["choices"] == ["old", "new"]
     assert payloads(log, session, "question_answered")[0]["by"] == "dev"
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     name=st.sampled_from(["echo", "nope", ""]) | st.text(max_size=20),
-    args=st.none() | st.text(max_size=200) | st.binary(max_size=100).map(lambda b: b.decode("latin-1"))
-    | st.dictionaries(st.text(max_size=10), st.none() | st.integers() | st.text(max_size=30) | st.lists(st.integers(), max_size=3), max_size=5)
+    args=st.none()
+    | st.text(max_size=200)
+    | st.binary(max_size=100).map(lambda b: b.decode("latin-1"))
+    | st.dictionaries(
+        st.text(max_size=10),
+        st.none() | st.integers() | st.text(max_size=30) | st.lists(st.integers(), max_size=3),
+        max_size=5,
+    )
     | st.lists(st.integers(), max_size=3),
 )
 def test_random_calls_never_crash_and_never_allow_on_exception(log, session, tmp_path, name, args):

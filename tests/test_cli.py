@@ -36,7 +36,9 @@ def test_every_command_has_help_and_is_in_the_readme(name, cmd):
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "overseer", *args], capture_output=True, text=True, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "overseer", *args], capture_output=True, text=True, env=env
+    )
 
 
 def test_usage_errors_are_one_line_exit_2():

@@ -56,7 +56,8 @@ def test_append_only_triggers_refuse_changes(log, log_path):
 def test_edited_payload_is_a_hash_mismatch(log, log_path):
     sid = new_session(log)
     raw(log_path).execute(
-        "UPDATE events SET payload=? WHERE session_id=? AND seq=5", ('{"by":"","text":"changed"}', sid)
+        "UPDATE events SET payload=? WHERE session_id=? AND seq=5",
+        ('{"by":"","text":"changed"}', sid),
     )
     [res] = log.verify(sid)
     assert (res.ok, res.first_broken_seq, res.kind) == (False, 5, "hash_mismatch")
@@ -99,7 +100,8 @@ def test_event_copied_from_another_session_is_detected(log, log_path):
     b = new_session(log, task="b")
     conn = raw(log_path)
     row = conn.execute(
-        "SELECT ts, kind, payload, payload_hash, prev_hash, hash FROM events WHERE session_id=? AND seq=5", (b,)
+        "SELECT ts, kind, payload, payload_hash, prev_hash, hash FROM events WHERE session_id=? AND seq=5",
+        (b,),
     ).fetchone()
     conn.execute("DELETE FROM events WHERE session_id=? AND seq=5", (a,))
     conn.execute(
@@ -115,7 +117,12 @@ def test_forged_seal_is_a_bad_seal(log):
     sid = new_session(log)
     log.end_session(sid, "completed")
     with log.seal_path.open("a") as fh:
-        fh.write(json.dumps({"session": sid, "seq": 99, "head": "f" * 64, "count": 99, "ts": 1, "mac": "0" * 64}) + "\n")
+        fh.write(
+            json.dumps(
+                {"session": sid, "seq": 99, "head": "f" * 64, "count": 99, "ts": 1, "mac": "0" * 64}
+            )
+            + "\n"
+        )
     [res] = log.verify(sid)
     assert (res.ok, res.kind) == (False, "bad_seal")
 
@@ -181,7 +188,9 @@ def test_kill_9_mid_stream_loses_nothing_that_was_acknowledged(log_path):
 def test_four_processes_append_to_one_db_without_loss(log_path):
     AuditLog(log_path).close()
     procs = [
-        subprocess.Popen([sys.executable, "-c", WRITER, str(log_path), "1000"], stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(log_path), "1000"], stdout=subprocess.PIPE, text=True
+        )
         for _ in range(4)
     ]
     sids = []
@@ -200,14 +209,53 @@ def test_secrets_never_reach_the_file(log_path, monkeypatch):
     monkeypatch.setenv("DEPLOY_TOKEN", "tok-9f8e7d6c5b4a")
     with AuditLog(log_path) as log:
         sid = log.start_session(SessionStartedPayload(task="t", agent="test"))
-        log.append(sid, "action_proposed", {"call_id": "c", "tool": "shell", "args": {"command": "curl -H 'Authorization: Bearer sk-ant-api03-abcdefghijklmnopqrstuvwx' https://x"}})
-        log.append(sid, "action_finished", {"call_id": "c", "tool": "shell", "status": "ok", "output": "token is tok-9f8e7d6c5b4a\nAWS AKIAIOSFODNN7EXAMPLE"})
-        log.append(sid, "action_proposed", {"call_id": "d", "tool": "shell", "args": {"command": "export DB_PASSWORD=hunter2hunter2 && run", "env": {"STRIPE_SECRET": "whsec_123456"}}})
+        log.append(
+            sid,
+            "action_proposed",
+            {
+                "call_id": "c",
+                "tool": "shell",
+                "args": {
+                    "command": "curl -H 'Authorization: Bearer sk-ant-api03-abcdefghijklmnopqrstuvwx' https://x"
+                },
+            },
+        )
+        log.append(
+            sid,
+            "action_finished",
+            {
+                "call_id": "c",
+                "tool": "shell",
+                "status": "ok",
+                "output": "token is tok-9f8e7d6c5b4a\nAWS AKIAIOSFODNN7EXAMPLE",
+            },
+        )
+        log.append(
+            sid,
+            "action_proposed",
+            {
+                "call_id": "d",
+                "tool": "shell",
+                "args": {
+                    "command": "export DB_PASSWORD=hunter2hunter2 && run",
+                    "env": {"STRIPE_SECRET": "whsec_123456"},
+                },
+            },
+        )
         log.put_message({"role": "user", "content": "use ghp_abcdefghijklmnopqrstuvwxyz0123456789"})
         log.end_session(sid, "completed")
         assert log.verify(sid)[0].ok
-    data = b"".join(p.read_bytes() for p in log_path.parent.iterdir() if p.name.startswith(log_path.name))
-    for secret in [b"sk-ant-api03", b"tok-9f8e7d6c5b4a", b"AKIAIOSFODNN7EXAMPLE", b"hunter2hunter2", b"whsec_123456", b"ghp_abcdef"]:
+    data = b"".join(
+        p.read_bytes() for p in log_path.parent.iterdir() if p.name.startswith(log_path.name)
+    )
+    for secret in [
+        b"sk-ant-api03",
+        b"tok-9f8e7d6c5b4a",
+        b"AKIAIOSFODNN7EXAMPLE",
+        b"hunter2hunter2",
+        b"whsec_123456",
+        b"ghp_abcdef",
+    ]:
         assert secret not in data, secret
     assert b"[REDACTED:DEPLOY_TOKEN]" in data
 
@@ -262,7 +310,9 @@ def test_readers_opening_and_closing_never_hide_a_writers_events(tmp_path):
     file, which drops SQLite's POSIX locks in the writer; a reader closing its
     connection then deleted the writer's WAL and its events vanished."""
     db = tmp_path / "shared.db"
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(db), "-1"], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(db), "-1"], stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None
     sid = proc.stdout.readline().split()[1]
     try:

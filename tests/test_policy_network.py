@@ -19,10 +19,17 @@ from tests.helpers.fakes import ScriptedApprover
 
 @pytest.mark.parametrize(
     "command,network",
-    [("curl https://example.com", True), ("git push origin main", True), ("ls", False), ("cat README.md", False)],
+    [
+        ("curl https://example.com", True),
+        ("git push origin main", True),
+        ("ls", False),
+        ("cat README.md", False),
+    ],
 )
 def test_verdict_network_for_default_policy(tmp_path, command, network):
-    v = load_policy("default").decide("shell", {"command": command}, Facts(commands=[command]), tmp_path)
+    v = load_policy("default").decide(
+        "shell", {"command": command}, Facts(commands=[command]), tmp_path
+    )
     assert v.network is network
 
 
@@ -48,7 +55,14 @@ class Recorder(Tool):
 def test_an_approved_network_command_runs_with_network(log, tmp_path: Path):
     sid = log.start_session(SessionStartedPayload(task="t", agent="test"))
     tool = Recorder()
-    broker = Broker(log, sid, {"shell": tool}, load_policy("default"), ScriptedApprover("approve"), tmp_path)
-    assert broker.submit(ToolCall(id="c1", name="shell", args={"command": "curl https://example.com"})).status == "ok"
+    broker = Broker(
+        log, sid, {"shell": tool}, load_policy("default"), ScriptedApprover("approve"), tmp_path
+    )
+    assert (
+        broker.submit(
+            ToolCall(id="c1", name="shell", args={"command": "curl https://example.com"})
+        ).status
+        == "ok"
+    )
     assert broker.submit(ToolCall(id="c2", name="shell", args={"command": "ls"})).status == "ok"
     assert tool.network == [True, False]

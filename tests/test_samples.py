@@ -14,12 +14,24 @@ SAMPLES = sorted((Path(__file__).resolve().parent.parent / "logs" / "samples").g
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name)
 def test_sample_imports_and_verifies(sample, tmp_path):
     db = str(tmp_path / "a.db")
-    imported = subprocess.run([sys.executable, "-m", "overseer", "import", str(sample), "--log", db], capture_output=True, text=True)
+    imported = subprocess.run(
+        [sys.executable, "-m", "overseer", "import", str(sample), "--log", db],
+        capture_output=True,
+        text=True,
+    )
     assert imported.returncode == 0, imported.stderr
-    verified = subprocess.run([sys.executable, "-m", "overseer", "verify", "--all", "--log", db], capture_output=True, text=True)
+    verified = subprocess.run(
+        [sys.executable, "-m", "overseer", "verify", "--all", "--log", db],
+        capture_output=True,
+        text=True,
+    )
     assert verified.returncode == 0 and " ok " in verified.stdout, verified.stdout
     session_id = imported.stdout.split()[2].rstrip(":")  # "imported session ID: N events..."
-    shown = subprocess.run([sys.executable, "-m", "overseer", "show", session_id, "--log", db], capture_output=True, text=True)
+    shown = subprocess.run(
+        [sys.executable, "-m", "overseer", "show", session_id, "--log", db],
+        capture_output=True,
+        text=True,
+    )
     assert shown.returncode == 0 and "session ended: completed" in shown.stdout
 
 

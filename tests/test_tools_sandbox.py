@@ -130,7 +130,11 @@ def test_a_custom_log_is_masked_inside_the_sandbox(tmp_path, make_repo):
     repo = make_repo()
     db = tmp_path / "elsewhere" / "audit.db"
     db.parent.mkdir()
-    s = Session.open(SessionConfig(task="t", agent="test", workspace=repo, log_path=db, sandbox="bwrap", watch=False))
+    s = Session.open(
+        SessionConfig(
+            task="t", agent="test", workspace=repo, log_path=db, sandbox="bwrap", watch=False
+        )
+    )
     try:
         assert str(db) in s.sandbox.protect  # type: ignore[attr-defined]
     finally:

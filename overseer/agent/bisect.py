@@ -41,21 +41,37 @@ class BisectAgent:
 
     def _call(self, session: Session, tool: str, **args: Any) -> ToolResult:
         if session.broker.terminated or session.stop_requested.is_set():
-            raise Stop(AgentOutcome(status="terminated", final="stopped by a person before the bisect finished", data=self.data))
+            raise Stop(
+                AgentOutcome(
+                    status="terminated",
+                    final="stopped by a person before the bisect finished",
+                    data=self.data,
+                )
+            )
         session.take_messages()  # steering is recorded; this playbook has no use for it
         self._n += 1
         result = session.broker.submit(ToolCall(id=f"b{self._n}", name=tool, args=args))
         if result.status == "terminated":
-            raise Stop(AgentOutcome(status="terminated", final="terminated by a person", data=self.data))
+            raise Stop(
+                AgentOutcome(status="terminated", final="terminated by a person", data=self.data)
+            )
         return result
 
     def _must(self, result: ToolResult, what: str) -> ToolResult:
         if result.status not in ("ok", "failed"):
-            raise Stop(AgentOutcome(status="failed", final=f"could not {what}: {result.output.strip()[:500]}", data=self.data))
+            raise Stop(
+                AgentOutcome(
+                    status="failed",
+                    final=f"could not {what}: {result.output.strip()[:500]}",
+                    data=self.data,
+                )
+            )
         return result
 
     def _outcome(self, session: Session, rev: str) -> str:
-        res = self._must(self._call(session, "run_tests", command=self.test, rev=rev), f"run the tests at {rev}")
+        res = self._must(
+            self._call(session, "run_tests", command=self.test, rev=rev), f"run the tests at {rev}"
+        )
         return str(res.data.get("outcome", "passed" if res.status == "ok" else "failed"))
 
     def run(self, session: Session) -> AgentOutcome:
@@ -65,7 +81,9 @@ class BisectAgent:
             return stop.outcome
 
     def _find_good(self, session: Session) -> str:
-        log = self._must(self._call(session, "git_log", rev=self.bad, max_count=1000), "read the history")
+        log = self._must(
+            self._call(session, "git_log", rev=self.bad, max_count=1000), "read the history"
+        )
         commits = [c["sha"] for c in log.data.get("commits", [])]
         step = 1
         while True:
@@ -79,41 +97,68 @@ class BisectAgent:
             if index == len(commits) - 1:
                 break
             step *= 2
-        raise Stop(AgentOutcome(status="failed", final=f"no revision in the history of {self.bad} passes `{self.test}`; give --good", data=self.data))
+        raise Stop(
+            AgentOutcome(
+                status="failed",
+                final=f"no revision in the history of {self.bad} passes `{self.test}`; give --good",
+                data=self.data,
+            )
+        )
 
     def _run(self, session: Session) -> AgentOutcome:
         at_bad = self._outcome(session, self.bad)
         if at_bad == "passed":
-            return AgentOutcome(status="failed", final=f"`{self.test}` passes at {self.bad}: there is no regression to bisect.", data=self.data)
+            return AgentOutcome(
+                status="failed",
+                final=f"`{self.test}` passes at {self.bad}: there is no regression to bisect.",
+                data=self.data,
+            )
         if at_bad != "failed":
-            return AgentOutcome(status="failed", final=f"`{self.test}` could not run at {self.bad}; fix the command first.", data=self.data)
+            return AgentOutcome(
+                status="failed",
+                final=f"`{self.test}` could not run at {self.bad}; fix the command first.",
+                data=self.data,
+            )
         if self.good:
             if self._outcome(session, self.good) != "passed":
-                return AgentOutcome(status="failed", final=f"`{self.test}` does not pass at the good revision {self.good}.", data=self.data)
+                return AgentOutcome(
+                    status="failed",
+                    final=f"`{self.test}` does not pass at the good revision {self.good}.",
+                    data=self.data,
+                )
             good = self.good
         else:
             good = self._find_good(session)
-        found = self._must(self._call(session, "bisect", test=self.test, good=good, bad=self.bad), "bisect")
+        found = self._must(
+            self._call(session, "bisect", test=self.test, good=good, bad=self.bad), "bisect"
+        )
         first = found.data.get("first_bad")
         if not isinstance(first, dict) or not first.get("sha"):
-            return AgentOutcome(status="failed", final=f"bisect did not find a first bad commit: {found.output.strip()[:500]}", data=self.data)
+            return AgentOutcome(
+                status="failed",
+                final=f"bisect did not find a first bad commit: {found.output.strip()[:500]}",
+                data=self.data,
+            )
         sha, subject = str(first["sha"]), str(first.get("subject", ""))
-        self.data.update({
-            "first_bad": sha,
-            "tested": found.data.get("tested", []),
-            "skipped": found.data.get("skipped", []),
-            "good": good,
-        })
+        self.data.update(
+            {
+                "first_bad": sha,
+                "tested": found.data.get("tested", []),
+                "skipped": found.data.get("skipped", []),
+                "good": good,
+            }
+        )
         self._call(session, "git_show", rev=sha)
         lines = [
-            f"The first bad commit is {sha} \"{subject}\" by {first.get('author', 'unknown')}.",
+            f'The first bad commit is {sha} "{subject}" by {first.get("author", "unknown")}.',
             f"Known good: {good}. Revisions tested: {len(self.data['tested'])}, skipped as untestable: {len(self.data['skipped'])}.",
         ]
         if first.get("diffstat"):
             lines.append(f"Changed: {str(first['diffstat']).strip()}")
         answer = self._call(
-            session, "ask_human",
-            question=f"The first bad commit is {sha[:12]} \"{subject}\". Draft a revert on a new branch overseer/revert-{sha[:12]} and run the tests there?",
+            session,
+            "ask_human",
+            question=f'The first bad commit is {sha[:12]} "{subject}". Draft a revert on a new branch overseer/revert-{sha[:12]} and run the tests there?',
             choices=["yes", "no"],
         )
         if answer.status == "ok" and answer.output.strip().lower().startswith(("y", "yes")):
@@ -133,7 +178,9 @@ class BisectAgent:
         for tool, args in steps:
             res = self._call(session, tool, **args)
             if res.status != "ok":
-                return [f"The revert was not completed: {tool} {res.status}: {res.output.strip()[:300]}"]
+                return [
+                    f"The revert was not completed: {tool} {res.status}: {res.output.strip()[:300]}"
+                ]
         outcome = self._outcome(session, branch)
         self.data["revert_branch"] = branch
         self.data["revert_tests"] = outcome

@@ -71,7 +71,13 @@ class ScriptAgent:
             res = session.broker.submit(call)
             results.append({"step": i, "tool": step.tool, "status": res.status})
             if self.plan.stop_on_deny and res.status in ("denied", "invalid"):
-                return AgentOutcome(status="failed", final=f"step {i} ({step.tool}) was {res.status}: {res.output}", data={"steps": results})
+                return AgentOutcome(
+                    status="failed",
+                    final=f"step {i} ({step.tool}) was {res.status}: {res.output}",
+                    data={"steps": results},
+                )
         if session.broker.terminated:
-            return AgentOutcome(status="terminated", final="terminated by a person", data={"steps": results})
+            return AgentOutcome(
+                status="terminated", final="terminated by a person", data={"steps": results}
+            )
         return AgentOutcome(status="completed", final=self.plan.final, data={"steps": results})

@@ -44,9 +44,20 @@ EXPORT_FORMATS = ["jsonl", "html", "md"]
 
 @cli.command()
 @click.argument("session_id")
-@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="jsonl", show_default=True,
-              help="jsonl (re-importable), html (one self-contained page) or md (Markdown for a review).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE instead of stdout.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(EXPORT_FORMATS),
+    default="jsonl",
+    show_default=True,
+    help="jsonl (re-importable), html (one self-contained page) or md (Markdown for a review).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to FILE instead of stdout.",
+)
 @log_option
 def export(session_id: str, fmt: str, output: Path | None) -> None:
     """Export a session: JSONL round-trips through `overseer import`; html and md are for people."""

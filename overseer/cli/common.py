@@ -68,7 +68,9 @@ class OverseerGroup(click.Group):
     def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> Any:  # type: ignore[override]
         extra.pop("standalone_mode", None)
         try:
-            rv = super().main(args=args, prog_name=prog_name or "overseer", standalone_mode=False, **extra)
+            rv = super().main(
+                args=args, prog_name=prog_name or "overseer", standalone_mode=False, **extra
+            )
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
         except click.UsageError as exc:

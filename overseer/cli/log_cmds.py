@@ -76,9 +76,13 @@ def verify(session_id: str | None, all_: bool, as_json: bool) -> None:
         for r in results:
             if r.ok:
                 sealed = f"sealed through seq {r.sealed_seq}" if r.sealed_seq else "no seal yet"
-                click.echo(f"{r.session_id}  ok  {r.events} events, {sealed}, {r.unsealed} unsealed")
+                click.echo(
+                    f"{r.session_id}  ok  {r.events} events, {sealed}, {r.unsealed} unsealed"
+                )
             else:
-                click.echo(f"{r.session_id}  BROKEN at seq {r.first_broken_seq}: {r.kind} — {r.detail}")
+                click.echo(
+                    f"{r.session_id}  BROKEN at seq {r.first_broken_seq}: {r.kind} — {r.detail}"
+                )
         if not results:
             click.echo("no sessions to verify")
     if not ok:

@@ -22,21 +22,55 @@ from .common import echo_json, log_option, log_path, open_log
 def session_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """The options every agent-running command shares."""
     options = [
-        click.option("--repo", "repo", type=click.Path(file_okay=False, path_type=Path), default=None,
-                     help="Workspace (default: the current directory)."),
+        click.option(
+            "--repo",
+            "repo",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=None,
+            help="Workspace (default: the current directory).",
+        ),
         click.option("--policy", help="Policy file, or a shipped name: default, strict."),
-        click.option("--approver", type=click.Choice(APPROVERS),
-                     help="Who decides 'ask' actions (default: the UI in a terminal, console with --headless "
-                          "on a terminal, deny-all without one)."),
-        click.option("--sandbox", type=click.Choice(["auto", "bwrap", "none"]), default="auto", show_default=True,
-                     help="Confine shell commands with bubblewrap."),
-        click.option("--approval-timeout", type=click.FloatRange(min=1), default=600.0, show_default=True,
-                     help="Seconds to wait for a decision before denying."),
-        click.option("--tool", "tools", multiple=True, metavar="MODULE:ATTR", help="Add a Python or LangChain tool."),
-        click.option("--max-steps", type=click.IntRange(min=1), default=100, show_default=True,
-                     help="Bound on the agent's steps."),
+        click.option(
+            "--approver",
+            type=click.Choice(APPROVERS),
+            help="Who decides 'ask' actions (default: the UI in a terminal, console with --headless "
+            "on a terminal, deny-all without one).",
+        ),
+        click.option(
+            "--sandbox",
+            type=click.Choice(["auto", "bwrap", "none"]),
+            default="auto",
+            show_default=True,
+            help="Confine shell commands with bubblewrap.",
+        ),
+        click.option(
+            "--approval-timeout",
+            type=click.FloatRange(min=1),
+            default=600.0,
+            show_default=True,
+            help="Seconds to wait for a decision before denying.",
+        ),
+        click.option(
+            "--tool",
+            "tools",
+            multiple=True,
+            metavar="MODULE:ATTR",
+            help="Add a Python or LangChain tool.",
+        ),
+        click.option(
+            "--max-steps",
+            type=click.IntRange(min=1),
+            default=100,
+            show_default=True,
+            help="Bound on the agent's steps.",
+        ),
         click.option("--headless", is_flag=True, help="No UI: events as lines on stderr."),
-        click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the outcome at the end."),
+        click.option(
+            "--json",
+            "as_json",
+            is_flag=True,
+            help="Print one JSON object with the outcome at the end.",
+        ),
         log_option,
     ]
     for option in reversed(options):
@@ -71,7 +105,10 @@ def execute(config: SessionConfig, agent: Agent, *, headless: bool, as_json: boo
         try:
             from overseer.tui.live import run_live
         except ImportError as exc:  # the UI is optional at run time: fall back, and say so
-            click.echo(f"overseer: the terminal UI is unavailable ({exc}); running headless with the console approver", err=True)
+            click.echo(
+                f"overseer: the terminal UI is unavailable ({exc}); running headless with the console approver",
+                err=True,
+            )
             config.approver = "console"
         else:
             result = run_live(lambda approver: Session.open(config, approver=approver), agent)
@@ -82,45 +119,103 @@ def execute(config: SessionConfig, agent: Agent, *, headless: bool, as_json: boo
         if config.approver == "remote":
             click.echo(
                 f"overseer: session {session.id} waits for decisions: `overseer attach {session.id}` "
-                f"or `overseer pending` / `overseer approve {session.id} CALL_ID`", err=True,
+                f"or `overseer pending` / `overseer approve {session.id} CALL_ID`",
+                err=True,
             )
         result = run_agent(session, agent)
     if as_json:
         click.echo(json.dumps(result.as_json(), ensure_ascii=False, default=str))
     else:
         click.echo(result.report)
-        click.echo(f"\nsession {result.session}: {result.status}  (replay: overseer replay {result.session})")
+        click.echo(
+            f"\nsession {result.session}: {result.status}  (replay: overseer replay {result.session})"
+        )
     return result
 
 
-def _config(task: str, agent: str, repo: Path | None, policy: str | None, approver: str | None, sandbox: str,
-            approval_timeout: float, tools: tuple[str, ...], max_steps: int, headless: bool, model: str | None = None) -> SessionConfig:
+def _config(
+    task: str,
+    agent: str,
+    repo: Path | None,
+    policy: str | None,
+    approver: str | None,
+    sandbox: str,
+    approval_timeout: float,
+    tools: tuple[str, ...],
+    max_steps: int,
+    headless: bool,
+    model: str | None = None,
+) -> SessionConfig:
     return SessionConfig(
-        task=task, agent=agent, workspace=(repo or Path.cwd()), model=model, policy=policy,
-        approver=_choose_approver(approver, headless), sandbox=sandbox, approval_timeout=approval_timeout,
-        tools=list(tools), max_steps=max_steps, log_path=log_path(),
+        task=task,
+        agent=agent,
+        workspace=(repo or Path.cwd()),
+        model=model,
+        policy=policy,
+        approver=_choose_approver(approver, headless),
+        sandbox=sandbox,
+        approval_timeout=approval_timeout,
+        tools=list(tools),
+        max_steps=max_steps,
+        log_path=log_path(),
     )
 
 
 @click.command()
 @click.argument("task")
-@click.option("--model", help="PROVIDER:MODEL (e.g. anthropic:claude-sonnet-4-5) or module:attr of a chat model.")
-@click.option("--agent", "agent_spec", default=None, help="llm (default with --model), bisect, or script:PLAN.json.")
+@click.option(
+    "--model",
+    help="PROVIDER:MODEL (e.g. anthropic:claude-sonnet-4-5) or module:attr of a chat model.",
+)
+@click.option(
+    "--agent",
+    "agent_spec",
+    default=None,
+    help="llm (default with --model), bisect, or script:PLAN.json.",
+)
 @click.option("--test", help="Test command (bisect agent).")
 @click.option("--good", help="Known good revision (bisect agent).")
 @click.option("--bad", default="HEAD", show_default=True, help="Known bad revision (bisect agent).")
 @session_options
-def run(task: str, model: str | None, agent_spec: str | None, test: str | None, good: str | None, bad: str,
-        repo: Path | None, policy: str | None, approver: str | None, sandbox: str, approval_timeout: float,
-        tools: tuple[str, ...], max_steps: int, headless: bool, as_json: bool) -> None:
+def run(
+    task: str,
+    model: str | None,
+    agent_spec: str | None,
+    test: str | None,
+    good: str | None,
+    bad: str,
+    repo: Path | None,
+    policy: str | None,
+    approver: str | None,
+    sandbox: str,
+    approval_timeout: float,
+    tools: tuple[str, ...],
+    max_steps: int,
+    headless: bool,
+    as_json: bool,
+) -> None:
     """Run an agent on TASK under policy, approval and the audit log."""
     from ..agent import make_agent
 
     spec = agent_spec or ("llm" if model else None)
     if spec is None:
-        raise UsageError("give --model PROVIDER:MODEL for an LLM agent, or --agent bisect / script:PLAN.json")
+        raise UsageError(
+            "give --model PROVIDER:MODEL for an LLM agent, or --agent bisect / script:PLAN.json"
+        )
     agent = make_agent(spec, model=model, max_steps=max_steps, test=test, good=good, bad=bad)
-    cfg = _config(task, spec, repo, policy, approver, sandbox, approval_timeout, tools, max_steps, headless, model)
+    cfg = _config(
+        task,
+        spec,
+        repo,
+        policy,
+        approver,
+        sandbox,
+        approval_timeout,
+        tools,
+        max_steps,
+        headless,
+        model,
+    )
     sys.exit(execute(cfg, agent, headless=headless, as_json=as_json).exit_code)
 
 
@@ -129,24 +224,59 @@ def run(task: str, model: str | None, agent_spec: str | None, test: str | None, 
 @click.option("--good", help="A revision where the test passes (default: found by walking back).")
 @click.option("--bad", default="HEAD", show_default=True, help="A revision where the test fails.")
 @session_options
-def bisect(test: str, good: str | None, bad: str, repo: Path | None, policy: str | None, approver: str | None,
-           sandbox: str, approval_timeout: float, tools: tuple[str, ...], max_steps: int, headless: bool,
-           as_json: bool) -> None:
+def bisect(
+    test: str,
+    good: str | None,
+    bad: str,
+    repo: Path | None,
+    policy: str | None,
+    approver: str | None,
+    sandbox: str,
+    approval_timeout: float,
+    tools: tuple[str, ...],
+    max_steps: int,
+    headless: bool,
+    as_json: bool,
+) -> None:
     """Find the first bad commit for a failing test command (the bisect agent)."""
     from ..agent.bisect import BisectAgent
 
     agent = BisectAgent(test=test, good=good, bad=bad)
-    cfg = _config(f"find the commit that broke `{test}`", "bisect", repo, policy, approver, sandbox,
-                  approval_timeout, tools, max_steps, headless)
+    cfg = _config(
+        f"find the commit that broke `{test}`",
+        "bisect",
+        repo,
+        policy,
+        approver,
+        sandbox,
+        approval_timeout,
+        tools,
+        max_steps,
+        headless,
+    )
     sys.exit(execute(cfg, agent, headless=headless, as_json=as_json).exit_code)
 
 
 @click.command()
-@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
-              help="Where to build the demo repository (default: a new temp dir).")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to build the demo repository (default: a new temp dir).",
+)
 @session_options
-def demo(directory: Path | None, repo: Path | None, policy: str | None, approver: str | None, sandbox: str,
-         approval_timeout: float, tools: tuple[str, ...], max_steps: int, headless: bool, as_json: bool) -> None:
+def demo(
+    directory: Path | None,
+    repo: Path | None,
+    policy: str | None,
+    approver: str | None,
+    sandbox: str,
+    approval_timeout: float,
+    tools: tuple[str, ...],
+    max_steps: int,
+    headless: bool,
+    as_json: bool,
+) -> None:
     """Build a demo repository with a planted regression and bisect it."""
     from ..agent.bisect import BisectAgent
     from ..examples.demo_repo import build
@@ -161,8 +291,18 @@ def demo(directory: Path | None, repo: Path | None, policy: str | None, approver
     if not as_json:
         click.echo(f"overseer demo: built {target} (30 commits, tests fail at HEAD)", err=True)
     agent = BisectAgent(test=facts["test"])
-    cfg = _config(f"find the commit that broke `{facts['test']}` in the shopcart demo", "bisect", target, policy,
-                  approver, sandbox, approval_timeout, tools, max_steps, headless)
+    cfg = _config(
+        f"find the commit that broke `{facts['test']}` in the shopcart demo",
+        "bisect",
+        target,
+        policy,
+        approver,
+        sandbox,
+        approval_timeout,
+        tools,
+        max_steps,
+        headless,
+    )
     result = execute(cfg, agent, headless=headless, as_json=as_json)
     if not as_json:
         first = result.data.get("first_bad")
@@ -174,26 +314,52 @@ def demo(directory: Path | None, repo: Path | None, policy: str | None, approver
 
 @click.command()
 @click.argument("session_id")
-@click.option("--repo", type=click.Path(file_okay=False, path_type=Path), help="Run in another workspace.")
+@click.option(
+    "--repo", type=click.Path(file_okay=False, path_type=Path), help="Run in another workspace."
+)
 @click.option("--approver", type=click.Choice(APPROVERS), help="Who decides 'ask' actions.")
 @click.option("--policy", help="Policy for the re-run (default: the project's or default).")
 @click.option("--headless", is_flag=True, help="No UI: events as lines on stderr.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the outcome at the end.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object with the outcome at the end."
+)
 @log_option
-def rerun(session_id: str, repo: Path | None, approver: str | None, policy: str | None, headless: bool, as_json: bool) -> None:
+def rerun(
+    session_id: str,
+    repo: Path | None,
+    approver: str | None,
+    policy: str | None,
+    headless: bool,
+    as_json: bool,
+) -> None:
     """Re-execute a recorded session's actions, each through the broker again."""
     from ..agent.script import Plan, ScriptAgent, Step
 
     with open_log() as log:
         sid = log.resolve(session_id)
         started = next(log.events(sid, kinds=["session_started"]), None)
-        steps = [Step(tool=e.payload["tool"], args=e.payload["args"]) for e in log.events(sid, kinds=["action_started"])]
+        steps = [
+            Step(tool=e.payload["tool"], args=e.payload["args"])
+            for e in log.events(sid, kinds=["action_started"])
+        ]
     if started is None:
         raise UsageError(f"session {sid} has no session_started event")
     workspace = repo or Path(started.payload.get("workspace") or ".")
-    agent = ScriptAgent(Plan(steps=steps, final=f"re-ran {len(steps)} actions of session {sid}"), source=sid)
-    cfg = _config(f"rerun of {sid}: {started.payload.get('task', '')}", f"script:rerun:{sid}", workspace, policy,
-                  approver, "auto", 600.0, (), 100, headless)
+    agent = ScriptAgent(
+        Plan(steps=steps, final=f"re-ran {len(steps)} actions of session {sid}"), source=sid
+    )
+    cfg = _config(
+        f"rerun of {sid}: {started.payload.get('task', '')}",
+        f"script:rerun:{sid}",
+        workspace,
+        policy,
+        approver,
+        "auto",
+        600.0,
+        (),
+        100,
+        headless,
+    )
     sys.exit(execute(cfg, agent, headless=headless, as_json=as_json).exit_code)
 
 
@@ -202,16 +368,41 @@ def rerun(session_id: str, repo: Path | None, approver: str | None, policy: str 
 
 def _pending(log: Any, sid: str) -> list[dict[str, Any]]:
     asked: dict[str, dict[str, Any]] = {}
-    for e in log.events(sid, kinds=["approval_requested", "approval_decided", "question_asked", "question_answered", "session_ended"]):
+    for e in log.events(
+        sid,
+        kinds=[
+            "approval_requested",
+            "approval_decided",
+            "question_asked",
+            "question_answered",
+            "session_ended",
+        ],
+    ):
         cid = str(e.payload.get("call_id"))
         if e.kind == "approval_requested":
-            asked[cid] = {"session": sid, "call_id": cid, "kind": "approval", "tool": e.payload.get("tool"),
-                          "args": e.payload.get("args"), "args_hash": e.payload.get("args_hash"),
-                          "rule": e.payload.get("rule"), "reason": e.payload.get("reason"), "seq": e.seq, "ts": e.ts}
+            asked[cid] = {
+                "session": sid,
+                "call_id": cid,
+                "kind": "approval",
+                "tool": e.payload.get("tool"),
+                "args": e.payload.get("args"),
+                "args_hash": e.payload.get("args_hash"),
+                "rule": e.payload.get("rule"),
+                "reason": e.payload.get("reason"),
+                "seq": e.seq,
+                "ts": e.ts,
+            }
         elif e.kind == "question_asked":
-            asked[cid] = {"session": sid, "call_id": cid, "kind": "question", "tool": "ask_human",
-                          "question": e.payload.get("question"), "choices": e.payload.get("choices", []),
-                          "seq": e.seq, "ts": e.ts}
+            asked[cid] = {
+                "session": sid,
+                "call_id": cid,
+                "kind": "question",
+                "tool": "ask_human",
+                "question": e.payload.get("question"),
+                "choices": e.payload.get("choices", []),
+                "seq": e.seq,
+                "ts": e.ts,
+            }
         elif e.kind == "session_ended":
             asked.clear()
         else:
@@ -226,7 +417,11 @@ def _pending(log: Any, sid: str) -> list[dict[str, Any]]:
 def pending(session_id: str | None, as_json: bool) -> None:
     """List approvals and questions waiting for a decision."""
     with open_log() as log:
-        sids = [log.resolve(session_id)] if session_id else [s["id"] for s in log.sessions() if s["status"] == "running"]
+        sids = (
+            [log.resolve(session_id)]
+            if session_id
+            else [s["id"] for s in log.sessions() if s["status"] == "running"]
+        )
         rows = [p for sid in sids for p in _pending(log, sid)]
     if as_json:
         echo_json(rows)
@@ -234,7 +429,11 @@ def pending(session_id: str | None, as_json: bool) -> None:
     if not rows:
         click.echo("nothing is waiting")
     for p in rows:
-        what = p.get("question") if p["kind"] == "question" else json.dumps(p.get("args"), sort_keys=True)
+        what = (
+            p.get("question")
+            if p["kind"] == "question"
+            else json.dumps(p.get("args"), sort_keys=True)
+        )
         click.echo(f"{p['session']}  {p['call_id']}  {p['kind']:8}  {p['tool']}: {what}")
 
 
@@ -252,14 +451,22 @@ def approve(session_id: str, call_id: str, deny: bool, reason: str, answer: str 
         waiting = {p["call_id"]: p for p in _pending(log, sid)}
         req = waiting.get(call_id)
         if req is None:
-            raise UsageError(f"nothing in session {sid} waits on call {call_id!r}; see `overseer pending {sid}`")
-        payload: dict[str, Any] = {"call_id": call_id, "decision": "deny" if deny else "approve", "reason": reason}
+            raise UsageError(
+                f"nothing in session {sid} waits on call {call_id!r}; see `overseer pending {sid}`"
+            )
+        payload: dict[str, Any] = {
+            "call_id": call_id,
+            "decision": "deny" if deny else "approve",
+            "reason": reason,
+        }
         if req["kind"] == "question":
             if answer is None and not deny:
                 raise UsageError("this is a question: give --answer TEXT")
             payload["answer"] = answer
         else:
-            payload["args_hash"] = req["args_hash"]  # binds the decision to the args that were shown
+            payload["args_hash"] = req[
+                "args_hash"
+            ]  # binds the decision to the args that were shown
         log.post(sid, "decision", payload, by=who())
     click.echo(f"{payload['decision']} sent for {call_id} in session {sid}")
 
@@ -315,7 +522,9 @@ def revoke(session_id: str, grant_id: str, reason: str) -> None:
     with open_log() as log:
         sid = log.resolve(session_id)
         if grant_id not in {g["grant_id"] for g in _grants(log, sid)}:
-            raise UsageError(f"session {sid} has no live grant {grant_id!r}; see `overseer grants {sid}`")
+            raise UsageError(
+                f"session {sid} has no live grant {grant_id!r}; see `overseer grants {sid}`"
+            )
         if log.session(sid)["status"] == "running":
             log.post(sid, "revoke", {"grant_id": grant_id, "reason": reason}, by=who())
             click.echo(f"revocation of {grant_id} sent to session {sid}")

@@ -45,8 +45,13 @@ def export_session(log: AuditLog, session_id: str, out: IO[str]) -> int:
         # The payload is written as the exact stored text (not re-serialised)
         # so its hash still holds in the file.
         out.write(
-            '{"type":"event","session_id":' + json.dumps(sid) + f',"seq":{seq},"ts":{ts},"kind":'
-            + json.dumps(kind) + ',"payload":' + payload + f',"payload_hash":"{ph}","prev_hash":"{prev}","hash":"{h}"}}\n'
+            '{"type":"event","session_id":'
+            + json.dumps(sid)
+            + f',"seq":{seq},"ts":{ts},"kind":'
+            + json.dumps(kind)
+            + ',"payload":'
+            + payload
+            + f',"payload_hash":"{ph}","prev_hash":"{prev}","hash":"{h}"}}\n'
         )
         if kind in ("model_turn", "action_finished"):
             refs.update(_HASH.findall(payload))
@@ -54,11 +59,17 @@ def export_session(log: AuditLog, session_id: str, out: IO[str]) -> int:
     for h in sorted(refs):
         msg = log.conn.execute("SELECT data FROM messages WHERE hash=?", (h,)).fetchone()
         if msg:
-            out.write(canonical_json({"type": "message", "hash": h, "data": json.loads(msg[0])}, check=False) + "\n")
+            out.write(
+                canonical_json(
+                    {"type": "message", "hash": h, "data": json.loads(msg[0])}, check=False
+                )
+                + "\n"
+            )
         blob = log.get_blob(h)
         if blob is not None:
             out.write(
-                canonical_json({"type": "blob", "hash": h, "data": base64.b64encode(blob).decode()}) + "\n"
+                canonical_json({"type": "blob", "hash": h, "data": base64.b64encode(blob).decode()})
+                + "\n"
             )
     return n
 
@@ -81,7 +92,9 @@ def _lines(path: Path) -> Iterator[tuple[int, dict[str, Any], str]]:
 _PAYLOAD_RE = re.compile(r',"payload":(.*),"payload_hash":"[0-9a-f]{64}","prev_hash"')
 
 
-def read_export(path: Path) -> tuple[dict[str, Any], list[tuple[int, int, str, str, str, str, str]], list[dict[str, Any]]]:
+def read_export(
+    path: Path,
+) -> tuple[dict[str, Any], list[tuple[int, int, str, str, str, str, str]], list[dict[str, Any]]]:
     """Parse an export file: (session row, event rows, message/blob records)."""
     session: dict[str, Any] | None = None
     rows: list[tuple[int, int, str, str, str, str, str]] = []
@@ -95,8 +108,15 @@ def read_export(path: Path) -> tuple[dict[str, Any], list[tuple[int, int, str, s
             payload = m.group(1) if m else canonical_json(rec.get("payload"), check=False)
             try:
                 rows.append(
-                    (int(rec["seq"]), int(rec["ts"]), str(rec["kind"]), payload,
-                     str(rec["payload_hash"]), str(rec["prev_hash"]), str(rec["hash"]))
+                    (
+                        int(rec["seq"]),
+                        int(rec["ts"]),
+                        str(rec["kind"]),
+                        payload,
+                        str(rec["payload_hash"]),
+                        str(rec["prev_hash"]),
+                        str(rec["hash"]),
+                    )
                 )
             except (KeyError, ValueError, TypeError) as exc:
                 raise UsageError(f"{path}:{lineno}: event line lacks {exc}") from exc
@@ -105,7 +125,9 @@ def read_export(path: Path) -> tuple[dict[str, Any], list[tuple[int, int, str, s
         else:
             raise UsageError(f"{path}:{lineno}: unknown record type {kind!r}")
     if session is None or "id" not in session:
-        raise UsageError(f"{path}: no session line; is this an `overseer export --format jsonl` file?")
+        raise UsageError(
+            f"{path}: no session line; is this an `overseer export --format jsonl` file?"
+        )
     return session, rows, extras
 
 

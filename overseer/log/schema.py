@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 
 import sqlite_utils
+from sqlite_utils.db import Table
 
 SCHEMA_VERSION = 1
 
@@ -22,8 +23,21 @@ BEGIN SELECT RAISE(ABORT, 'overseer audit log is append-only: use overseer prune
 """
 
 
+class _Tables:
+    """``db[name]`` typed as a Table (sqlite-utils also returns views there)."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+
+    def __getitem__(self, name: str) -> Table:
+        return self.db.table(name)
+
+    def table_names(self) -> list[str]:
+        return self.db.table_names()
+
+
 def create(conn: sqlite3.Connection) -> None:
-    db = sqlite_utils.Database(conn)
+    db = _Tables(sqlite_utils.Database(conn))
     if "events" not in db.table_names():
         # `id` is the global append order; `seq` numbers events within their
         # session (1, 2, 3...) and is what the hash chain covers, so a session
@@ -41,7 +55,16 @@ def create(conn: sqlite3.Connection) -> None:
                 "hash": str,
             },
             pk="id",
-            not_null={"session_id", "seq", "ts", "kind", "payload", "payload_hash", "prev_hash", "hash"},
+            not_null={
+                "session_id",
+                "seq",
+                "ts",
+                "kind",
+                "payload",
+                "payload_hash",
+                "prev_hash",
+                "hash",
+            },
         )
         db["events"].create_index(["session_id", "seq"], unique=True)
     if "blobs" not in db.table_names():

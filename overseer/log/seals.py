@@ -53,7 +53,13 @@ class SealRecord:
     mac: str
 
     def body(self) -> dict[str, object]:
-        return {"session": self.session, "seq": self.seq, "head": self.head, "count": self.count, "ts": self.ts}
+        return {
+            "session": self.session,
+            "seq": self.seq,
+            "head": self.head,
+            "count": self.count,
+            "ts": self.ts,
+        }
 
 
 def sign(key: bytes, body: dict[str, object]) -> str:
@@ -66,7 +72,9 @@ def check(key: bytes | None, rec: SealRecord) -> bool:
     return hmac.compare_digest(sign(key, rec.body()), rec.mac)
 
 
-def append_seal(path: Path, key: bytes, session: str, seq: int, head: str, count: int, ts: int) -> SealRecord:
+def append_seal(
+    path: Path, key: bytes, session: str, seq: int, head: str, count: int, ts: int
+) -> SealRecord:
     body = {"session": session, "seq": seq, "head": head, "count": count, "ts": ts}
     rec = SealRecord(session, seq, head, count, ts, sign(key, body))
     line = canonical_json({**body, "mac": rec.mac}) + "\n"
@@ -99,7 +107,14 @@ def read_seals(path: Path, key: bytes | None) -> SealFile:
             continue
         try:
             d = json.loads(line)
-            rec = SealRecord(str(d["session"]), int(d["seq"]), str(d["head"]), int(d["count"]), int(d["ts"]), str(d["mac"]))
+            rec = SealRecord(
+                str(d["session"]),
+                int(d["seq"]),
+                str(d["head"]),
+                int(d["count"]),
+                int(d["ts"]),
+                str(d["mac"]),
+            )
         except (ValueError, KeyError, TypeError):
             bad.setdefault("*", []).append(f"{path.name}:{lineno}: unreadable seal line")
             continue

@@ -163,11 +163,8 @@ class AuditLog:
     # -- lifecycle -----------------------------------------------------------
 
     def close(self) -> None:
-        with self._lock:
-            try:
-                self.conn.close()
-            except sqlite3.Error:
-                pass
+        with self._lock, contextlib.suppress(sqlite3.Error):
+            self.conn.close()
 
     def __enter__(self) -> AuditLog:
         return self
@@ -315,10 +312,8 @@ class AuditLog:
                 conn.execute("ROLLBACK")
                 self._heads.pop(session_id, None)
             except sqlite3.Error as exc:
-                try:
+                with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
                 self._heads.pop(session_id, None)
                 raise LogWriteError(f"cannot write to audit log {self.path}: {exc}") from exc
         raise LogWriteError(
@@ -386,10 +381,8 @@ class AuditLog:
         try:
             yield
         finally:
-            try:
+            with contextlib.suppress(sqlite3.Error):
                 self.conn.execute("PRAGMA synchronous=FULL")
-            except sqlite3.Error:
-                pass
 
     def _put_referenced(self, sql: str, params: tuple[Any, ...], what: str) -> None:
         """Store a blob or message without its own fsync.

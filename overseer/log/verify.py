@@ -62,12 +62,23 @@ def verify_rows(
                 broken = (seq, "broken_link", "prev_hash does not match the previous event's hash")
             else:
                 body = (
-                    '{"kind":' + json.dumps(kind, ensure_ascii=False) + ',"payload":' + payload
-                    + ',"session_id":' + sid_json + ',"ts":' + str(ts) + "}"
+                    '{"kind":'
+                    + json.dumps(kind, ensure_ascii=False)
+                    + ',"payload":'
+                    + payload
+                    + ',"session_id":'
+                    + sid_json
+                    + ',"ts":'
+                    + str(ts)
+                    + "}"
                 )
                 ph = sha(body.encode()).hexdigest()
                 if ph != payload_hash:
-                    broken = (seq, "hash_mismatch", f"{kind} event content does not match its payload_hash")
+                    broken = (
+                        seq,
+                        "hash_mismatch",
+                        f"{kind} event content does not match its payload_hash",
+                    )
                 elif sha(f"{prev_hash}:{seq}:{payload_hash}".encode()).hexdigest() != h:
                     broken = (seq, "hash_mismatch", "event hash does not match the chain formula")
         if sealed_seq is not None and seq == sealed_seq:
@@ -87,7 +98,11 @@ def verify_rows(
                 f"({seal.seq - last_seq} events missing from the tail)",
             )
         elif broken is None and hashes.get(seal.seq) != seal.head:
-            broken = (seal.seq, "bad_seal", f"sealed head at seq {seal.seq} is not the hash in the log")
+            broken = (
+                seal.seq,
+                "bad_seal",
+                f"sealed head at seq {seal.seq} is not the hash in the log",
+            )
     else:
         res.unsealed = last_seq
     if broken is None and seal_problems:
@@ -122,16 +137,18 @@ def integrity_check(conn: sqlite3.Connection) -> str:
 def verify_all(conn: sqlite3.Connection, seal_file: seals.SealFile) -> list[VerifyResult]:
     """Every session in the DB, plus sealed sessions the DB has lost entirely."""
     ids = [r[0] for r in conn.execute("SELECT id FROM sessions ORDER BY started")]
-    ids += sorted(
-        {r[0] for r in conn.execute("SELECT DISTINCT session_id FROM events")} - set(ids)
-    )
+    ids += sorted({r[0] for r in conn.execute("SELECT DISTINCT session_id FROM events")} - set(ids))
     results = [verify_session(conn, sid, seal_file) for sid in ids]
     pruned, prune_results = _pruned(conn, seal_file)
     for sid in sorted(set(seal_file.latest) - set(ids) - pruned):
         rec = seal_file.latest[sid]
         results.append(
             VerifyResult(
-                session_id=sid, ok=False, events=0, first_broken_seq=1, kind="truncated",
+                session_id=sid,
+                ok=False,
+                events=0,
+                first_broken_seq=1,
+                kind="truncated",
                 detail=f"session was sealed at seq {rec.seq} but is missing from the log",
                 sealed_seq=rec.seq,
             )

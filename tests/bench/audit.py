@@ -39,12 +39,17 @@ def bare(path: Path, n: int) -> float:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, session_id TEXT, seq INT, ts INT, kind TEXT, payload TEXT)")
+    conn.execute(
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, session_id TEXT, seq INT, ts INT, kind TEXT, payload TEXT)"
+    )
     text = canonical_json(PAYLOAD)
     t0 = time.perf_counter()
     for i in range(n):
         conn.execute("BEGIN")
-        conn.execute("INSERT INTO events (session_id, seq, ts, kind, payload) VALUES (?,?,?,?,?)", ("s", i, time.time_ns(), "action_finished", text))
+        conn.execute(
+            "INSERT INTO events (session_id, seq, ts, kind, payload) VALUES (?,?,?,?,?)",
+            ("s", i, time.time_ns(), "action_finished", text),
+        )
         conn.execute("COMMIT")
     dt = time.perf_counter() - t0
     conn.close()
@@ -99,7 +104,9 @@ def main() -> None:
             bare_rates.append(bare(d / f"bare{r}.db", n_append))
             our_rates.append(ours(d / f"ours{r}.db", n_append))
         b, o = max(bare_rates), max(our_rates)
-        print(f"durable appends/s: bare sqlite3 {b:,.0f}  AuditLog {o:,.0f}  ratio {o / b:.2f}x (target >= 0.80x)")
+        print(
+            f"durable appends/s: bare sqlite3 {b:,.0f}  AuditLog {o:,.0f}  ratio {o / b:.2f}x (target >= 0.80x)"
+        )
         sid = build_session(d / "verify.db", n_verify)
         with AuditLog(d / "verify.db") as log:
             t0 = time.perf_counter()

@@ -23,7 +23,12 @@ class FixedPolicy:
     text = "# fixed test policy"
     hash = hashlib.sha256(text.encode()).hexdigest()
 
-    def __init__(self, decisions: dict[str, Decision] | None = None, default: Decision = "ask", raises: bool = False):
+    def __init__(
+        self,
+        decisions: dict[str, Decision] | None = None,
+        default: Decision = "ask",
+        raises: bool = False,
+    ):
         self.decisions = decisions or {}
         self.default = default
         self.raises = raises
@@ -83,5 +88,9 @@ class ScriptedApprover:
             return answer
         if isinstance(answer, tuple):
             decision, extra = answer
-            return ApprovalDecision(decision=decision, by="tester", args_hash=req.args_hash, **extra)
-        return ApprovalDecision(decision=answer, by="tester", args_hash=req.args_hash, reason="scripted")
+            return ApprovalDecision(
+                decision=decision, by="tester", args_hash=req.args_hash, **extra
+            )
+        return ApprovalDecision(
+            decision=answer, by="tester", args_hash=req.args_hash, reason="scripted"
+        )

@@ -46,7 +46,11 @@ def _commit(ctx: ToolContext, ref: str) -> str | None:
     try:
         res = subprocess.run(
             ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
-            cwd=ctx.workspace, capture_output=True, text=True, timeout=10, check=False,
+            cwd=ctx.workspace,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -110,4 +114,6 @@ class DeployPreview(Tool):
             answer = {"raw": raw.decode("utf-8", "replace")}
         url = answer.get("url") if isinstance(answer, dict) else None
         output = f"deployed {args.branch} ({commit[:12]}) to {args.environment}"
-        return ToolResult(output=f"{output}: {url}" if url else output, data={"deploy": answer, **body})
+        return ToolResult(
+            output=f"{output}: {url}" if url else output, data={"deploy": answer, **body}
+        )

@@ -21,7 +21,9 @@ DEFAULT_HOSTS = "pypi.org,docs.python.org,api.github.com"
 
 
 def allowed_hosts() -> set[str]:
-    return {h.strip().lower() for h in os.environ.get(HOSTS_ENV, DEFAULT_HOSTS).split(",") if h.strip()}
+    return {
+        h.strip().lower() for h in os.environ.get(HOSTS_ENV, DEFAULT_HOSTS).split(",") if h.strip()
+    }
 
 
 def _host(url: str) -> str:
@@ -41,7 +43,9 @@ def http_get(url: str, max_bytes: int = 200_000) -> ToolResult:
     """
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https"):
-        return ToolResult.fail(f"only http(s) URLs can be fetched, not {parsed.scheme or 'no scheme'!r}")
+        return ToolResult.fail(
+            f"only http(s) URLs can be fetched, not {parsed.scheme or 'no scheme'!r}"
+        )
     host = _host(url)
     if host not in allowed_hosts():
         return ToolResult.fail(
