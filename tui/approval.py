@@ -71,7 +71,9 @@ class ApprovalScreen(ModalScreen[ApprovalDecision | None]):
     }
     ApprovalScreen #title { text-style: bold; color: $warning; }
     ApprovalScreen .label { color: $text-muted; text-style: bold; margin-top: 1; }
-    ApprovalScreen #body { height: auto; max-height: 1fr; }
+    ApprovalScreen #body { height: auto; max-height: 60vh; }
+    ApprovalScreen.-deny #body { max-height: 45vh; }
+    ApprovalScreen.-edit #body { max-height: 35vh; }
     ApprovalScreen #command { padding: 0 1; background: $boost; }
     ApprovalScreen #preview { padding: 0 1; background: $boost; height: auto; }
     ApprovalScreen #meta { margin-top: 1; }
@@ -80,7 +82,7 @@ class ApprovalScreen(ModalScreen[ApprovalDecision | None]):
     ApprovalScreen #queue { height: auto; display: none; }
     ApprovalScreen #queue.some { display: block; }
     ApprovalScreen #reason, ApprovalScreen #edit-line { display: none; margin-top: 1; }
-    ApprovalScreen #edit-area { display: none; height: 10; margin-top: 1; }
+    ApprovalScreen #edit-area { display: none; height: 8; margin-top: 1; }
     ApprovalScreen #error { color: $error; height: auto; display: none; }
     ApprovalScreen #error.shown { display: block; }
     ApprovalScreen #keys { margin-top: 1; color: $text; background: $boost; padding: 0 1; }
@@ -138,6 +140,8 @@ class ApprovalScreen(ModalScreen[ApprovalDecision | None]):
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self._tick)
+        # Arrow keys and page up/down scroll a long preview; letters stay the dialog's.
+        self.query_one("#body").focus()
 
     def withdraw(self) -> None:
         """The request stopped waiting (decided elsewhere, timed out): close
@@ -223,6 +227,9 @@ class ApprovalScreen(ModalScreen[ApprovalDecision | None]):
 
     def _set_mode(self, mode: Mode) -> None:
         self.mode = mode
+        # The body gives up room to the input, so the keys stay on screen.
+        self.set_class(mode == "deny", "-deny")
+        self.set_class(mode == "edit", "-edit")
         reason = self.query_one("#reason", Input)
         line = self.query_one("#edit-line", Input)
         area = self.query_one("#edit-area", TextArea)
@@ -238,7 +245,7 @@ class ApprovalScreen(ModalScreen[ApprovalDecision | None]):
         elif mode == "edit":
             self.call_after_refresh((line if self._edit_is_line() else area).focus)
         else:
-            self.set_focus(None)
+            self.query_one("#body").focus()
 
     def _error(self, message: str) -> None:
         error = self.query_one("#error", Static)

@@ -30,7 +30,7 @@ class ViewerScreen(ModalScreen[None]):
     ViewerScreen #box.report { border: thick $success; }
     ViewerScreen #box.report-bad { border: thick $error; }
     ViewerScreen #title { text-style: bold; }
-    ViewerScreen #scroll { height: auto; max-height: 1fr; }
+    ViewerScreen #scroll { height: auto; max-height: 80vh; }
     ViewerScreen #hint { color: $text-muted; }
     """
 
