@@ -430,6 +430,8 @@ class Broker:
                 "parts": [p.model_dump() for p in verdict.parts],
                 "approver": self.approver.name,
                 "timeout_s": int(timeout),
+                "sandbox": self.sandbox.name,
+                "grant_preview": req.grant_preview,
             },
         )
         started = time.monotonic()

@@ -118,6 +118,8 @@ class ApprovalRequestedPayload(Payload):
     parts: list[PartDecision] = Field(default_factory=list)
     approver: str = ""
     timeout_s: int = 600
+    sandbox: str = "none"
+    grant_preview: str | None = None  # the narrow rule "always" would add; None: not offered
     kind: Literal["approval", "question"] = "approval"
 
 

@@ -42,11 +42,15 @@ def request_from_event(
     raw = p.get("args")
     args: dict[str, Any] = raw if isinstance(raw, dict) else {}
     parts = [PartDecision.model_validate(x) for x in p.get("parts") or []]
-    # The runner offers "always" exactly when a narrow grant exists; the same
-    # pure function on the same logged facts tells the attached person.
-    grant = propose(
-        str(p.get("tool")), args, Verdict(decision="ask", rule=p.get("rule"), parts=parts)
-    )
+    # The runner records what "always" would add; logs from before that field
+    # existed get the same pure function applied to the same logged facts.
+    if "grant_preview" in p:
+        grant_preview = p["grant_preview"]
+    else:
+        grant = propose(
+            str(p.get("tool")), args, Verdict(decision="ask", rule=p.get("rule"), parts=parts)
+        )
+        grant_preview = grant.describe() if grant else None
     timeout = float(p.get("timeout_s") or 600)
     return ApprovalRequest(
         session_id=session_id,
@@ -59,10 +63,10 @@ def request_from_event(
         rule=p.get("rule"),
         reason=str(p.get("reason") or ""),
         parts=parts,
-        sandbox=sandbox,
+        sandbox=str(p.get("sandbox") or sandbox),
         timeout_s=timeout,
         deadline=ts_ns / 1e9 + timeout,
-        grant_preview=grant.describe() if grant else None,
+        grant_preview=grant_preview,
     )
 
 
