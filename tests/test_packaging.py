@@ -8,7 +8,12 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ROOTS = {"overseer": "overseer", "tools": "overseer.tools", "tui": "overseer.tui", "examples": "overseer.examples"}
+ROOTS = {
+    "overseer": "overseer",
+    "tools": "overseer.tools",
+    "tui": "overseer.tui",
+    "examples": "overseer.examples",
+}
 
 
 def test_every_package_directory_is_listed_in_pyproject():
@@ -27,7 +32,15 @@ def test_every_package_directory_is_listed_in_pyproject():
 
 def test_builtin_tools_come_through_the_entry_point_group():
     eps = {ep.name: ep for ep in md.entry_points(group="overseer.tools")}
-    assert {"shell", "read_file", "write_file", "edit_file", "run_tests", "bisect", "ask_human"} <= set(eps)
+    assert {
+        "shell",
+        "read_file",
+        "write_file",
+        "edit_file",
+        "run_tests",
+        "bisect",
+        "ask_human",
+    } <= set(eps)
     assert eps["shell"].dist is not None and eps["shell"].dist.name == "overseer"
 
 
@@ -36,5 +49,12 @@ def test_core_never_imports_tools_or_tui():
         if "cli" in path.parts:
             continue  # the CLI may open the UI lazily
         text = path.read_text()
-        for banned in ("from overseer.tools", "import overseer.tools", "from overseer.tui", "import overseer.tui", "from ..tools", "from ..tui"):
+        for banned in (
+            "from overseer.tools",
+            "import overseer.tools",
+            "from overseer.tui",
+            "import overseer.tui",
+            "from ..tools",
+            "from ..tui",
+        ):
             assert banned not in text, f"{path.relative_to(ROOT)} imports {banned.split()[-1]}"
