@@ -30,8 +30,10 @@ with the flags we use tells us for sure, once per process.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -118,6 +120,25 @@ def resolve_sandbox(mode: str = "auto", *, protect: Sequence[str | Path] = ()) -
     )
 
 
+def _toolchain_under_tmp() -> list[str]:
+    """Interpreter and PATH directories that live under /tmp (a checkout with
+    its venv there): the private /tmp would hide them, so they come back
+    read-only."""
+    candidates = {
+        sys.prefix,
+        sys.base_prefix,
+        os.path.dirname(os.path.realpath(sys.executable)),
+        *os.environ.get("PATH", "").split(os.pathsep),
+    }
+    out = set()
+    for c in candidates:
+        if c and os.path.isabs(c) and os.path.isdir(c):
+            real = Path(c).resolve()
+            if real.is_relative_to("/tmp"):
+                out.add(str(real))
+    return sorted(out)
+
+
 def bwrap_prefix(
     sandbox: Sandbox,
     workspace: Path,
@@ -136,6 +157,8 @@ def bwrap_prefix(
         return []
     exe = shutil.which("bwrap") or "bwrap"
     argv = [exe, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    for p in _toolchain_under_tmp():
+        argv += ["--ro-bind", p, p]
     for path in [workspace, *writable]:
         p = str(Path(path).resolve())
         argv += ["--bind", p, p]

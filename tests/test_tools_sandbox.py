@@ -80,6 +80,9 @@ def test_network_is_cut_unless_allowed(sandboxed) -> None:
     try:
         r = sh(tool, ctx, "cd /; export FROM_MAIN=1; " + probe)
         assert r.status == "failed" and "connected" not in r.output
+        assert "ConnectionRefusedError" in r.output or "Network is unreachable" in r.output, (
+            r.output
+        )
         # A call the policy allowed network for runs in the networked shell,
         # which sees the same cwd and exported variables.
         ctx.network_allowed = True
