@@ -360,6 +360,7 @@ class Broker:
     def _guard(self, args: dict[str, Any], facts: Facts) -> str | None:
         """Invariant 4: no tool reaches overseer's own files, whatever the policy."""
         candidates: list[str] = list(facts.reads) + list(facts.writes)
+        base = Path(facts.cwd) if facts.cwd else self.workspace  # where relative words point
         for command in facts.commands:
             try:
                 candidates += shlex.split(command, comments=False)
@@ -369,13 +370,21 @@ class Broker:
             for form in {value, os.path.expandvars(os.path.expanduser(value))}:
                 if not form:
                     continue
+                if any(prot in form for prot in self._protected):
+                    return f"{value!r} is part of overseer's own audit record or configuration; no tool may touch it"
                 p = Path(form)
+                if not p.is_absolute():
+                    p = base / p
+                    # Only something that exists can be a symlink into overseer's
+                    # files (one lstat); resolving every word costs several.
+                    if not os.path.lexists(p):
+                        continue
                 try:
-                    resolved = str((p if p.is_absolute() else self.workspace / p).resolve())
+                    resolved = str(p.resolve())
                 except (OSError, RuntimeError, ValueError):
-                    resolved = form
+                    continue
                 for prot in self._protected:
-                    if resolved == prot or resolved.startswith(prot + os.sep) or prot in form:
+                    if resolved == prot or resolved.startswith(prot + os.sep):
                         return f"{value!r} is part of overseer's own audit record or configuration; no tool may touch it"
         text = json.dumps(args, ensure_ascii=False)
         for prot in self._protected:

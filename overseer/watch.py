@@ -239,10 +239,14 @@ class Watcher:
                 self._actions[call_id] = [now, None]
             else:
                 self._actions.setdefault(call_id, [now, None])[1] = now
-            # Forget windows closed long ago (a long session makes thousands).
-            stale = [c for c, (_s, e) in self._actions.items() if e is not None and now - e > 60]
-            for c in stale:
-                del self._actions[c]
+            # Forget windows closed long ago (a long session makes thousands);
+            # only now and then, so a call does not pay for the whole history.
+            if len(self._actions) > 256:
+                stale = [
+                    c for c, (_s, e) in self._actions.items() if e is not None and now - e > 60
+                ]
+                for c in stale:
+                    del self._actions[c]
 
     def attribute(self, t: float, extra: float = 0.0) -> str | None:
         """The call running at monotonic time ``t`` (latest started), or None.

@@ -417,7 +417,7 @@ class ShellTool(Tool):
         # runs: after an earlier `cd sub`, `cat x` reads sub/x.
         session = ctx.state.get(STATE_KEY)
         cwd = session.cwd if isinstance(session, ShellSession) and not session.closed else None
-        if cwd is not None and Path(cwd) == Path(ctx.workspace).resolve():
+        if cwd is not None and Path(cwd) == Path(ctx.workspace):  # the broker's is resolved
             cwd = None
         return Facts(commands=[args.command], cwd=cwd)
 

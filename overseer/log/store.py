@@ -236,8 +236,8 @@ class AuditLog:
         try:
             if isinstance(payload, dict):
                 payload = PAYLOADS[kind].model_validate(payload)
-            data = payload.model_dump(mode="json")
-            payload_json = canonical_json(self.redactor.value(data), check=False)
+            redacted = self.redactor.value(payload.model_dump(mode="json"))
+            payload_json = canonical_json(redacted, check=False)
         except Exception as exc:  # a payload we cannot serialise must not pass silently
             raise LogWriteError(f"cannot serialise {kind} event: {exc}") from exc
         ts = now_ns()
@@ -254,7 +254,7 @@ class AuditLog:
             if kind != "seal" and (n >= self.seal_every or ts - last >= self.SEAL_INTERVAL_NS):
                 self.seal(session_id)
         if self._subscribers:
-            self._notify(session_id, seq, kind, payload_json)
+            self._notify(session_id, seq, kind, redacted)
         return Appended(session_id, seq, ts, h)
 
     def subscribe(self, callback: Callable[[str, int, str, dict[str, Any]], None]) -> None:
@@ -270,8 +270,9 @@ class AuditLog:
         if callback in self._subscribers:
             self._subscribers.remove(callback)
 
-    def _notify(self, session_id: str, seq: int, kind: str, payload_json: str) -> None:
-        payload = json.loads(payload_json)
+    def _notify(self, session_id: str, seq: int, kind: str, payload: dict[str, Any]) -> None:
+        # Subscribers see the payload exactly as recorded (redacted); they
+        # share one dict and must not change it.
         for cb in list(self._subscribers):
             try:
                 cb(session_id, seq, kind, payload)
