@@ -157,6 +157,7 @@ class Watcher:
         self._texts: dict[str, str] = {}  # relative path -> text, for diffs
         self._text_bytes = 0
         self._refs: dict[str, str] = {}
+        self._pruned_at = 0.0
         self._actions: dict[str, list[float | None]] = {}  # call_id -> [start, end]
         self._lock = threading.Lock()
         self._q: queue.Queue[tuple[float, FileSystemEvent] | None] = queue.Queue()
