@@ -327,3 +327,15 @@ def test_readers_opening_and_closing_never_hide_a_writers_events(tmp_path):
         proc.wait()
     with AuditLog(db) as log:
         assert log.verify(sid)[0].ok
+
+
+def test_an_idle_session_is_sealed_in_the_background(log_path, monkeypatch):
+    monkeypatch.setattr(AuditLog, "SEAL_INTERVAL_NS", 300_000_000)
+    with AuditLog(log_path) as log:
+        sid = new_session(log, n=3)
+        head = log.head(sid)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and log.verify(sid)[0].unsealed:
+            time.sleep(0.1)
+        res = log.verify(sid)[0]
+        assert res.ok and res.unsealed == 0 and res.sealed_seq and res.sealed_seq > head[0]

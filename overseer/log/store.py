@@ -110,6 +110,8 @@ class AuditLog:
         self.seal_every = seal_every or self.SEAL_EVERY
         self._lock = threading.RLock()
         self._since_seal: dict[str, tuple[int, int]] = {}  # session -> (events, ts of last seal)
+        self._sealer: threading.Thread | None = None
+        self._closing = threading.Event()
         self._key: bytes | None = None
         self._heads: dict[str, tuple[int, str]] = {}  # session -> (seq, hash) last written here
         self._subscribers: list[Callable[[str, int, str, dict[str, Any]], None]] = []
@@ -163,8 +165,34 @@ class AuditLog:
     # -- lifecycle -----------------------------------------------------------
 
     def close(self) -> None:
+        self._closing.set()
+        if self._sealer is not None and self._sealer is not threading.current_thread():
+            self._sealer.join(timeout=5)
         with self._lock, contextlib.suppress(sqlite3.Error):
             self.conn.close()
+
+    def _start_sealer(self) -> None:
+        """Seal idle sessions too: a session waiting an hour for an approval
+        must not leave its last events unsealed all that time."""
+        self._sealer = threading.Thread(target=self._seal_idle, name="audit-sealer", daemon=True)
+        self._sealer.start()
+
+    def _seal_idle(self) -> None:
+        while not self._closing.wait(1.0):
+            now = now_ns()
+            with self._lock:
+                due = [
+                    sid
+                    for sid, (n, last) in self._since_seal.items()
+                    if n > 0 and now - last >= self.SEAL_INTERVAL_NS
+                ]
+                for sid in due:
+                    if self._closing.is_set():
+                        return
+                    try:
+                        self.seal(sid)
+                    except Exception:  # noqa: BLE001 - the next append reports a broken log
+                        self._since_seal[sid] = (0, now)
 
     def __enter__(self) -> AuditLog:
         return self
@@ -253,6 +281,8 @@ class AuditLog:
             self._since_seal[session_id] = (n, last)
             if kind != "seal" and (n >= self.seal_every or ts - last >= self.SEAL_INTERVAL_NS):
                 self.seal(session_id)
+            elif self._sealer is None and kind != "seal":
+                self._start_sealer()
         if self._subscribers:
             self._notify(session_id, seq, kind, redacted)
         return Appended(session_id, seq, ts, h)
