@@ -26,7 +26,6 @@ import copy
 import json
 import os
 import shlex
-import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -94,12 +93,12 @@ class Broker:
         self.on_stream = on_stream
         self.terminated = False
         self.failure: str | None = None  # set when the log broke: everything after is denied
-        self.tool_state: dict[str, dict[str, Any]] = {}
+        # Per-session state the tools keep between calls (the persistent shell).
+        self.tool_state: dict[str, Any] = {}
         self._protected = [str(p) for p in protected_paths(log.path)]
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=8, thread_name_prefix="approver"
         )
-        self._lock = threading.Lock()
 
     # -- public -----------------------------------------------------------
 
@@ -325,7 +324,7 @@ class Broker:
             stream=(lambda text: on_stream(call_id, text)) if on_stream else (lambda _t: None),
             store_blob=self._store_blob,
             ask=lambda q, choices: self.ask_human(call_id, q, choices),
-            state=self.tool_state.setdefault("shared", {}),
+            state=self.tool_state,
         )
 
     def _store_blob(self, data: bytes) -> str:
