@@ -36,10 +36,31 @@ def is_secret_name(name: str) -> bool:
     return name.startswith("OVERSEER_") or bool(_SECRET.search(name))
 
 
+# git settings no repository config can override (command-line level): git
+# does not use a bare repository it merely finds in the working directory (a
+# workspace directory holding HEAD, objects/, refs/ and a config whose
+# core.fsmonitor runs a program would otherwise be run by `git status`).
+# The policy never allows unsetting these (env -u/-i, GIT_* assignments).
+GIT_SAFETY = {"safe.bareRepository": "explicit"}
+
+
+def _git_safety(env: dict[str, str]) -> None:
+    try:
+        count = int(env.get("GIT_CONFIG_COUNT", "0"))
+    except ValueError:
+        count = 0
+    for key, value in GIT_SAFETY.items():
+        env[f"GIT_CONFIG_KEY_{count}"] = key
+        env[f"GIT_CONFIG_VALUE_{count}"] = value
+        count += 1
+    env["GIT_CONFIG_COUNT"] = str(count)
+
+
 def command_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """overseer's environment, filtered, with the non-interactive settings."""
     env = {k: v for k, v in os.environ.items() if not is_secret_name(k)}
     env.update(QUIET)
+    _git_safety(env)
     if extra:
         env.update(extra)
     return env

@@ -59,10 +59,52 @@ def resolve(value: str, workspace: str) -> str:
             if stat.S_ISLNK(mode):
                 return os.path.realpath(os.path.join(workspace, value))
         return cur or "/"
-    p = os.path.expanduser(value) if value.startswith("~") else value
+    if value.startswith("~"):
+        if value[1:2] in ("+", "-") or value[1:2].isdigit():
+            # ~+ is $PWD, ~- is $OLDPWD, ~N the directory stack: the shell's
+            # state decides, and it may be anywhere.
+            raise ValueError("~+, ~- and ~N name a directory only the shell knows")
+        p = os.path.expanduser(value)
+    else:
+        p = value
     if not os.path.isabs(p):
         p = os.path.join(workspace, p)
     return os.path.realpath(p)
+
+
+MAX_LINK_SCAN = 20_000
+"""Entries looked at when a program follows symlinks through a directory."""
+
+
+def links_outside(path: str, root: str) -> str | None:
+    """A symlink below directory ``path`` that leads outside ``root`` (a program
+    that follows links, like ``grep -R``, reads through it), or None. Raises
+    ValueError when the tree is too large to check."""
+    if not os.path.isdir(path) or os.path.islink(path):
+        return None
+    seen = 0
+    stack = [path]
+    while stack:
+        d = stack.pop()
+        try:
+            it = os.scandir(d)
+        except OSError:
+            continue
+        with it:
+            for e in it:
+                seen += 1
+                if seen > MAX_LINK_SCAN:
+                    raise ValueError(f"{path} holds too many files to look for symlinks")
+                try:
+                    if e.is_symlink():
+                        target = os.path.realpath(e.path)
+                        if not inside(target, root):
+                            return e.path
+                    elif e.is_dir(follow_symlinks=False):
+                        stack.append(e.path)
+                except OSError:
+                    continue
+    return None
 
 
 def inside(path: str, root: str) -> bool:

@@ -783,6 +783,19 @@ class RulePolicy:
             s.prog_path = posixpath.relpath(full, ws) if P.inside(full, ws) and full != ws else full
         for w in part.path_args:
             self._place_word(s, w, c, None, findings)
+        if part.follows_links:
+            # grep -R, rg -L, find -L...: a symlink below a directory argument
+            # (or the cwd when none is given) is followed, wherever it points.
+            dirs = [p for p in s.paths if P.inside(p, c.ws) and os.path.isdir(p)]
+            for d in dirs or c.bases or (c.ws,):
+                try:
+                    link = P.links_outside(d, c.ws)
+                except ValueError as exc:
+                    s.unresolved.append(str(exc))
+                    break
+                if link is not None:
+                    s.outside.append(f"{link} (a symlink the program follows)")
+                    break
         for r in part.redirects:
             if r.kind == "read":
                 self._place_word(s, r.target, c, s.reads, findings)

@@ -121,6 +121,10 @@ class Part:
     unknown_args: bool = False
     # argv index that is not a path although it looks like one (sed's script).
     skip_arg: int | None = None
+    # The program walks directories and follows the symlinks it meets
+    # (grep -R, rg -L, find -L...): a link below a path argument that points
+    # outside the workspace is read too (the engine looks for such links).
+    follows_links: bool = False
     # "command": a program runs; "statement": a shell statement (assignment,
     # export, [[ ]]...); "redirect": redirections of a compound statement;
     # "wrapper": ``sh -c LITERAL`` whose script became parts of its own;
@@ -251,11 +255,21 @@ _DANGEROUS_VARS = _names(
     PYTHONBREAKPOINT PYTEST_ADDOPTS PYTEST_PLUGINS NODE_OPTIONS NODE_PATH PERL5OPT
     PERL5LIB PERLLIB RUBYOPT RUBYLIB JAVA_TOOL_OPTIONS _JAVA_OPTIONS SSH_ASKPASS
     SUDO_ASKPASS XDG_CONFIG_HOME RIPGREP_CONFIG_PATH GREP_OPTIONS TAR_OPTIONS MAKEFLAGS
-    TMPDIR SHELL
+    TMPDIR SHELL PWD OLDPWD
     """
 )
 _DANGEROUS_PREFIXES = ("LD_", "DYLD_", "GIT_", "BASH_FUNC_")
 _PATH_VARS = frozenset({"PYTHONPATH"})
+# Set by the shell tool to keep commands safe (tools/_env.py): git ignores
+# bare repositories it merely finds (a workspace directory holding HEAD,
+# objects/, refs/ and a config with core.fsmonitor would run a program).
+_PROTECTIVE_VARS = frozenset({"GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_0", "GIT_CONFIG_VALUE_0"})
+
+# bash evaluates the operands of [[ -eq ]] (and friends) and of -v as
+# arithmetic / variable names, and an array subscript in them runs command
+# substitutions: [[ -v 'a[$(id)]' ]] runs id, quotes or not.
+_ARITH_CODE_RE = re.compile(r"\$[({]|`|\[[^\]]*\$")
+_ARITH_CODE_REASON = "{} holds code bash evaluates (an array subscript or substitution)"
 
 # Network: programs that always reach the network, and (program ->
 # subcommands) for those that do for some subcommands.
@@ -699,6 +713,8 @@ class _Analyser:
                 words.append(w)
                 for s in subst:
                     self.substitution(s, part, depth)
+                if w.literal and _ARITH_CODE_RE.search(w.value):
+                    part.add("arithmetic-code", _ARITH_CODE_REASON.format(w.source[:60]))
                 if not w.literal and not subst:
                     # bash evaluates expanded values arithmetically here:
                     # a value like a[$(cmd)] would run cmd.
@@ -764,14 +780,11 @@ class _Analyser:
         value = node.child_by_field_name("value")
         if value is not None:
             self.scan_substitutions(value, part, depth)
-            if base in _PATH_VARS:
-                w, _ = make_word(value)
-                if not w.literal:
-                    part.add("dynamic-argument", f"{base} is set to a value that cannot be checked")
-                else:
-                    for piece in w.value.split(":"):
-                        if piece:
-                            part.path_args.append(literal_word(piece))
+            w, _ = make_word(value)
+            if base in _PATH_VARS and not w.literal:
+                part.add("dynamic-argument", f"{base} is set to a value that cannot be checked")
+            elif w.literal:
+                _assigned_paths(part, base, w.value)
 
     # -- substitutions ------------------------------------------------------
 
@@ -1066,8 +1079,23 @@ class _Analyser:
                         part.path_args.append(literal_word(d))
                     i += 1 if ("=" in v or len(v) > 2) else 2
                     continue
-                if v in ("-u", "--unset"):
-                    i += 2
+                if v in ("-u", "--unset") or v.startswith(("-u", "--unset=")):
+                    attached = "=" in v or (v[1] != "-" and len(v) > 2)
+                    var = v.split("=", 1)[1] if "=" in v else (v[2:] if attached else lit(i + 1))
+                    if var is None or is_dangerous_var(var) or var in _PROTECTIVE_VARS:
+                        part.add(
+                            "dangerous-variable",
+                            f"env -u {var or '?'} removes a setting that keeps commands safe",
+                        )
+                    i += 1 if attached else 2
+                    continue
+                if v in ("-i", "--ignore-environment", "-") or (
+                    _short_cluster(v) and "i" in v and not v.startswith(("-C", "-S", "-P"))
+                ):
+                    part.add(
+                        "dangerous-variable", "env -i removes the settings that keep commands safe"
+                    )
+                    i += 1
                     continue
                 if v == "-P":
                     part.add("env-path", "env -P changes where the program is looked up")
@@ -1086,10 +1114,7 @@ class _Analyser:
                             "dangerous-variable",
                             f"sets {var}, which changes which programs run or how",
                         )
-                    if var in _PATH_VARS:
-                        for piece in v.split("=", 1)[1].split(":"):
-                            if piece:
-                                part.path_args.append(literal_word(piece))
+                    _assigned_paths(part, var, v.split("=", 1)[1])
                     i += 1
                     continue
                 break
@@ -1237,13 +1262,21 @@ class _Analyser:
                 if k + 1 < n and vals[k + 1] in ("pip", "uv", "ensurepip", "http.server", "pipx"):
                     part.network = True
 
+        if name in ("grep", "egrep", "fgrep"):
+            part.follows_links = _has_opt(vals, "R", ("--dereference-recursive",))
+        elif name in ("ls", "du"):
+            part.follows_links = _has_opt(vals, "L", ("--dereference",)) and (
+                name == "du" or _has_opt(vals, "R", ("--recursive",))
+            )
         if name == "git":
             self._git(part)
         elif name == "find":
+            part.follows_links = "-L" in vals or "-follow" in vals
             for k, v in enumerate(vals):
                 if v in _FIND_DANGERS and argv[k].literal:
                     part.dangers.append(Danger(k, f"find {v} {_FIND_DANGERS[v]}"))
         elif name in ("rg", "ripgrep"):
+            part.follows_links = _has_opt(vals, "L", ("--follow",))
             for k, v in enumerate(vals):
                 if v.startswith(("--pre", "--hostname-bin", "--search-zip")) or (
                     _short_cluster(v) and "z" in v
@@ -1271,8 +1304,14 @@ class _Analyser:
                     part.dangers.append(Danger(k, f"{name} {v.split('=')[0]} writes a file"))
         elif name == "tree":
             for k, v in enumerate(vals):
-                if v in ("-o", "-R") or v.startswith("--output"):
+                if v.startswith("--output") or (_short_cluster(v) and ("o" in v or "R" in v)):
                     part.dangers.append(Danger(k, f"tree {v} writes files"))
+                if v in ("-l", "--follow") or (_short_cluster(v) and "l" in v):
+                    part.follows_links = True
+        elif name in ("test", "["):
+            for w in argv[1:]:
+                if w.literal and _ARITH_CODE_RE.search(w.value):
+                    part.add("arithmetic-code", _ARITH_CODE_REASON.format(w.source[:60]))
         elif name == "file":
             for k, v in enumerate(vals):
                 if v == "-C" or long_opt(v, "--compile"):
@@ -1472,18 +1511,24 @@ class _Analyser:
             v = vals[i]
             if not v.startswith("-"):
                 break
-            if v == "-c" or v.startswith("--config-env") or v.startswith("--exec-path"):
+            if v == "-c" or v.startswith(("--config-env", "--exec-path", "--git-dir")):
+                # --git-dir picks a repository (maybe one the agent wrote into the
+                # workspace) whose config can run programs (core.fsmonitor...).
                 part.dangers.append(
                     Danger(i, f"git {v.split('=')[0]} can make git run any program")
                 )
+                if v.startswith("--git-dir="):
+                    part.path_args.append(literal_word(v.split("=", 1)[1]))
+                elif v == "--git-dir" and i + 1 < n:
+                    part.path_args.append(argv[i + 1])
                 return  # keep argv unnormalised: no read-only rule matches it
-            if v in ("-C", "--git-dir", "--work-tree", "--namespace"):
+            if v in ("-C", "--work-tree", "--namespace"):
                 if i + 1 < n:
                     part.path_args.append(argv[i + 1])
                 strip += [i, i + 1]
                 i += 2
                 continue
-            if v.startswith(("--git-dir=", "--work-tree=")):
+            if v.startswith("--work-tree="):
                 part.path_args.append(literal_word(v.split("=", 1)[1]))
                 strip.append(i)
                 i += 1
@@ -1532,6 +1577,9 @@ class _Analyser:
                     )
                 continue
             v = w.value
+            tail = _path_tail(v) if ("=" in v or ":" in v) else None
+            if tail is not None:
+                part.path_args.append(Word(tail, w.source, True, w.glob, tail.startswith("~")))
             if v.startswith("--"):
                 if "=" in v:
                     value = v.split("=", 1)[1]
@@ -1546,8 +1594,36 @@ class _Analyser:
                     part.path_args.append(
                         Word(value, w.source, True, w.glob, value.startswith("~"))
                     )
+                    # A bundle ends with an option taking a value: -rf/etc/passwd
+                    # is -r -f /etc/passwd.
+                    m = _CLUSTER_PATH_RE.match(v)
+                    if m and m.group(1) != value:
+                        value = m.group(1)
+                        part.path_args.append(
+                            Word(value, w.source, True, w.glob, value.startswith("~"))
+                        )
                 continue
             part.path_args.append(w)
+
+
+def _assigned_paths(part: Part, var: str, value: str) -> None:
+    """Paths a ``VAR=value`` makes the program use: every piece of a search
+    path (PYTHONPATH), and for any other variable the pieces that reach
+    outside by themselves (``PYTHONPYCACHEPREFIX=/tmp/x``, ``XDG_CACHE_HOME=~/x``)."""
+    for piece in value.split(":"):
+        if not piece:
+            continue
+        if (
+            var in _PATH_VARS
+            or piece.startswith(("/", "~"))
+            or piece == ".."
+            or piece.startswith("../")
+        ):
+            part.path_args.append(literal_word(piece))
+            continue
+        tail = _path_tail(piece)
+        if tail is not None:
+            part.path_args.append(literal_word(tail))
 
 
 def _git_network(vals: list[str]) -> bool:
@@ -1580,6 +1656,35 @@ def _short_cluster(v: str) -> bool:
     return len(v) > 1 and v[0] == "-" and v[1] != "-"
 
 
+def _has_opt(vals: list[str], letter: str, longs: tuple[str, ...]) -> bool:
+    """``-LETTER`` (also in a bundle) or one of ``longs`` (also abbreviated)
+    before ``--``."""
+    for v in vals[1:]:
+        if v == "--":
+            return False
+        if long_opt(v, *longs) or (_short_cluster(v) and letter in v.split("=", 1)[0]):
+            return True
+    return False
+
+
+def _path_tail(value: str) -> str | None:
+    """The path inside a ``KEY=VALUE`` or ``FORMAT:PATH`` word (pytest's
+    ``-o cache_dir=/x``, ``--cov-report=html:/x``, ``VAR=/x cmd``) when it
+    reaches outside by itself: absolute, ``~`` or ``..``. None otherwise."""
+    for sep in ("=", ":"):
+        if sep not in value:
+            continue
+        tail = value.split(sep, 1)[1]
+        if sep == ":" and tail.startswith("//"):
+            continue  # a URL (https://host)
+        if tail.startswith(("/", "~")) or tail == ".." or tail.startswith("../"):
+            return tail
+        inner = _path_tail(tail)
+        if inner is not None:
+            return inner
+    return None
+
+
 def _first_operand(vals: list[str], start: int) -> str:
     for v in vals[start:]:
         if not v.startswith("-"):
@@ -1604,6 +1709,9 @@ def _operands(vals: list[str], start: int, short_arg: str, long_arg: tuple[str, 
         out.append(i)
         i += 1
     return out
+
+
+_CLUSTER_PATH_RE = re.compile(r"^-[A-Za-z0-9]+?([/~.].*)$")
 
 
 def _looks_like_path(value: str) -> bool:
@@ -1640,6 +1748,7 @@ _GIT_DANGEROUS_OPTIONS = {
     "--open-files-in-pager": "runs a pager command",
     "--config": "changes git configuration",
     "--run": "runs a program",
+    "--filters": "runs the clean/smudge filter programs",
 }
 # awk programs that may run commands, write or read other files, or read the
 # environment: system(), pipes (not ||), output redirection in print/printf

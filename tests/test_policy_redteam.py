@@ -1,0 +1,73 @@
+"""Bypasses found by red-teaming the shipped default policy, each pinned by a
+test that fails if it comes back (the shell-command ones are in
+tests/data/policy_adversarial.toml)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from overseer.policy import load_policy
+from overseer.toolapi import Facts
+from tools._env import command_env
+
+
+def _decide(ws: Path, tool: str, args: dict[str, object], facts: Facts) -> str:
+    return load_policy("default").decide(tool, args, facts, ws).decision
+
+
+def test_writing_a_bare_repository_marker_asks(tmp_path: Path) -> None:
+    # evil/HEAD + evil/objects + evil/refs + evil/config(core.fsmonitor=...) is a
+    # repository `git -C evil status` would use and run the fsmonitor of.
+    args = {"path": "evil/HEAD"}
+    assert _decide(tmp_path, "write_file", args, Facts(writes=["evil/HEAD"])) == "ask"
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_git_ignores_a_planted_bare_repository(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    evil = ws / "evil"
+    for d in ("objects", "refs"):
+        (evil / d).mkdir(parents=True)
+    (evil / "HEAD").write_text("ref: refs/heads/main\n")
+    marker = tmp_path / "pwned"
+    (evil / "config").write_text(
+        "[core]\n\trepositoryformatversion = 0\n\tbare = false\n"
+        f"\tworktree = {ws}\n\tfsmonitor = touch {marker}; false\n"
+    )
+    # `git -C evil status` is read-only inspection for the policy...
+    cmd = "git -C evil status"
+    assert _decide(ws, "shell", {"command": cmd}, Facts(commands=[cmd])) == "allow"
+    # ...so the environment commands run with must keep git from using it.
+    env = command_env()
+    env.pop("GIT_DIR", None)
+    proc = subprocess.run(
+        ["git", "-C", "evil", "status"], cwd=ws, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode != 0
+    assert not marker.exists()
+
+
+def test_command_env_keeps_an_existing_git_config_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", "user.name")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", "x")
+    env = command_env()
+    assert env["GIT_CONFIG_COUNT"] == "2"
+    assert env["GIT_CONFIG_KEY_0"] == "user.name"
+    assert env["GIT_CONFIG_KEY_1"] == "safe.bareRepository"
+
+
+def test_symlink_scan_only_flags_links_leading_outside(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    (ws / "src").mkdir(parents=True)
+    (ws / "src" / "inner").symlink_to(ws / "src")
+    cmd = "grep -R foo src"
+    assert _decide(ws, "shell", {"command": cmd}, Facts(commands=[cmd])) == "allow"
+    (ws / "src" / "out").symlink_to(tmp_path)
+    assert _decide(ws, "shell", {"command": cmd}, Facts(commands=[cmd])) == "ask"
+    cmd = "grep -r foo src"  # -r does not follow links it meets
+    assert _decide(ws, "shell", {"command": cmd}, Facts(commands=[cmd])) == "allow"
