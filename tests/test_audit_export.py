@@ -119,6 +119,88 @@ def test_markdown_report(session):
     assert "<script>" not in outside
 
 
+def test_reports_mark_flagged_decisions_and_name_the_approver(session):
+    text = Path(session["html"]).read_text()
+    table = text.split('<table class="decisions">', 1)[1].split("</table>", 1)[0]
+    assert "⚑ reward_hacking" in table  # the weakening edit's row carries its flag
+    assert "not asked (the policy decided)" in table  # an allow nobody was asked about
+    # Diff lines are blocks that end with their newline: no empty line between them.
+    diff = text.split('<pre class="diff">', 1)[1].split("</pre>", 1)[0]
+    assert "</span>\n<span" not in diff and "\n</span><span" in diff
+    md = Path(session["md"]).read_text()
+    assert "| approver | " in md
+    # Tool names in headings are code spans: no Markdown escapes inside them.
+    assert "### #" in md and "`edit\\_file`" not in md and "`edit_file`" in md
+    assert "**⚑ reward\\_hacking**" in md
+
+
+def test_export_of_a_broken_chain_says_so(session, tmp_path, monkeypatch):
+    import sqlite3
+
+    monkeypatch.setenv("OVERSEER_HOME", str(Path(session["log"]).parent / "overseer-home"))
+    log = tmp_path / "copy.db"
+    with AuditLog(Path(session["log"])) as src:
+        src.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copy(session["log"], log)
+    shutil.copy(str(session["log"]) + ".seals", str(log) + ".seals")
+    conn = sqlite3.connect(log)
+    conn.execute("DROP TRIGGER events_append_only_update")
+    conn.execute(
+        "UPDATE events SET payload=replace(payload, 'git push', 'git status') "
+        "WHERE session_id=? AND kind='action_proposed' AND payload LIKE '%git push%'",
+        (session["id"],),
+    )
+    conn.commit()
+    conn.close()
+    out = tmp_path / "broken.html"
+    res = overseer("export", session["id"], "--format", "html", "-o", str(out), "--log", str(log))
+    assert res.returncode == 0, res.stderr
+    assert "BROKEN at seq" in res.stderr and "hash_mismatch" in res.stderr
+    text = out.read_text()
+    assert "BROKEN at seq" in text and "The chain is broken at seq" in text
+    md = overseer("export", session["id"], "--format", "md", "--log", str(log))
+    assert "**BROKEN at seq" in md.stdout and "Do not trust" in md.stdout
+
+
+def test_jsonl_export_never_leaves_a_partial_or_empty_file(session, tmp_path):
+    target = tmp_path / "out.jsonl"
+    res = overseer(
+        "export", "nosuch", "--format", "jsonl", "-o", str(target), "--log", str(session["log"])
+    )
+    assert res.returncode == 2 and not target.exists()
+    target.write_text("earlier export\n")
+    res = overseer(
+        "export", "nosuch", "--format", "jsonl", "-o", str(target), "--log", str(session["log"])
+    )
+    assert res.returncode == 2 and target.read_text() == "earlier export\n"
+    for fmt in ("jsonl", "html", "md"):
+        res = overseer(
+            "export",
+            session["id"],
+            "--format",
+            fmt,
+            "-o",
+            str(tmp_path / "no" / "dir" / "x"),
+            "--log",
+            str(session["log"]),
+        )
+        assert res.returncode == 2, (fmt, res.stderr)
+        assert "Traceback" not in res.stderr and res.stderr.count("\n") == 1
+        assert "cannot write" in res.stderr
+    res = overseer(
+        "export",
+        session["id"],
+        "--format",
+        "jsonl",
+        "-o",
+        str(target),
+        "--log",
+        str(session["log"]),
+    )
+    assert res.returncode == 0 and target.read_text().startswith('{"')
+    assert [f.name for f in tmp_path.iterdir() if f.name.endswith(".part")] == []
+
+
 def test_export_errors_are_one_line(session, tmp_path):
     res = overseer("export", "nosuchsession", "--format", "html", "--log", str(session["log"]))
     assert res.returncode == 2 and "Traceback" not in res.stderr
@@ -139,7 +221,12 @@ def test_html_renders_in_chromium(session, tmp_path):
             {
                 "expression": (
                     "JSON.stringify({scripts: document.scripts.length, handlers: document.querySelectorAll('[onerror]').length,"
-                    " rows: [...document.querySelectorAll('table.decisions tr')].slice(1).map(r => r.innerText)})"
+                    " rows: [...document.querySelectorAll('table.decisions tr')].slice(1).map(r => r.innerText),"
+                    # The widest step between two lines of a diff, in line heights.
+                    " gap: Math.max(...[...document.querySelectorAll('pre.diff')].map(pre => {"
+                    "   const tops = [...pre.querySelectorAll('span')].map(s => s.getBoundingClientRect().top);"
+                    "   const lh = parseFloat(getComputedStyle(pre).lineHeight) || 16;"
+                    "   return Math.max(0, ...tops.slice(1).map((t, i) => (t - tops[i]) / lh)); }))})"
                 ),
                 "returnByValue": True,
             },
@@ -149,6 +236,7 @@ def test_html_renders_in_chromium(session, tmp_path):
     assert page.requests == [page.url], page.requests  # the page itself, nothing else
     data = json.loads(rows)
     assert data["scripts"] == 0 and data["handlers"] == 0
+    assert 0.5 < data["gap"] < 1.5, data["gap"]  # one diff line per line: no blank line between
     assert session["id"] in page.text
     assert EVIL in page.text  # shown as text
     assert len(data["rows"]) == len(session["decided"])

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..cli.common import open_log
-from ..errors import UsageError
+from ..log.jsonl import atomic_output
 from .html import render_html
 from .markdown import render_markdown
 from .timeline import load_session
@@ -18,11 +18,17 @@ def export_report(session_id: str, fmt: str, output: Path | None) -> None:
     with open_log() as log:
         rec = load_session(log, session_id, verify=True)
     text = render_html(rec) if fmt == "html" else render_markdown(rec)
+    v = rec.verify
     if output is None:
         sys.stdout.write(text)
-        return
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot write {output}: {exc.strerror}") from exc
-    click.echo(f"wrote {fmt} report of session {rec.id} to {output}", err=True)
+    else:
+        with atomic_output(output) as fh:
+            fh.write(text)
+        click.echo(f"wrote {fmt} report of session {rec.id} to {output}", err=True)
+    if v is not None and not v.ok:
+        # The report says so too; whoever exports it should not miss it.
+        click.echo(
+            f"overseer: warning: the chain of session {rec.id} is BROKEN at seq "
+            f"{v.first_broken_seq} ({v.kind}); the report says so",
+            err=True,
+        )

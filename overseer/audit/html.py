@@ -56,7 +56,7 @@ td.args { max-width: 420px; overflow-wrap: anywhere; }
 .verify { padding: 10px 14px; border-radius: 6px; border: 1px solid var(--line); }
 .verify.good { border-color: var(--ok); background: #f0faf2; } .verify.bad { border-color: var(--deny); background: #fff1f1; }
 .flag { border-left: 4px solid var(--flag); background: #f8f4ff; padding: 8px 12px; margin: 8px 0; border-radius: 0 6px 6px 0; }
-.flag b { color: var(--flag); }
+.flag b, .flagged { color: var(--flag); } .flagged { margin-top: 3px; }
 .event { padding: 6px 0; border-bottom: 1px dashed var(--line); }
 .action { border: 1px solid var(--line); border-radius: 8px; margin: 12px 0; padding: 10px 14px; break-inside: avoid; }
 .action > header { display: flex; gap: 10px; align-items: baseline; flex-wrap: wrap; }
@@ -65,6 +65,7 @@ td.args { max-width: 420px; overflow-wrap: anywhere; }
 .diff .add { color: #116329; background: #dafbe1; display: block; }
 .diff .del { color: #82071e; background: #ffebe9; display: block; }
 .diff .hunk { color: #0550ae; display: block; } .diff .meta { color: var(--muted); display: block; }
+.diff .ctx { display: block; }
 details > summary { cursor: pointer; color: var(--link); margin: 4px 0; }
 .evidence { white-space: pre-wrap; }
 footer { margin-top: 40px; color: var(--muted); font-size: 0.85em; }
@@ -113,6 +114,9 @@ def collapsible(text: str, label: str = "output", cls: str = "", render: Any = N
 
 
 def diff_html(diff: str) -> str:
+    """A unified diff, one block per line (coloured by its kind). The newline
+    ends each line's own block, so lines are neither doubled up nor run
+    together, and copying the text still gives the diff back."""
     out = []
     for line in diff.splitlines():
         if line.startswith(("+++", "---", "diff ", "index ")):
@@ -124,9 +128,11 @@ def diff_html(diff: str) -> str:
         elif line.startswith("@@"):
             cls = "hunk"
         else:
-            cls = ""
-        out.append(f'<span class="{cls}">{esc(line) or " "}</span>' if cls else esc(line))
-    return '<pre class="diff">' + "\n".join(out) + "</pre>"
+            cls = "ctx"
+        out.append(f'<span class="{cls}">{esc(line)}\n</span>')
+    if out:  # the last line's newline would show as an empty line
+        out[-1] = out[-1].replace("\n</span>", "</span>")
+    return '<pre class="diff">' + "".join(out) + "</pre>"
 
 
 def args_text(tool: str, args: Any) -> str:
@@ -242,7 +248,7 @@ def _flags(rec: SessionRecord) -> str:
         ev = ", ".join(_seq_link(int(s)) for s in p.get("evidence", []) if isinstance(s, int))
         items.append(
             f'<div class="flag"><b>{esc(p.get("flag"))}</b> {esc(p.get("reason"))}'
-            f'<div class="small muted">{_seq_link(e.seq)} · {esc(when(e.ts))} · evidence: seq {ev or "—"}</div></div>'
+            f'<div class="small muted">raised at seq {_seq_link(e.seq)} · {esc(when(e.ts))} · evidence: seq {ev or "—"}</div></div>'
         )
     return f'<h2 id="flags">Flags ({len(flags)})</h2>' + "".join(items)
 
@@ -269,6 +275,9 @@ def _decision_cells(a: Action) -> tuple[str, str]:
         approval = f"covered by {esc(a.started.payload.get('decided_by'))}"
     elif a.requested is not None:
         approval = '<span class="deny">asked, no decision recorded</span>'
+    elif a.decided is not None and a.decided.payload.get("decision") in ("allow", "deny"):
+        # Nobody was asked: the policy's decision was final.
+        approval = '<span class="muted">not asked (the policy decided)</span>'
     else:
         approval = '<span class="muted">—</span>'
     return policy, approval
@@ -281,6 +290,10 @@ def _decisions(rec: SessionRecord) -> str:
     for a in rec.actions:
         policy, approval = _decision_cells(a)
         outcome = badge(a.status) if a.status else '<span class="deny">outcome unknown</span>'
+        outcome += "".join(
+            f'<div><a class="badge flagged" href="#e-{f.seq}">⚑ {esc(f.payload.get("flag"))}</a></div>'
+            for f in a.flags
+        )
         t = when(a.decided.ts if a.decided else a.proposed.ts if a.proposed else None)
         rows.append(
             f'<tr><td><a href="#call-{esc(a.call_id)}">{a.seq}</a></td><td class="small">{esc(t)}</td>'
@@ -427,8 +440,16 @@ def _transcript(rec: SessionRecord) -> str:
         | {q.seq for a in rec.actions for q in a.questions}
     )
     out = ['<h2 id="transcript">Transcript</h2>']
+    v = rec.verify
+    broken = v.first_broken_seq if v is not None and not v.ok else None
     seals = 0
     for e in rec.events:
+        if broken is not None and e.seq >= broken:
+            out.append(
+                f'<div class="verify bad"><b class="broken">The chain is broken at seq {esc(broken)} '
+                f"({esc(v.kind if v else '')})</b>: do not trust what follows.</div>"
+            )
+            broken = None
         if e.kind == "seal":
             seals += 1
             continue
@@ -438,6 +459,11 @@ def _transcript(rec: SessionRecord) -> str:
             continue
         else:
             out.append(_event(e))
+    if broken is not None:  # the break is past the last event: the tail is missing
+        out.append(
+            f'<div class="verify bad"><b class="broken">The chain is broken at seq {esc(broken)} '
+            f"({esc(v.kind if v else '')})</b>: {esc(v.detail if v else '')}.</div>"
+        )
     out.append(
         f'<p class="muted small">{seals} seal checkpoint(s) omitted from the transcript.</p>'
     )

@@ -29,6 +29,16 @@ def cell(value: Any) -> str:
     return _CELL.sub(lambda m: {"<": "&lt;", ">": "&gt;"}.get(m.group(1), "\\" + m.group(1)), text)
 
 
+def code(value: Any) -> str:
+    """Inline code: backslashes do not escape inside a code span, so the text
+    goes in as is, one line, between backtick runs longer than any inside."""
+    text = " ".join(("" if value is None else str(value)).split())
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    ticks = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
+
+
 def fence(text: str, lang: str = "") -> str:
     longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
     ticks = "`" * max(3, longest + 1)
@@ -73,6 +83,8 @@ def _decision(a: Action) -> tuple[str, str]:
         approval = f"covered by {cell(a.started.payload.get('decided_by'))}"
     elif a.requested is not None:
         approval = "asked, no decision recorded"
+    elif a.decided is not None and a.decided.payload.get("decision") in ("allow", "deny"):
+        approval = "not asked (the policy decided)"
     else:
         approval = "—"
     return policy, approval
@@ -86,9 +98,12 @@ def render_markdown(rec: SessionRecord) -> str:
         "|---|---|",
         f"| status | {cell(row.get('status'))} |",
         f"| agent | {cell(row.get('agent'))}{' · model ' + cell(row.get('model')) if row.get('model') else ''} |",
-        f"| policy | {cell(s.get('policy_name') or row.get('policy'))} |",
+        f"| policy | {cell(s.get('policy_name') or row.get('policy'))}"
+        + (f" (sha256 {cell(str(s['policy_hash'])[:16])}…)" if s.get("policy_hash") else "")
+        + " |",
         f"| workspace | {cell(rec.workspace)} |",
         f"| git head | {cell(s.get('git_head') or '—')} |",
+        f"| approver | {cell(s.get('approver') or '—')} · sandbox {cell(s.get('sandbox') or 'none')} |",
         f"| started / ended | {cell(row.get('started'))} / {cell(row.get('ended') or '—')} |",
         f"| events | {cell(row.get('events'))} |",
         "",
@@ -100,10 +115,13 @@ def render_markdown(rec: SessionRecord) -> str:
         if v.ok:
             sealed = f"sealed through seq {v.sealed_seq}" if v.sealed_seq else "no seal yet"
             out.append(
-                f"Chain intact: {v.events} events verified, {sealed}, {v.unsealed} after the last seal."
+                f"**Chain intact:** {v.events} events verified, {sealed}, {v.unsealed} after the last seal."
             )
         else:
-            out.append(f"**BROKEN at seq {v.first_broken_seq}: {cell(v.kind)}** — {cell(v.detail)}")
+            out.append(
+                f"**BROKEN at seq {v.first_broken_seq}: {cell(v.kind)}** — {cell(v.detail)}. "
+                "Do not trust events from that point on."
+            )
         out.append("")
     flags = [e for e in rec.events if e.kind == "flag_raised"]
     out += ["## Flags", ""]
@@ -126,7 +144,9 @@ def render_markdown(rec: SessionRecord) -> str:
             t = when(a.decided.ts if a.decided else a.proposed.ts if a.proposed else None)
             out.append(
                 f"| {a.seq} | {cell(t)} | {cell(a.tool)} | {cell(short(a.tool, a.canonical_args, 100))} | "
-                f"{policy} | {approval} | {cell(a.status or 'outcome unknown')} |"
+                f"{policy} | {approval} | {cell(a.status or 'outcome unknown')}"
+                + "".join(f" **⚑ {cell(f.payload.get('flag'))}**" for f in a.flags)
+                + " |"
             )
     else:
         out.append("No actions were proposed.")
@@ -158,15 +178,17 @@ def render_markdown(rec: SessionRecord) -> str:
         if e.seq in firsts:
             a = firsts[e.seq]
             policy, approval = _decision(a)
-            out.append(f"### #{a.seq} `{cell(a.tool)}` → {cell(a.status or 'outcome unknown')}")
+            if out[-1] != "":
+                out.append("")  # a heading needs a blank line after a list
+            out.append(f"### #{a.seq} {code(a.tool)} → {cell(a.status or 'outcome unknown')}")
             out += ["", fence(args_text(a.tool, a.canonical_args)), "", f"- policy: {policy}"]
-            if approval != "—":
+            if a.requested is not None or a.approval is not None or approval.startswith("covered"):
                 out.append(f"- approval: {approval}")
             if a.finished is not None:
                 p = a.finished.payload
-                code = f", exit {p.get('exit_code')}" if p.get("exit_code") is not None else ""
+                exit_ = f", exit {p.get('exit_code')}" if p.get("exit_code") is not None else ""
                 out.append(
-                    f"- finished {cell(p.get('status'))}{code} in {p.get('duration_ms', 0)} ms"
+                    f"- finished {cell(p.get('status'))}{exit_} in {p.get('duration_ms', 0)} ms"
                 )
                 text = str(p.get("output") or "")
                 if text.strip():

@@ -11,9 +11,12 @@ a later truncation inside the DB is caught too.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import os
 import re
 import sqlite3
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -25,6 +28,37 @@ from .store import AuditLog
 from .verify import VerifyResult, verify_rows
 
 _HASH = re.compile(r"\b[0-9a-f]{64}\b")
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path) -> Iterator[IO[str]]:
+    """A text file to write an export into: written beside ``path`` and moved
+    into place only when complete, so a failed export neither leaves a
+    partial file nor clobbers an earlier one. An unwritable path is a usage
+    error (one line), not a traceback."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            yield fh
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def export_session(log: AuditLog, session_id: str, out: IO[str]) -> int:
