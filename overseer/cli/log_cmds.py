@@ -8,9 +8,11 @@ from pathlib import Path
 import click
 
 from ..log import integrity_check
-from ..log.jsonl import export_session, import_session
+from ..log.jsonl import atomic_output, export_session, import_session
 from ..render import clock, describe, unfinished_actions
 from .common import echo_json, log_option, open_log
+
+PRUNES_ID = "(prunes)"  # the prune record's line in verify results (overseer.audit.prune)
 
 
 @click.command()
@@ -26,10 +28,14 @@ def sessions(as_json: bool) -> None:
     if not rows:
         click.echo("no sessions recorded yet")
         return
+    width = min(max(len(r["agent"] or "") for r in rows), 32)
     for r in rows:
         task = (r["task"] or "").replace("\n", " ")
+        agent = r["agent"] or ""
+        if len(agent) > width:
+            agent = agent[: width - 1] + "…"
         click.echo(
-            f"{r['id']}  {r['started'] or '':24}  {r['status']:11}  {r['agent'] or '':10}  "
+            f"{r['id']}  {r['started'] or '':24}  {r['status']:11}  {agent:{width}}  "
             f"{r['events']:6} events  {task[:60]}"
         )
 
@@ -74,7 +80,16 @@ def verify(session_id: str | None, all_: bool, as_json: bool) -> None:
     else:
         click.echo(f"sqlite integrity_check: {integrity}")
         for r in results:
-            if r.ok:
+            if r.ok and r.session_id == PRUNES_ID:
+                click.echo(
+                    f"{r.session_id}  ok  {r.events} prune record(s), chained and signed "
+                    f"through #{r.sealed_seq}"
+                )
+            elif not r.ok and r.session_id == PRUNES_ID:
+                click.echo(
+                    f"{r.session_id}  BROKEN at prune #{r.first_broken_seq}: {r.kind} — {r.detail}"
+                )
+            elif r.ok:
                 sealed = f"sealed through seq {r.sealed_seq}" if r.sealed_seq else "no seal yet"
                 click.echo(
                     f"{r.session_id}  ok  {r.events} events, {sealed}, {r.unsealed} unsealed"
@@ -101,12 +116,13 @@ def import_(file: Path) -> None:
 
 def export_jsonl(session_id: str, output: Path | None) -> None:
     with open_log() as log:
+        sid = log.resolve(session_id)  # an unknown id fails before any file is made
         if output is None:
-            n = export_session(log, session_id, sys.stdout)
+            n = export_session(log, sid, sys.stdout)
         else:
-            with output.open("w", encoding="utf-8") as fh:
-                n = export_session(log, session_id, fh)
-            click.echo(f"wrote {n} events to {output}", err=True)
+            with atomic_output(output) as fh:
+                n = export_session(log, sid, fh)
+            click.echo(f"wrote {n} events of session {sid} to {output}", err=True)
 
 
 COMMANDS = [sessions, show, verify, import_]
