@@ -135,7 +135,7 @@ def test_tampered_or_forged_prune_records_are_caught(log, populated, log_path):
     # A tampered record accounts for nothing: the pruned sessions' seals show again.
     assert results[populated["old1"]].kind == "truncated"
     res = overseer("verify", "--all", "--log", str(log_path))
-    assert res.returncode == 3 and "(prunes)" in res.stdout
+    assert res.returncode == 3 and "(prunes)  BROKEN at prune #" in res.stdout, res.stdout
 
 
 def test_a_prune_record_forged_without_the_key_is_refused(log, populated, log_path):
@@ -189,6 +189,6 @@ def test_prune_cli(log_path, tmp_path):
     out = json.loads(res.stdout)
     assert out["deleted"] and [s["id"] for s in out["sessions"]] == [old] and out["record"] == 1
     res = overseer("verify", "--all", "--log", str(log_path))
-    assert res.returncode == 0 and "(prunes)" in res.stdout, res.stdout
+    assert res.returncode == 0 and "(prunes)  ok  1 prune record(s)" in res.stdout, res.stdout
     res = overseer("prune", "--older-than", "-3", "--log", str(log_path))
     assert res.returncode == 2 and "Traceback" not in res.stderr

@@ -4,6 +4,7 @@ recorded script-agent sessions under the shipped default policy."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 
 import pytest
@@ -169,6 +170,11 @@ def test_search_cli(recorded):
         "search", "tests/test_other.py", "--decision", "approve", "--log", str(recorded["log"])
     )
     assert "alice" in text.stdout and "write_file" in text.stdout
+    # A write is shown by its path (not JSON whose first key is the content),
+    # and the date is there: a search spans days.
+    [line] = [ln for ln in text.stdout.splitlines() if "write_file" in ln]
+    assert "tests/test_other.py (" in line and '{"content"' not in line, line
+    assert re.search(r"\b\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\b", line), line
     for bad in (
         ["search", '"oops', "--log", str(recorded["log"])],
         ["search", "x", "--since", "last tuesday", "--log", str(recorded["log"])],

@@ -4,19 +4,21 @@ flags and prune. The html/md export formats live with `export`."""
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 import click
 
 from ..audit import audit_session, load_policy_ref
-from ..audit.flags import detect
+from ..audit.flags import detect, workspace_history
+from ..audit.html import short
 from ..audit.prune import PruneResult
 from ..audit.prune import prune as do_prune
 from ..audit.search import DECISIONS, parse_since
 from ..audit.search import search as run_search
 from ..events import EVENT_KINDS
 from ..log import AuditLog
-from ..render import clock, short_args
+from ..render import short_args
 from .common import echo_json, log_option, open_log
 
 
@@ -116,9 +118,10 @@ def search(
             verdict.append(f"{h.approval} by {h.approved_by}")
         if h.outcome:
             verdict.append(h.outcome)
-        detail = short_args(h.tool or "", h.args, 70) if h.args is not None else h.excerpt
+        # A write names its path first: "who approved a write to X" is read off the line.
+        detail = short(h.tool or "", h.args, 80) if h.args is not None else h.excerpt
         click.echo(
-            f"{h.session_id}  seq {h.seq:<5} {clock(h.ts)}  {what:<12} {'; '.join(verdict) or h.kind:<32} {detail}"
+            f"{h.session_id}  seq {h.seq:<5} {stamp(h.ts)}  {what:<12} {'; '.join(verdict) or h.kind:<32} {detail}"
         )
 
 
@@ -141,9 +144,11 @@ def flags(session_id: str | None, as_json: bool, recheck: bool) -> None:
                 raise click.UsageError("--recheck needs a SESSION_ID")
             sid = log.resolve(session_id)
             ws = log.session(sid).get("workspace")
+            # Novelty is judged against the workspace's earlier sessions, as live.
+            hist = workspace_history(log.path, sid, ws) if ws else None
             rechecked = [
                 f.payload()
-                for f in detect(((e.seq, e.kind, e.payload) for e in log.events(sid)), ws)
+                for f in detect(((e.seq, e.kind, e.payload) for e in log.events(sid)), ws, hist)
             ]
     if as_json:
         echo_json(rows if not recheck else {"recorded": rows, "recheck": rechecked})
@@ -161,6 +166,11 @@ def flags(session_id: str | None, as_json: bool, recheck: bool) -> None:
             click.echo(
                 f"  {f['flag']:<17} {f['reason']}  (evidence: seq {','.join(map(str, f['evidence']))})"
             )
+
+
+def stamp(ts: int) -> str:
+    """Date and time (UTC): search spans days, so the time alone is ambiguous."""
+    return datetime.fromtimestamp(ts / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _flag_rows(log: AuditLog, session_id: str | None) -> list[dict[str, Any]]:
