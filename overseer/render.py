@@ -5,6 +5,7 @@ own richer views from the same events."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,19 +14,82 @@ def clock(ts_ns: int) -> str:
     return datetime.fromtimestamp(ts_ns / 1e9, UTC).strftime("%H:%M:%S")
 
 
-def short_args(tool: str, args: Any, limit: int = 160) -> str:
-    if (
-        isinstance(args, dict)
-        and tool in ("shell", "run_tests")
-        and isinstance(args.get("command"), str)
-    ):
-        text = args["command"]
-    elif isinstance(args, dict) and len(args) == 1:
-        text = str(next(iter(args.values())))
-    else:
-        text = json.dumps(args, ensure_ascii=False, sort_keys=True)
+# Keys that name what a call is about come first in a one-line summary.
+LEAD_KEYS = ("path", "pattern", "rev", "name", "url", "old", "new")
+_FULL_SHA = re.compile(r"\b([0-9a-f]{12})[0-9a-f]{28}\b")
+_HEX_REV = re.compile(r"[0-9a-f]{8,40}")
+
+
+def short_rev(rev: Any) -> str:
+    """A commit id as people write it (seven characters); a ref name as is."""
+    text = str(rev)
+    return text[:7] if _HEX_REV.fullmatch(text) else text
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, str):
+        if "\n" in value.rstrip("\n"):
+            lines = value.rstrip("\n").count("\n") + 1
+            return f"<{lines} lines, {len(value)} chars>"
+        if value and " " not in value and len(value) <= 60:
+            return value
+        return _clip(json.dumps(value, ensure_ascii=False), 80)
+    return _clip(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str), 80)
+
+
+def _clip(text: str, limit: int) -> str:
     text = text.replace("\n", "⏎")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
+
+
+def call_summary(tool: str, args: Any, limit: int = 200) -> str:
+    """One line for a tool call, as a person reads it: the command (with the
+    revision it runs at), a bisect range, the question asked, or the path
+    first and the other args as ``key=value``. Multi-line values (file
+    content) are summarised by size; empty and false values are left out.
+    Unknown or misspelt keys are shown with their names, so a malformed
+    call never reads like a valid one."""
+    if not isinstance(args, dict):
+        return _clip(json.dumps(args, ensure_ascii=False, default=str), limit)
+    rest = dict(args)
+    bits: list[str] = []
+    command = args.get("command")
+    if tool == "run_tests" and isinstance(command, str):
+        rev = rest.pop("rev", None)
+        bits.append(command + (f" @ {short_rev(rev)}" if rev else ""))
+        rest.pop("command")
+        rest.pop("timeout", None)
+    elif tool == "bisect" and isinstance(args.get("test"), str) and args.get("good"):
+        good, bad = rest.pop("good"), rest.pop("bad", None) or "HEAD"
+        bits.append(f"{short_rev(good)}..{short_rev(bad)}: {rest.pop('test')}")
+        rest.pop("step_timeout", None)
+    elif tool == "ask_human" and isinstance(args.get("question"), str):
+        question = str(rest.pop("question"))
+        choices = rest.pop("choices", None)
+        if isinstance(choices, list) and choices:
+            question += " [" + " / ".join(map(str, choices)) + "]"
+        bits.append(question)
+    elif isinstance(command, str):
+        bits.append(command)
+        rest.pop("command")
+        rest.pop("timeout", None)  # every shell call has one; the details show it
+    if isinstance(rest.get("path"), str) and rest["path"]:
+        bits.append(str(rest.pop("path")))
+
+    def order(key: str) -> tuple[int, str]:
+        return (LEAD_KEYS.index(key) if key in LEAD_KEYS else len(LEAD_KEYS), key)
+
+    for key in sorted(rest, key=order):
+        value = rest[key]
+        if value is None or value is False or value == [] or value == {}:
+            continue
+        bits.append(f"{key}={_value(value)}")
+    # Full commit ids are for the record; twelve characters name them here.
+    return _clip(_FULL_SHA.sub(r"\1", "  ".join(bits)), limit)
+
+
+def short_args(tool: str, args: Any, limit: int = 160) -> str:
+    return call_summary(tool, args, limit)
 
 
 def describe(kind: str, p: dict[str, Any]) -> str:

@@ -31,6 +31,7 @@ from overseer.approval import ApprovalDecision, ApprovalRequest
 
 from .views import (
     args_renderable,
+    compact_args,
     countdown,
     decision_text,
     parts_table,
@@ -355,6 +356,4 @@ def request_label(req: ApprovalRequest) -> str:
     """A short name for a queued request: the tool and what it would do."""
     if req.kind == "question":
         return f"question: {short(req.question, 40)}"
-    command = req.args.get("command") if isinstance(req.args, dict) else None
-    what = command if isinstance(command, str) else json.dumps(req.args, sort_keys=True)
-    return f"{req.tool}: {short(what, 40)}"
+    return f"{req.tool}: {compact_args(req.tool, req.args, 40)}"

@@ -25,7 +25,7 @@ from typing import Any
 
 from overseer.errors import SessionNotFound, UsageError
 from overseer.log.verify import VerifyResult, verify_rows
-from overseer.render import describe
+from overseer.render import call_summary, describe
 
 SUMMARY_BLOCK = 256
 SUMMARY_CACHE = 8_192
@@ -280,11 +280,8 @@ class EventIndex:
                 what = f"ask_human: {req.get('question', '')}"
                 decision, reason = "answered", str(p.get("answer", ""))
             else:
-                args = req.get("args")
-                command = args.get("command") if isinstance(args, dict) else None
-                what = f"{req.get('tool', '?')}: " + (
-                    command if isinstance(command, str) else json.dumps(args, sort_keys=True)
-                )
+                tool = str(req.get("tool", "?"))
+                what = f"{tool}: {call_summary(tool, req.get('args'), 400)}"
                 decision, reason = str(p.get("decision")), str(p.get("reason") or "")
             out.append({
                 "seq": seq, "ts": ts, "call_id": call_id, "what": what, "decision": decision,

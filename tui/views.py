@@ -8,7 +8,6 @@ a diff or a decision the same way.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from overseer.events import PartDecision
+from overseer.render import call_summary
 
 THEME = "ansi_dark"  # follows the terminal's palette; readable on dark and light
 
@@ -70,38 +70,15 @@ def other_args(args: Any) -> dict[str, Any]:
     return {k: v for k, v in args.items() if k != "command"}
 
 
-_SHA = re.compile(r"\b([0-9a-f]{12})[0-9a-f]{28}\b")
-
-
 def duration(ms: int) -> str:
     return f"{ms} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
 
 
 def compact_args(tool: str, args: Any, limit: int = 200) -> str:
-    """One line for a call: the command first (shell-like tools), then the
-    other args as ``key=value``; empty and false values are left out."""
-    if not isinstance(args, dict):
-        return short(json.dumps(args, ensure_ascii=False), limit)
-    bits: list[str] = []
-    if isinstance(args.get("command"), str):
-        bits.append(str(args["command"]))
-    for key in sorted(args):
-        value = args[key]
-        if key == "command" or value is None or value is False or value == [] or value == {}:
-            continue
-        if key == "timeout" and "command" in args:
-            continue  # every shell call has one; the dialog shows it
-        if isinstance(value, str):
-            text = (
-                value
-                if value and " " not in value and len(value) <= 60
-                else json.dumps(value, ensure_ascii=False)
-            )
-        else:
-            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-        bits.append(f"{key}={short(text, 80)}")
-    # Full commit ids are for the record; twelve characters name them here.
-    return short(_SHA.sub(r"\1", "  ".join(bits)), limit)
+    """One line for a call (the same words as the headless log and the
+    replay timeline): the command and the revision it runs at, a bisect
+    range, the question, or the path first; then the other args."""
+    return call_summary(tool, args, limit)
 
 
 def code(text: str, lexer: str, *, line_numbers: bool = False) -> Syntax:
