@@ -42,6 +42,7 @@ from .grants import Grant, GrantSet, propose
 from .log import AuditLog
 from .paths import protected_paths
 from .policy.base import Policy, Verdict
+from .policy.guard import touched as touched_paths
 from .toolapi import Facts, Sandbox, Tool, ToolCall, ToolContext, ToolResult
 
 LOG_OUTPUT_HEAD = 16_384
@@ -360,11 +361,26 @@ class Broker:
         """Invariant 4: no tool reaches overseer's own files, whatever the policy."""
         candidates: list[str] = list(facts.reads) + list(facts.writes)
         base = Path(facts.cwd) if facts.cwd else self.workspace  # where relative words point
+        if not base.is_absolute():
+            base = self.workspace / base
         for command in facts.commands:
             try:
                 candidates += shlex.split(command, comments=False)
             except ValueError:
                 candidates += command.split()
+            # The shell analysis sees what shlex does not: $'..' quoting, globs,
+            # `cd` earlier in the command, and parts that walk a whole tree
+            # (rm -r, cp -r, find, tar...) from an ancestor of overseer's files.
+            try:
+                named, walked = touched_paths(str(command), str(base))
+            except Exception:  # noqa: BLE001 - the textual checks below still apply
+                named, walked = [], []
+            candidates += named
+            for top in walked:
+                real = os.path.realpath(top)
+                for prot in self._protected:
+                    if any(prot == d or prot.startswith(d.rstrip("/") + "/") for d in (top, real)):
+                        return f"{top!r} holds overseer's own audit record or configuration, and the command walks it; no tool may touch it"
         for value in candidates:
             for form in {value, os.path.expandvars(os.path.expanduser(value))}:
                 if not form:

@@ -7,10 +7,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from overseer.policy import load_policy
+from overseer.policy.base import Verdict
 from overseer.toolapi import Facts
 from tools._env import command_env
 
@@ -71,3 +73,65 @@ def test_symlink_scan_only_flags_links_leading_outside(tmp_path: Path) -> None:
     assert _decide(ws, "shell", {"command": cmd}, Facts(commands=[cmd])) == "ask"
     cmd = "grep -r foo src"  # -r does not follow links it meets
     assert _decide(ws, "shell", {"command": cmd}, Facts(commands=[cmd])) == "allow"
+
+
+# -- the broker's own guard (invariant 4), with a policy that allows everything
+
+
+class _AllowAll:
+    def decide(self, tool: str, args: dict[str, Any], facts: Facts, workspace: Path) -> Verdict:
+        return Verdict(decision="allow", reason="allows everything")
+
+
+@pytest.fixture
+def guard(tmp_path: Path) -> Any:
+    from overseer.approval import DenyAll
+    from overseer.broker import Broker
+    from overseer.events import SessionStartedPayload
+    from overseer.log import AuditLog
+
+    home = tmp_path / "home" / "ovh"
+    db = home / "data" / "audit.db"
+    db.parent.mkdir(parents=True)
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "up").symlink_to(tmp_path / "home")
+    log = AuditLog(db)
+    sid = log.start_session(SessionStartedPayload(task="t", agent="a", workspace=str(ws)))
+    broker = Broker(log, sid, {}, _AllowAll(), DenyAll(), ws)
+
+    def check(command: str) -> str | None:
+        return broker._guard({"command": command}, Facts(commands=[command]))
+
+    check.home = home  # type: ignore[attr-defined]
+    yield check
+    log.close()
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "cat {home}/data/audit.db",
+        "cat {home}/da*/audit.db",  # a glob
+        "cat {home}/dat[a]/audit.d?",
+        "cat {home}/{{data,x}}/audit.db",  # brace expansion
+        "cd {home} && cat data/audit.db",  # relative after a cd
+        "cd {home}/.. && cat ovh/data/audit.db",
+        "cat $'{home}/data/audit\\x2edb'",  # ANSI-C quoting
+        "cat up/ovh/data/audit.db",  # a workspace symlink
+        "rm -rf {home}/..",  # a recursive walk from an ancestor
+        "cp -r {home} copy",
+        "find {home}/.. -name audit.db -delete",
+        "tar czf x.tgz {home}/..",
+        "grep -r secret up",
+    ],
+)
+def test_guard_keeps_overseer_files_out_of_reach(guard: Any, template: str) -> None:
+    assert guard(template.format(home=guard.home)) is not None
+
+
+@pytest.mark.parametrize(
+    "command", ["ls -la {home}/..", "ls {home}", "grep -rn TODO .", "git status", "cat a.txt"]
+)
+def test_guard_lets_other_commands_through(guard: Any, command: str) -> None:
+    assert guard(command.format(home=guard.home)) is None
