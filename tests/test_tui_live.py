@@ -232,6 +232,26 @@ async def test_questions_are_answered_by_choosing_or_typing(repo: Path, log_path
         app.exit()
 
 
+async def test_typing_on_the_choices_starts_a_free_answer(repo: Path, log_path: Path) -> None:
+    # The choice list has focus; a person who starts typing means a free
+    # answer, and enter must send what they typed, not the highlighted choice.
+    app = live_app(
+        repo,
+        log_path,
+        plan(("ask_human", {"question": "Push where?", "choices": ["main", "dev"]})),
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await wait_for(
+            pilot, lambda: isinstance(app.screen, QuestionScreen) and app.screen
+        )
+        await wait_for(pilot, lambda: screen.query_one("#choices").has_focus)
+        await pilot.press(*"a feature branch", "enter")
+        await finished(pilot, app)
+        answers = events(log_path, app.backend.session_id, "question_answered")
+        assert [a["answer"] for a in answers] == ["a feature branch"]
+        app.exit()
+
+
 async def test_quitting_with_a_request_pending_denies_it_and_stops_the_agent(
     repo: Path, log_path: Path
 ) -> None:

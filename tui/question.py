@@ -1,7 +1,8 @@
 """The agent's ``ask_human`` question, answered in the same place as approvals.
 
 Type an answer and press enter, or — when the agent offered choices — pick
-one (arrow keys and enter, or its number). ``escape`` leaves it waiting;
+one (arrow keys and enter, or its number); typing a letter on the choices
+starts a free answer. ``escape`` leaves it waiting;
 ``ctrl+t`` terminates the session instead of answering.
 """
 
@@ -76,7 +77,7 @@ class QuestionScreen(ModalScreen[ApprovalDecision | None]):
                 if req.choices
                 else "Type your answer and press enter"
             )
-            yield Input(placeholder=placeholder, id="answer")
+            yield Input(placeholder=placeholder, id="answer", select_on_focus=False)
             yield Static(
                 waiting_line(self._waiting), id="queue", classes="some" if self._waiting else ""
             )
@@ -123,17 +124,24 @@ class QuestionScreen(ModalScreen[ApprovalDecision | None]):
             self._answer(event.value.strip())
 
     def on_key(self, event: Key) -> None:
-        # Digits pick a choice unless the person is typing a free answer.
-        if (
-            self.request.choices
-            and event.character
-            and event.character.isdigit()
-            and not isinstance(self.focused, Input)
-        ):
-            index = int(event.character) - 1
+        if not self.request.choices or isinstance(self.focused, Input):
+            return
+        char = event.character
+        if not event.is_printable or not char:
+            return
+        if char.isdigit():
+            # Digits pick a choice unless the person is typing a free answer.
+            index = int(char) - 1
             if 0 <= index < len(self.request.choices):
                 event.stop()
                 self._answer(self.request.choices[index])
+        elif char != " ":
+            # Typing a word starts a free answer: it must not stay on the
+            # highlighted choice, where enter would send that choice instead.
+            event.stop()
+            answer = self.query_one("#answer", Input)
+            answer.focus()
+            answer.insert_text_at_cursor(char)
 
     def action_back(self) -> None:
         self.dismiss(None)
