@@ -47,3 +47,23 @@ def test_headless_lines_show_the_revision_and_the_range() -> None:
     assert describe("action_proposed", proposed) == "proposed run_tests: pytest @ 63c6fbe [b3]"
     bisect = {"tool": "bisect", "args": {"test": "pytest", "good": SHA, "bad": "HEAD"}}
     assert "63c6fbe..HEAD: pytest" in describe("action_started", bisect)
+
+
+def test_a_call_line_moves_its_outcome_below_when_the_pane_is_narrow() -> None:
+    from overseer.tui.transcript import CallHead
+    from rich.console import Console
+    from rich.text import Text
+
+    what = Text("✓ run_tests  python -m pytest -q -x @ 63c6fbe")
+    outcome = Text("[b3]  failed · exit 1 · 913 ms")
+
+    def lines(width: int) -> list[str]:
+        console = Console(width=width, record=True, color_system=None)
+        console.print(CallHead(what, outcome))
+        return console.export_text().rstrip("\n").splitlines()
+
+    wide = lines(100)
+    assert len(wide) == 1 and "@ 63c6fbe" in wide[0] and wide[0].rstrip().endswith("913 ms")
+    narrow = lines(44)
+    assert narrow[0].startswith("✓ run_tests  python -m pytest -q -x @")
+    assert narrow[1].strip() == "[b3]  failed · exit 1 · 913 ms"

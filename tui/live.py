@@ -81,6 +81,11 @@ class LiveApp(App[RunResult | None]):
 
     CSS_PATH = "overseer.tcss"
     TITLE = "overseer"
+    # Below 100 columns the side panel narrows so the transcript stays readable.
+    HORIZONTAL_BREAKPOINTS = [
+        (0, "-narrow"),
+        (100, "-wide"),
+    ]
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("p", "pending", "Approvals"),

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from rich.console import RenderableType
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -59,6 +59,36 @@ class CallState:
         return self.status not in ("proposed", "waiting", "running")
 
 
+MIN_WHAT = 32  # cells of the call kept on the status line before the outcome moves below
+
+
+class CallHead:
+    """A call's status line: what was called, and on the right how it went.
+
+    When the pane is too narrow for both, the outcome moves to a line of its
+    own rather than squeezing the command to a few characters."""
+
+    def __init__(self, what: Text, outcome: Text) -> None:
+        self.what, self.outcome = what, outcome
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        room = width - self.outcome.cell_len - 2
+        if room >= min(self.what.cell_len, MIN_WHAT):
+            grid = Table.grid(expand=True, padding=(0, 0, 0, 2))
+            grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+            grid.add_column(justify="right", no_wrap=True)
+            grid.add_row(self.what, self.outcome)
+            yield grid
+            return
+        what = self.what.copy()
+        what.truncate(width, overflow="ellipsis")
+        outcome = Text("  ").append_text(self.outcome)
+        outcome.truncate(width, overflow="ellipsis")
+        yield what
+        yield outcome
+
+
 class CallEntry(Vertical):
     """One tool call: a status line, its decision notes and its output."""
 
@@ -90,7 +120,7 @@ class CallEntry(Vertical):
     def on_mount(self) -> None:
         self.refresh_state()
 
-    def _head(self) -> Table:
+    def _head(self) -> CallHead:
         """One line: what was called (cut with an ellipsis), and on the right
         the call id and how it went."""
         s = self.state
@@ -110,11 +140,7 @@ class CallEntry(Vertical):
             if s.duration_ms is not None:
                 bits.append(duration(s.duration_ms))
             outcome.append("  " + " · ".join(bits), style="dim")
-        grid = Table.grid(expand=True, padding=(0, 0, 0, 2))
-        grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
-        grid.add_column(justify="right", no_wrap=True)
-        grid.add_row(what, outcome)
-        return grid
+        return CallHead(what, outcome)
 
     def refresh_state(self) -> None:
         s = self.state
