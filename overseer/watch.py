@@ -76,6 +76,7 @@ ACTION_KINDS = ("action_started", "action_finished")
 _WATCHDOG_NOISE = r"Callback with id .* already exists"
 warnings.filterwarnings("ignore", message=_WATCHDOG_NOISE, category=RuntimeWarning)
 _NOTHING = object()
+_BOUNDARY = object()  # queued when an action starts: flush the batch
 MOVE_PAIRING_DELAY_S = 0.6  # watchdog's InotifyBuffer holds an unpaired move-from 0.5 s
 
 
@@ -104,7 +105,7 @@ def _cut(text: str, limit: int) -> str:
 
 
 class _Handler(FileSystemEventHandler):
-    def __init__(self, q: queue.Queue[tuple[float, FileSystemEvent] | None]) -> None:
+    def __init__(self, q: queue.Queue[tuple[float, FileSystemEvent] | object | None]) -> None:
         self.q = q
 
     def dispatch(self, event: FileSystemEvent) -> None:
@@ -160,7 +161,8 @@ class Watcher:
         self._pruned_at = 0.0
         self._actions: dict[str, list[float | None]] = {}  # call_id -> [start, end]
         self._lock = threading.Lock()
-        self._q: queue.Queue[tuple[float, FileSystemEvent] | None] = queue.Queue()
+        # (time, event), _BOUNDARY when an action starts, None to stop
+        self._q: queue.Queue[tuple[float, FileSystemEvent] | object | None] = queue.Queue()
         self._observer: Any = None
         self._worker: threading.Thread | None = None
         self._idle = threading.Event()
@@ -235,6 +237,8 @@ class Watcher:
         if not call_id:
             return
         now = time.monotonic()
+        if kind == "action_started":
+            self._q.put(_BOUNDARY)
         with self._lock:
             if kind == "action_started":
                 self._actions[call_id] = [now, None]
@@ -391,6 +395,7 @@ class Watcher:
         moves: list[tuple[float, str, str]] = []
         refs_seen: float | None = None
         first: float | None = None
+        owner: str | None = None  # the action the current batch belongs to
         last = 0.0
         stopping = False
         while True:
@@ -404,10 +409,25 @@ class Watcher:
                 item = _NOTHING
             if item is None:
                 stopping = True
+            elif item is _BOUNDARY:
+                # An action is starting: what the batch holds happened before
+                # it, so record it now rather than after the debounce, when
+                # the new action may have changed the same files again.
+                if self._ready.is_set():
+                    self._flush_batch(pending, moves, refs_seen)
+                    pending, moves, refs_seen, first = {}, [], None, None
+                continue
             elif isinstance(item, tuple):
                 self._idle.clear()
                 t, event = item
-                first = t if first is None else first
+                if first is not None and self.attribute(t) != owner and self._ready.is_set():
+                    # A change from another action (or from none): record what
+                    # the batch holds first, so each change keeps its own
+                    # action and two actions' edits of one file are not merged.
+                    self._flush_batch(pending, moves, refs_seen)
+                    pending, moves, refs_seen, first = {}, [], None, None
+                if first is None:
+                    first, owner = t, self.attribute(t)
                 last = time.monotonic()
                 try:
                     refs_hit = self._intake(t, event, pending, moves)
@@ -427,14 +447,24 @@ class Watcher:
                 and (pending or moves or refs_seen is not None)
                 and self._ready.is_set()
             ):
-                try:
-                    self._process(pending, moves, refs_seen)
-                except Exception as exc:  # noqa: BLE001
-                    self.errors.append(f"processing: {exc}")
+                self._flush_batch(pending, moves, refs_seen)
                 pending, moves, refs_seen, first = {}, [], None, None
             if stopping:
                 self._idle.set()
                 return
+
+    def _flush_batch(
+        self,
+        pending: dict[str, _Seen],
+        moves: list[tuple[float, str, str]],
+        refs_seen: float | None,
+    ) -> None:
+        if not (pending or moves or refs_seen is not None):
+            return
+        try:
+            self._process(pending, moves, refs_seen)
+        except Exception as exc:  # noqa: BLE001 - never let one batch stop the watcher
+            self.errors.append(f"processing: {exc}")
 
     def _intake(
         self,

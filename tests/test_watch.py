@@ -226,3 +226,18 @@ def test_plain_directory_without_git(log: AuditLog, tmp_path: Path) -> None:
     [change] = events(log, sid, "file_changed")
     assert (change["path"], change["change"], change["call_id"]) == ("f.txt", "modified", "p1")
     assert change["diff"].splitlines()[-2:] == ["-a", "+b"]
+
+
+def test_two_actions_editing_one_file_in_quick_succession_get_one_change_each(session) -> None:
+    """Regression: edits of one file by consecutive actions were merged into a
+    single change credited to the first action, with the second's diff in it."""
+    log, sid, ws, watcher = session
+    with Action(log, sid, "first"):
+        (ws / "a.txt").write_text("one\ntwo\n")
+    time.sleep(0.02)  # a fast agent's next call: well inside the 50 ms debounce
+    with Action(log, sid, "second"):
+        (ws / "a.txt").write_text("one\ntwo\nthree\n")
+    watcher.flush()
+    changes = [c for c in events(log, sid, "file_changed") if c["path"] == "a.txt"]
+    assert [c["call_id"] for c in changes] == ["first", "second"]
+    assert "+three" not in (changes[0]["diff"] or "") and "+three" in changes[1]["diff"]
