@@ -16,6 +16,7 @@ from overseer.tui.question import QuestionScreen
 from overseer.tui.sidepanel import SidePanel
 from overseer.tui.transcript import Transcript
 from overseer.tui.viewer import ViewerScreen
+from textual.widgets import Input
 
 from overseer.session import AgentOutcome, Session
 from overseer.toolapi import ToolCall
@@ -390,6 +391,8 @@ async def test_streamed_output_steering_and_the_final_report(repo: Path, log_pat
         await pilot.pause()
         assert "tick6" in text_of(transcript.entries["s1"].query_one(".output"))
         assert app.is_running  # stays open until the person quits
+        message = app.query_one("#message", Input)
+        assert message.disabled and "session has ended" in message.placeholder
         await pilot.press("q")
     assert app.result is not None and app.result.status == "completed"
 

@@ -174,6 +174,32 @@ async def test_tampered_log_shows_where_the_chain_breaks(log_path: Path, recorde
         assert app.query_one(Timeline).broken_seq == 10
 
 
+async def test_next_mark_stops_where_the_chain_breaks(log_path: Path, recorded: str) -> None:
+    conn = sqlite3.connect(log_path, isolation_level=None)
+    seq = conn.execute(
+        "SELECT min(seq) FROM events WHERE session_id=? AND kind='action_proposed' AND seq > 20",
+        (recorded,),
+    ).fetchone()[0]
+    conn.execute("DROP TRIGGER events_append_only_update")
+    conn.execute(
+        "UPDATE events SET payload = replace(payload, '\"tool\"', '\"tool \"')"
+        " WHERE session_id=? AND seq=?",
+        (recorded, seq),
+    )
+    conn.close()
+    app = app_for(log_path, recorded)
+    async with app.run_test(size=SIZE) as pilot:
+        await verified(pilot, app)
+        assert app.query_one(Timeline).broken_seq == seq
+        assert seq not in app.index.marks()  # an ordinary event, not an approval
+        timeline = app.query_one(Timeline)
+        timeline.move_to(timeline.row_of_seq(seq - 1), force=True)
+        await pilot.press("right_square_bracket")
+        assert timeline.current_seq == seq
+        await pilot.press("left_square_bracket", "right_square_bracket")
+        assert timeline.current_seq == seq
+
+
 async def test_jsonl_export_replays_with_its_approvals(
     tmp_path: Path, log_path: Path, make_repo: Any
 ) -> None:

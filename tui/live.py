@@ -216,6 +216,11 @@ class LiveApp(App[RunResult | None]):
         ok = status == "completed"
         self.query_one(Transcript).show_report(self._report, ok)
         self.query_one(SessionHeader).set_status(status)
+        message = self.query_one("#message", Input)
+        message.placeholder = f"The session has ended ({status}): r shows the report, q quits"
+        if message.has_focus:
+            self.query_one(Transcript).focus()
+        message.disabled = True
         # Nothing can be decided any more: close what is still open.
         for key in list(self.queue):
             self.drop_request(key, "")

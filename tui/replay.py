@@ -281,7 +281,12 @@ class ReplayApp(App[None]):
         current = self.query_one(Timeline).current_seq
         if current is None:
             return
-        marks = [s for s in self.index.marks() if self._visible(s)]
+        marks = self.index.marks()
+        broken = self.query_one(Timeline).broken_seq
+        if broken is not None and broken not in marks:
+            # Where the chain breaks is what an auditor most needs to find.
+            marks = sorted([*marks, broken])
+        marks = [s for s in marks if self._visible(s)]
         if direction > 0:
             i = bisect.bisect_right(marks, current)
             target = marks[i] if i < len(marks) else None
@@ -290,7 +295,7 @@ class ReplayApp(App[None]):
             target = marks[i - 1] if i > 0 else None
         if target is None:
             self.notify(
-                "No more approvals, denials or flags "
+                "No more approvals, denials, flags or breaks "
                 + ("ahead." if direction > 0 else "before this.")
             )
             return
