@@ -3,8 +3,22 @@ agent says. Appended to every final report, shown by the UI and exports."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
+
+
+def _outside(path: str, workspace: Path | None) -> bool:
+    """Whether a file tool's path lies outside the workspace (the watcher
+    only sees the workspace, so such writes are listed from the actions)."""
+    p = Path(path).expanduser()
+    if not p.is_absolute():
+        if workspace is None:
+            return ".." in p.parts
+        p = workspace / p
+    base = workspace or Path("/")
+    return not os.path.normpath(p).startswith(os.path.normpath(base) + os.sep)
 
 
 def evidence(events: Iterable[tuple[int, str, dict[str, Any]]]) -> dict[str, Any]:
@@ -18,9 +32,18 @@ def evidence(events: Iterable[tuple[int, str, dict[str, Any]]]) -> dict[str, Any
     commits: list[str] = []
     actions = 0
     tools: dict[str, str] = {}
+    workspace: Path | None = None
+    writes: dict[str, str] = {}  # call_id -> path written by a file tool
+    outside: list[str] = []  # paths outside the workspace that file tools wrote
     for seq, kind, p in events:
-        if kind == "action_proposed":
+        if kind == "session_started" and p.get("workspace"):
+            workspace = Path(str(p["workspace"]))
+        elif kind == "action_proposed":
             tools[str(p.get("call_id"))] = str(p.get("tool"))
+        elif kind == "action_started" and p.get("tool") in ("write_file", "edit_file"):
+            args = p.get("args") or {}
+            if isinstance(args, dict) and isinstance(args.get("path"), str):
+                writes[str(p.get("call_id"))] = args["path"]
         elif kind == "action_finished":
             actions += 1
             data = p.get("data") or {}
@@ -44,6 +67,9 @@ def evidence(events: Iterable[tuple[int, str, dict[str, Any]]]) -> dict[str, Any
                 bisects.append({"seq": seq, **data["first_bad"]})
             if p.get("tool") == "git_commit" and p.get("status") == "ok" and data.get("sha"):
                 commits.append(str(data["sha"]))
+            path = writes.pop(str(p.get("call_id")), None)
+            if path and p.get("status") == "ok" and _outside(path, workspace):
+                outside.append(path)
             if p.get("status") == "denied":
                 denials.append(
                     {"seq": seq, "tool": p.get("tool"), "reason": p.get("error") or p.get("output")}
@@ -69,10 +95,15 @@ def evidence(events: Iterable[tuple[int, str, dict[str, Any]]]) -> dict[str, Any
         "bisects": bisects,
         "commits": commits,
         "files_changed": [{"path": k, "change": v} for k, v in sorted(files.items())],
+        "written_outside_workspace": outside,
         "approvals": approvals,
         "denials": denials,
         "flags": flags,
     }
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def format_evidence(ev: dict[str, Any]) -> str:
@@ -101,15 +132,23 @@ def format_evidence(ev: dict[str, Any]) -> str:
         )
     else:
         lines.append("- no files changed in the workspace")
+    if ev.get("written_outside_workspace"):
+        lines.append(
+            "- written OUTSIDE the workspace: " + ", ".join(ev["written_outside_workspace"][:20])
+        )
     approved = [a for a in ev["approvals"] if a["decision"] in ("approve", "always", "edit")]
     lines.append(
-        f"- {len(ev['approvals'])} approval decisions ({len(approved)} approved), {len(ev['denials'])} denied actions"
+        f"- {_count(len(ev['approvals']), 'approval decision')} ({len(approved)} approved),"
+        f" {_count(len(ev['denials']), 'denied action')}"
     )
     for a in ev["approvals"]:
         reason = f": {a['reason']}" if a.get("reason") else ""
         lines.append(
             f"  - {a['decision']} {a.get('tool') or ''} by {a['by']}{reason} [seq {a['seq']}]"
         )
+    for d in ev["denials"]:
+        why = " ".join(str(d.get("reason") or "").split())
+        lines.append(f"  - denied {d.get('tool') or ''}: {why[:160]} [seq {d['seq']}]")
     for f in ev["flags"]:
         lines.append(f"- FLAG {f['flag']}: {f['reason']} [seq {f['seq']}]")
     return "\n".join(lines)
