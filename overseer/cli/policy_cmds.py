@@ -99,7 +99,7 @@ def policy() -> None:
 )
 @click.option(
     "--workspace",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
     help="Workspace to judge paths against (default: the current directory).",
 )
