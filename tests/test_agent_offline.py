@@ -115,6 +115,29 @@ def test_demo_headless_json(tmp_path):
     assert "first bad commit" in out["final"]
 
 
+@pytest.mark.parametrize(
+    "args",
+    [["bisect", "--test", "pytest"], ["run", "find it", "--agent", "bisect", "--test", "pytest"]],
+)
+def test_bisect_outside_a_git_repository_is_a_usage_error(tmp_path, args):
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    log = tmp_path / "a.db"
+    res = subprocess.run(
+        [*OVERSEER, *args, "--repo", str(plain), "--headless", "--log", str(log)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [
+        f"overseer: error: {plain} is not a git repository; "
+        + ("bisect" if args[0] == "bisect" else "the bisect agent")
+        + " needs one (run it inside a repository, or pass --repo PATH)"
+    ]
+    assert not log.exists()  # no session was recorded for a usage error
+
+
 def test_console_approver_in_a_real_terminal(make_repo, tmp_path):
     repo = make_repo({"app.py": "x = 1\n", "tests/test_app.py": "def test_x():\n    assert True\n"})
     plan = tmp_path / "plan.json"

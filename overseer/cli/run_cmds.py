@@ -4,6 +4,7 @@ session from another terminal: say, approve, pending, grants, revoke."""
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -91,6 +92,24 @@ def _choose_approver(approver: str | None, headless: bool) -> str:
         return "tui"
     # Never silently approve: without a person at a terminal, deny.
     return "console" if sys.stdin.isatty() else "deny-all"
+
+
+def _require_git(repo: Path | None, what: str) -> None:
+    """The bisect agent needs history: say so before a session is recorded."""
+    where = repo or Path.cwd()
+    if not where.is_dir():
+        return  # the session's own check names a missing workspace
+    probe = subprocess.run(
+        ["git", "-C", str(where), "rev-parse", "--is-inside-work-tree"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if probe.returncode != 0 or probe.stdout.strip() != "true":
+        raise UsageError(
+            f"{where} is not a git repository; {what} needs one "
+            "(run it inside a repository, or pass --repo PATH)"
+        )
 
 
 def _print_event(session_id: str, seq: int, kind: str, payload: dict[str, Any]) -> None:
@@ -203,6 +222,8 @@ def run(
             "give --model PROVIDER:MODEL for an LLM agent, or --agent bisect / script:PLAN.json"
         )
     agent = make_agent(spec, model=model, max_steps=max_steps, test=test, good=good, bad=bad)
+    if spec == "bisect":
+        _require_git(repo, "the bisect agent")
     cfg = _config(
         task,
         spec,
@@ -241,6 +262,7 @@ def bisect(
     """Find the first bad commit for a failing test command (the bisect agent)."""
     from ..agent.bisect import BisectAgent
 
+    _require_git(repo, "bisect")
     agent = BisectAgent(test=test, good=good, bad=bad)
     cfg = _config(
         f"find the commit that broke `{test}`",
@@ -305,10 +327,8 @@ def demo(
     )
     result = execute(cfg, agent, headless=headless, as_json=as_json)
     if not as_json:
-        first = result.data.get("first_bad")
-        click.echo(f"\nsession id: {result.session}")
-        click.echo(f"first bad commit: {first or 'not found'}")
-        click.echo(f"replay it with: overseer replay {result.session}")
+        # execute() has printed the session id and how to replay it.
+        click.echo(f"first bad commit: {result.data.get('first_bad') or 'not found'}")
     sys.exit(result.exit_code)
 
 

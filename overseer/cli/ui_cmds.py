@@ -52,6 +52,12 @@ def attach(session_id: str) -> None:
                 err=True,
             )
         attach_app(log, sid).run()
+        if log.session(sid)["status"] == "running":
+            click.echo(
+                f"overseer: detached from session {sid}; it keeps running "
+                f"(`overseer attach {sid}` to come back, `overseer pending {sid}` to see what waits)",
+                err=True,
+            )
 
 
 COMMANDS = [replay, attach]
