@@ -83,6 +83,10 @@ class ApprovalScreen(ModalScreen[ApprovalDecision | None]):
     ApprovalScreen #queue { height: auto; display: none; }
     ApprovalScreen #queue.some { display: block; }
     ApprovalScreen #reason, ApprovalScreen #edit-line { display: none; margin-top: 1; }
+    ApprovalScreen #edit-label { display: none; }
+    ApprovalScreen.-edit #edit-label { display: block; }
+    ApprovalScreen.-edit #edit-line { margin-top: 0; }
+    ApprovalScreen.-edit #edit-area { margin-top: 0; }
     ApprovalScreen #edit-area { display: none; height: 8; margin-top: 1; }
     ApprovalScreen #error { color: $error; height: auto; display: none; }
     ApprovalScreen #error.shown { display: block; }
@@ -133,6 +137,13 @@ class ApprovalScreen(ModalScreen[ApprovalDecision | None]):
             yield Input(
                 placeholder="Why not? (sent to the agent) — enter to deny, esc to go back",
                 id="reason",
+            )
+            yield Static(
+                "Your edit — the command that will run instead"
+                if self._edit_is_line()
+                else "Your edit — the args as JSON, run instead of the above",
+                id="edit-label",
+                classes="label",
             )
             yield Input(id="edit-line")
             yield TextArea(id="edit-area", soft_wrap=True)
