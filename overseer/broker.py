@@ -595,6 +595,18 @@ class Broker:
                 result = ToolResult(output=str(result))
         except Exception as exc:  # noqa: BLE001 - a tool crash is an error result, never retried
             result = ToolResult.fail(f"{name} failed: {type(exc).__name__}: {exc}")
+        except KeyboardInterrupt:
+            # Ctrl-C while a tool runs: record how the action ended before the
+            # interrupt stops the agent, rather than leave its outcome unknown.
+            self.terminated = True
+            result = ToolResult.fail(f"{name} was interrupted by the person (Ctrl-C)", "terminated")
+            self._finish_run(result, name, call_id, started)
+            raise
+        return self._finish_run(result, name, call_id, started)
+
+    def _finish_run(
+        self, result: ToolResult, name: str, call_id: str, started: float
+    ) -> ToolResult:
         duration = int((time.monotonic() - started) * 1000)
         full = result.output or ""
         size = result.output_size if result.output_size is not None else len(full)

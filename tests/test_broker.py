@@ -337,3 +337,18 @@ def test_random_calls_never_crash_and_never_allow_on_exception(log, session, tmp
     result = broker.submit(ToolCall(id="h", name=name, args=args))
     assert result.status in ("denied", "invalid")
     assert tool.runs == []
+
+
+def test_ctrl_c_while_a_tool_runs_is_recorded_before_it_stops_the_agent(log, session, tmp_path):
+    class Interrupted(EchoTool):
+        def run(self, args: Any, ctx: ToolContext) -> ToolResult:
+            raise KeyboardInterrupt
+
+    broker = Broker(
+        log, session, {"echo": Interrupted()}, FixedPolicy({"echo": "allow"}), DenyAll(), tmp_path
+    )
+    with pytest.raises(KeyboardInterrupt):
+        broker.submit(ToolCall(id="c1", name="echo", args={"text": "x"}))
+    [finished] = payloads(log, session, "action_finished")
+    assert finished["status"] == "terminated" and "Ctrl-C" in finished["error"]
+    assert broker.terminated

@@ -278,8 +278,8 @@ async def test_quitting_with_a_request_pending_denies_it_and_stops_the_agent(
         "s1"
     ]  # s2 never proposed
     ended = events(log_path, sid, "session_ended")[0]
-    assert ended["status"] == "interrupted"
-    assert app.result is not None and app.result.status == "interrupted"
+    assert ended["status"] == "terminated"
+    assert app.result is not None and app.result.status == "terminated"
 
 
 class TwoAtOnce:

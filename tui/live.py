@@ -438,7 +438,8 @@ class LiveApp(App[RunResult | None]):
 
 class _StopAware:
     """Wraps the agent so a run the person stopped by quitting ends as
-    ``interrupted`` rather than ``completed``."""
+    ``terminated`` (a person ended it) rather than ``completed``; agents that
+    notice ``stop_requested`` themselves already say so."""
 
     def __init__(self, agent: Agent, stopped: threading.Event) -> None:
         self.agent = agent
@@ -451,7 +452,7 @@ class _StopAware:
         if self.stopped.is_set() and outcome.status == "completed":
             note = "stopped early: the person quit the UI"
             outcome = outcome.model_copy(
-                update={"status": "interrupted", "final": f"{note}\n{outcome.final}".strip()}
+                update={"status": "terminated", "final": f"{note}\n{outcome.final}".strip()}
             )
         return outcome
 

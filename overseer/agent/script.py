@@ -76,8 +76,12 @@ class ScriptAgent:
                     final=f"step {i} ({step.tool}) was {res.status}: {res.output}",
                     data={"steps": results},
                 )
-        if session.broker.terminated:
+        ran = sum(1 for r in results if "tool" in r)
+        if session.broker.terminated or session.stop_requested.is_set():
+            # Not the plan's final report: that describes a run that did not happen.
             return AgentOutcome(
-                status="terminated", final="terminated by a person", data={"steps": results}
+                status="terminated",
+                final=f"stopped by a person after {ran} of {len(self.plan.steps)} steps",
+                data={"steps": results},
             )
         return AgentOutcome(status="completed", final=self.plan.final, data={"steps": results})
