@@ -305,6 +305,10 @@ def demo(
 
     if repo is not None:
         raise UsageError("demo builds its own repository; use --dir to choose where")
+    if policy is not None:
+        from ..policy import load_policy
+
+        load_policy(policy)  # a broken policy is reported before anything is built
     target = directory or Path(tempfile.mkdtemp(prefix="overseer-demo-")) / "shopcart"
     try:
         facts = build(target)

@@ -157,7 +157,10 @@ def read_export(
         elif kind in ("message", "blob"):
             extras.append(rec)
         else:
-            raise UsageError(f"{path}:{lineno}: unknown record type {kind!r}")
+            what = f"unknown record type {kind!r}" if kind else "a line without a record type"
+            raise UsageError(
+                f"{path}:{lineno}: {what}; is this an `overseer export --format jsonl` file?"
+            )
     if session is None or "id" not in session:
         raise UsageError(
             f"{path}: no session line; is this an `overseer export --format jsonl` file?"
