@@ -3,11 +3,13 @@ session from another terminal: say, approve, pending, grants, revoke."""
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +22,52 @@ from ..session import Agent, RunResult, Session, SessionConfig, run_agent
 from .common import echo_json, log_option, log_path, open_log
 
 
+@dataclass
+class RunOptions:
+    """The options every agent-running command shares (see ``session_options``)."""
+
+    repo: Path | None
+    policy: str | None
+    approver: str | None
+    sandbox: str
+    approval_timeout: float
+    tools: tuple[str, ...]
+    max_steps: int
+    headless: bool
+    as_json: bool
+
+    def config(
+        self, task: str, agent: str, *, model: str | None = None, workspace: Path | None = None
+    ) -> SessionConfig:
+        return SessionConfig(
+            task=task,
+            agent=agent,
+            workspace=workspace or self.repo or Path.cwd(),
+            model=model,
+            policy=self.policy,
+            approver=_choose_approver(self.approver, self.headless),
+            sandbox=self.sandbox,
+            approval_timeout=self.approval_timeout,
+            tools=list(self.tools),
+            max_steps=self.max_steps,
+            log_path=log_path(),
+        )
+
+    def execute(self, config: SessionConfig, agent: Agent) -> RunResult:
+        return execute(config, agent, headless=self.headless, as_json=self.as_json)
+
+
+_SHARED = [f.name for f in fields(RunOptions)]
+
+
 def session_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """The options every agent-running command shares."""
+    """Add the shared options to a command; it receives them as ``opts``."""
+
+    @functools.wraps(f)
+    def command(**kwargs: Any) -> Any:
+        opts = RunOptions(**{name: kwargs.pop(name) for name in _SHARED})
+        return f(opts=opts, **kwargs)
+
     options = [
         click.option(
             "--repo",
@@ -75,8 +121,8 @@ def session_options(f: Callable[..., Any]) -> Callable[..., Any]:
         log_option,
     ]
     for option in reversed(options):
-        f = option(f)
-    return f
+        command = option(command)
+    return command
 
 
 def _interactive() -> bool:
@@ -152,34 +198,6 @@ def execute(config: SessionConfig, agent: Agent, *, headless: bool, as_json: boo
     return result
 
 
-def _config(
-    task: str,
-    agent: str,
-    repo: Path | None,
-    policy: str | None,
-    approver: str | None,
-    sandbox: str,
-    approval_timeout: float,
-    tools: tuple[str, ...],
-    max_steps: int,
-    headless: bool,
-    model: str | None = None,
-) -> SessionConfig:
-    return SessionConfig(
-        task=task,
-        agent=agent,
-        workspace=(repo or Path.cwd()),
-        model=model,
-        policy=policy,
-        approver=_choose_approver(approver, headless),
-        sandbox=sandbox,
-        approval_timeout=approval_timeout,
-        tools=list(tools),
-        max_steps=max_steps,
-        log_path=log_path(),
-    )
-
-
 @click.command()
 @click.argument("task")
 @click.option(
@@ -203,15 +221,7 @@ def run(
     test: str | None,
     good: str | None,
     bad: str,
-    repo: Path | None,
-    policy: str | None,
-    approver: str | None,
-    sandbox: str,
-    approval_timeout: float,
-    tools: tuple[str, ...],
-    max_steps: int,
-    headless: bool,
-    as_json: bool,
+    opts: RunOptions,
 ) -> None:
     """Run an agent on TASK under policy, approval and the audit log."""
     from ..agent import make_agent
@@ -221,23 +231,10 @@ def run(
         raise UsageError(
             "give --model PROVIDER:MODEL for an LLM agent, or --agent bisect / script:PLAN.json"
         )
-    agent = make_agent(spec, model=model, max_steps=max_steps, test=test, good=good, bad=bad)
+    agent = make_agent(spec, model=model, max_steps=opts.max_steps, test=test, good=good, bad=bad)
     if spec == "bisect":
-        _require_git(repo, "the bisect agent")
-    cfg = _config(
-        task,
-        spec,
-        repo,
-        policy,
-        approver,
-        sandbox,
-        approval_timeout,
-        tools,
-        max_steps,
-        headless,
-        model,
-    )
-    sys.exit(execute(cfg, agent, headless=headless, as_json=as_json).exit_code)
+        _require_git(opts.repo, "the bisect agent")
+    sys.exit(opts.execute(opts.config(task, spec, model=model), agent).exit_code)
 
 
 @click.command()
@@ -245,38 +242,14 @@ def run(
 @click.option("--good", help="A revision where the test passes (default: found by walking back).")
 @click.option("--bad", default="HEAD", show_default=True, help="A revision where the test fails.")
 @session_options
-def bisect(
-    test: str,
-    good: str | None,
-    bad: str,
-    repo: Path | None,
-    policy: str | None,
-    approver: str | None,
-    sandbox: str,
-    approval_timeout: float,
-    tools: tuple[str, ...],
-    max_steps: int,
-    headless: bool,
-    as_json: bool,
-) -> None:
+def bisect(test: str, good: str | None, bad: str, opts: RunOptions) -> None:
     """Find the first bad commit for a failing test command (the bisect agent)."""
     from ..agent.bisect import BisectAgent
 
-    _require_git(repo, "bisect")
+    _require_git(opts.repo, "bisect")
     agent = BisectAgent(test=test, good=good, bad=bad)
-    cfg = _config(
-        f"find the commit that broke `{test}`",
-        "bisect",
-        repo,
-        policy,
-        approver,
-        sandbox,
-        approval_timeout,
-        tools,
-        max_steps,
-        headless,
-    )
-    sys.exit(execute(cfg, agent, headless=headless, as_json=as_json).exit_code)
+    config = opts.config(f"find the commit that broke `{test}`", "bisect")
+    sys.exit(opts.execute(config, agent).exit_code)
 
 
 @click.command()
@@ -287,50 +260,28 @@ def bisect(
     help="Where to build the demo repository (default: a new temp dir).",
 )
 @session_options
-def demo(
-    directory: Path | None,
-    repo: Path | None,
-    policy: str | None,
-    approver: str | None,
-    sandbox: str,
-    approval_timeout: float,
-    tools: tuple[str, ...],
-    max_steps: int,
-    headless: bool,
-    as_json: bool,
-) -> None:
+def demo(directory: Path | None, opts: RunOptions) -> None:
     """Build a demo repository with a planted regression and bisect it."""
     from ..agent.bisect import BisectAgent
     from ..examples.demo_repo import build
 
-    if repo is not None:
+    if opts.repo is not None:
         raise UsageError("demo builds its own repository; use --dir to choose where")
-    if policy is not None:
+    if opts.policy is not None:
         from ..policy import load_policy
 
-        load_policy(policy)  # a broken policy is reported before anything is built
+        load_policy(opts.policy)  # a broken policy is reported before anything is built
     target = directory or Path(tempfile.mkdtemp(prefix="overseer-demo-")) / "shopcart"
     try:
         facts = build(target)
     except FileExistsError as exc:
         raise UsageError(f"{exc}; choose an empty --dir") from exc
-    if not as_json:
+    if not opts.as_json:
         click.echo(f"overseer demo: built {target} (30 commits, tests fail at HEAD)", err=True)
     agent = BisectAgent(test=facts["test"])
-    cfg = _config(
-        f"find the commit that broke `{facts['test']}` in the shopcart demo",
-        "bisect",
-        target,
-        policy,
-        approver,
-        sandbox,
-        approval_timeout,
-        tools,
-        max_steps,
-        headless,
-    )
-    result = execute(cfg, agent, headless=headless, as_json=as_json)
-    if not as_json:
+    task = f"find the commit that broke `{facts['test']}` in the shopcart demo"
+    result = opts.execute(opts.config(task, "bisect", workspace=target), agent)
+    if not opts.as_json:
         # execute() has printed the session id and how to replay it.
         click.echo(f"first bad commit: {result.data.get('first_bad') or 'not found'}")
     sys.exit(result.exit_code)
@@ -338,24 +289,8 @@ def demo(
 
 @click.command()
 @click.argument("session_id")
-@click.option(
-    "--repo", type=click.Path(file_okay=False, path_type=Path), help="Run in another workspace."
-)
-@click.option("--approver", type=click.Choice(APPROVERS), help="Who decides 'ask' actions.")
-@click.option("--policy", help="Policy for the re-run (default: the project's or default).")
-@click.option("--headless", is_flag=True, help="No UI: events as lines on stderr.")
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print one JSON object with the outcome at the end."
-)
-@log_option
-def rerun(
-    session_id: str,
-    repo: Path | None,
-    approver: str | None,
-    policy: str | None,
-    headless: bool,
-    as_json: bool,
-) -> None:
+@session_options
+def rerun(session_id: str, opts: RunOptions) -> None:
     """Re-execute a recorded session's actions, each through the broker again."""
     from ..agent.script import Plan, ScriptAgent, Step
 
@@ -368,23 +303,13 @@ def rerun(
         ]
     if started is None:
         raise UsageError(f"session {sid} has no session_started event")
-    workspace = repo or Path(started.payload.get("workspace") or ".")
+    workspace = opts.repo or Path(started.payload.get("workspace") or ".")
     agent = ScriptAgent(
         Plan(steps=steps, final=f"re-ran {len(steps)} actions of session {sid}"), source=sid
     )
-    cfg = _config(
-        f"rerun of {sid}: {started.payload.get('task', '')}",
-        f"script:rerun:{sid}",
-        workspace,
-        policy,
-        approver,
-        "auto",
-        600.0,
-        (),
-        100,
-        headless,
-    )
-    sys.exit(execute(cfg, agent, headless=headless, as_json=as_json).exit_code)
+    task = f"rerun of {sid}: {started.payload.get('task', '')}"
+    config = opts.config(task, f"script:rerun:{sid}", workspace=workspace)
+    sys.exit(opts.execute(config, agent).exit_code)
 
 
 # -- talking to a running session ------------------------------------------
