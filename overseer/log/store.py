@@ -93,7 +93,7 @@ def _alive(pid: int | None, start: str | None) -> bool:
 class AuditLog:
     """The audit DB. Use as a context manager or call ``close``."""
 
-    SEAL_EVERY = 100
+    SEAL_EVERY = 500
     SEAL_INTERVAL_NS = 5_000_000_000
 
     def __init__(
@@ -319,10 +319,9 @@ class AuditLog:
         and we retry from the real head, so the chain can never fork.
         """
         conn = self.conn
-        for attempt in range(2):
+        for attempt in range(3):
             head = self._heads.get(session_id) if attempt == 0 else None
             try:
-                conn.execute("BEGIN IMMEDIATE")
                 if head is None:
                     row = conn.execute(
                         "SELECT seq, hash FROM events WHERE session_id=? ORDER BY seq DESC LIMIT 1",
@@ -331,20 +330,18 @@ class AuditLog:
                     head = (row[0], row[1]) if row else (0, GENESIS)
                 seq, prev = head[0] + 1, head[1]
                 h = chain_hash(prev, seq, payload_hash)
+                # One statement in autocommit mode is its own transaction: the
+                # insert and its commit (fsync'd at synchronous=FULL) in one call.
                 conn.execute(
                     "INSERT INTO events (session_id, seq, ts, kind, payload, payload_hash, prev_hash, hash)"
                     " VALUES (?,?,?,?,?,?,?,?)",
                     (session_id, seq, ts, kind, payload_json, payload_hash, prev, h),
                 )
-                conn.execute("COMMIT")
                 self._heads[session_id] = (seq, h)
                 return h, seq
             except sqlite3.IntegrityError:
-                conn.execute("ROLLBACK")
-                self._heads.pop(session_id, None)
+                self._heads.pop(session_id, None)  # extended elsewhere: read the real head
             except sqlite3.Error as exc:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
                 self._heads.pop(session_id, None)
                 raise LogWriteError(f"cannot write to audit log {self.path}: {exc}") from exc
         raise LogWriteError(
