@@ -22,7 +22,7 @@ from typing import Any
 
 from .. import __version__
 from ..log import StoredEvent
-from ..render import describe
+from ..render import call_summary, describe
 from ..report import evidence, format_evidence
 from .timeline import Action, SessionRecord
 
@@ -148,26 +148,19 @@ def args_text(tool: str, args: Any) -> str:
 
 
 def short(tool: str, args: Any, limit: int = 140) -> str:
-    """One line: the command, or the path and what happens to it."""
-    if isinstance(args, dict) and isinstance(args.get("command"), str):
-        text = args["command"]
-    elif (
+    """One line: an edit as the path and what changes, anything else as the
+    UI and the CLI show it (the command with its revision, the path first...)."""
+    if (
         isinstance(args, dict)
         and isinstance(args.get("path"), str)
         and "old" in args
         and "new" in args
     ):
-        text = f"{args['path']}: {json.dumps(args['old'])} → {json.dumps(args['new'])}"
-    elif (
-        isinstance(args, dict)
-        and isinstance(args.get("path"), str)
-        and isinstance(args.get("content"), str)
-    ):
-        text = f"{args['path']} ({len(args['content'])} characters)"
-    else:
-        text = args_text(tool, args)
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+        text = " ".join(
+            f"{args['path']}: {json.dumps(args['old'])} → {json.dumps(args['new'])}".split()
+        )
+        return text if len(text) <= limit else text[: limit - 1] + "…"
+    return call_summary(tool, args, limit)
 
 
 def _anchor(seq: int) -> str:
