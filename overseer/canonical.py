@@ -29,11 +29,15 @@ def _reject_floats(value: Any) -> None:
             _reject_floats(v)
 
 
+# One encoder for every call: json.dumps with options builds a new one each time.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(value: Any, *, check: bool = True) -> str:
     """Serialise ``value`` canonically. ``check`` rejects floats (costs a walk)."""
     if check:
         _reject_floats(value)
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(value)
 
 
 def sha256_hex(data: str | bytes) -> str:

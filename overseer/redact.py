@@ -67,6 +67,8 @@ _TOKEN_HINTS = (
     "-----BEGIN",
     "Bearer ",
 )
+# Nothing shorter can hold a secret worth the name ("A=b" is not one).
+_MIN_SECRET = 6
 _HINTS = re.compile("|".join(re.escape(h) for h in _TOKEN_HINTS))
 _TOKENS = re.compile("|".join(f"(?P<{name}>{p.pattern})" for name, p in _PATTERNS), re.S)
 
@@ -157,22 +159,46 @@ class Redactor:
         return m.group(0)
 
     def value(self, v: Any) -> Any:
-        """Redact every string inside a JSON-like value; floats become strings."""
-        if isinstance(v, str):
-            return self.text(v)
-        if isinstance(v, dict):
+        """Redact every string inside a JSON-like value; floats become strings.
+
+        Written for speed (it walks every event's payload on the append hot
+        path): exact type checks, and scalars copied without a call.
+        """
+        t = type(v)
+        if t is str:
+            return self.text(v) if len(v) >= _MIN_SECRET else v
+        if t is dict:
             out = {}
             for k, item in v.items():
-                secret = isinstance(k, str) and _secret_name(k) and isinstance(item, str)
-                if secret and item and not item.startswith("[REDACTED"):
-                    out[k] = f"[REDACTED:{k}]"
-                    continue
-                out[k] = self.value(item)
+                ti = type(item)
+                if ti is str:
+                    if (
+                        item
+                        and type(k) is str
+                        and _secret_name(k)
+                        and not item.startswith("[REDACTED")
+                    ):
+                        out[k] = f"[REDACTED:{k}]"
+                    else:
+                        out[k] = self.text(item) if len(item) >= _MIN_SECRET else item
+                elif ti is int or ti is bool or item is None:
+                    out[k] = item
+                else:
+                    out[k] = self.value(item)
             return out
-        if isinstance(v, list | tuple):
+        if t is list or t is tuple:
             return [self.value(x) for x in v]
-        if isinstance(v, float):
+        if t is float:
             # Hashed content holds no floats (their text form is not stable
             # across platforms); a float a tool reports is kept as its repr.
             return repr(v)
+        # Subclasses (str enums, OrderedDict...) take the general road.
+        if isinstance(v, str):
+            return self.text(str(v))
+        if isinstance(v, dict):
+            return self.value(dict(v))
+        if isinstance(v, list | tuple):
+            return [self.value(x) for x in v]
+        if isinstance(v, float):
+            return repr(float(v))
         return v
