@@ -139,7 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mediated shell call (broker, policy, log, watcher): {med:7.3f} ms")
         print(f"  same without the watcher:                      {unwatched:7.3f} ms")
         print(
-            f"  one durable append (synchronous=FULL):         {append:7.3f} ms x {per_call:.0f} records per call"
+            f"  one durable append (synchronous=FULL):         {append:7.3f} ms; a call makes "
+            f"{per_call:.0f} records, 2 of them fsync'd (action_started, action_finished)"
         )
         print(f"ratio mediated / spawn: {med / base:.2f}x (target <= 0.50x)")
         from overseer.sandbox import bwrap_status
