@@ -246,7 +246,8 @@ class Watcher:
                 self._actions.setdefault(call_id, [now, None])[1] = now
             # Forget windows closed long ago (a long session makes thousands);
             # only now and then, so a call does not pay for the whole history.
-            if len(self._actions) > 256:
+            if len(self._actions) > 256 and now - self._pruned_at > 5.0:
+                self._pruned_at = now
                 stale = [
                     c for c, (_s, e) in self._actions.items() if e is not None and now - e > 60
                 ]
