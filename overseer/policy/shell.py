@@ -576,6 +576,21 @@ def make_word(node: Node) -> tuple[Word, list[Node]]:
     return Word(value if literal else source, source, literal, glob, tilde), b.subst
 
 
+# Wrappers that take options and then a command: the options that take a
+# value (skipped with it), and the ones that make them act on another
+# process instead (they run nothing).
+OPTION_WRAPPERS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "nice": (frozenset({"-n", "--adjustment"}), frozenset()),
+    "ionice": (
+        frozenset({"-c", "-n", "--class", "--classdata"}),
+        frozenset({"-p", "-P", "-u", "--pid", "--pgid", "--uid"}),
+    ),
+    "setsid": (frozenset(), frozenset()),
+    "stdbuf": (frozenset({"-i", "-o", "-e"}), frozenset()),
+    "timeout": (frozenset({"-s", "-k", "--signal", "--kill-after"}), frozenset()),
+}
+
+
 def literal_word(value: str) -> Word:
     return Word(value, value)
 
@@ -1012,58 +1027,22 @@ class _Analyser:
                     continue
                 i += 1
             return vals[i:]
-        if name == "nice":
-            while i < n:
-                v = lit(i)
+        if name in OPTION_WRAPPERS:
+            takes_value, refuse = OPTION_WRAPPERS[name]
+            j = i
+            while j < n:
+                v = lit(j)
                 if v is None or not v.startswith("-"):
                     break
-                if v in ("-n", "--adjustment"):
-                    i += 2
-                elif v == "--":
-                    i += 1
+                if v in refuse:
+                    return None  # acts on another process, runs nothing itself
+                if v == "--":
+                    j += 1
                     break
-                else:
-                    i += 1
-            return vals[i:]
-        if name == "ionice":
-            while i < n:
-                v = lit(i)
-                if v is None or not v.startswith("-"):
-                    break
-                if v in ("-p", "-P", "-u", "--pid", "--pgid", "--uid"):
-                    return None
-                if v in ("-c", "-n", "--class", "--classdata"):
-                    i += 2
-                else:
-                    i += 1
-            return vals[i:]
-        if name == "setsid":
-            while i < n and (lit(i) or "").startswith("-"):
-                i += 1
-            return vals[i:]
-        if name == "stdbuf":
-            while i < n:
-                v = lit(i)
-                if v is None or not v.startswith("-"):
-                    break
-                if v in ("-i", "-o", "-e"):
-                    i += 2
-                else:
-                    i += 1
-            return vals[i:]
-        if name == "timeout":
-            while i < n:
-                v = lit(i)
-                if v is None or not v.startswith("-"):
-                    break
-                if v in ("-s", "-k", "--signal", "--kill-after"):
-                    i += 2
-                elif v == "--":
-                    i += 1
-                    break
-                else:
-                    i += 1
-            return vals[i + 1 :] if i < n else []  # skip DURATION
+                j += 2 if v in takes_value else 1
+            if name == "timeout":
+                return vals[j + 1 :] if j < n else []  # skip DURATION
+            return vals[j:]
         if name == "env":
             while i < n:
                 v = lit(i)
