@@ -173,7 +173,7 @@ def test_search_cli(recorded):
     # A write is shown by its path (not JSON whose first key is the content),
     # and the date is there: a search spans days.
     [line] = [ln for ln in text.stdout.splitlines() if "write_file" in ln]
-    assert "tests/test_other.py (" in line and '{"content"' not in line, line
+    assert "tests/test_other.py  content=<" in line and '{"content"' not in line, line
     assert re.search(r"\b\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\b", line), line
     for bad in (
         ["search", '"oops', "--log", str(recorded["log"])],

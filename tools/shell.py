@@ -132,11 +132,7 @@ class PersistentShell:
         self.proc.delaybeforesend = None
         self.proc.delayafterclose = 0.01  # pexpect sleeps 0.1 s by default when closing
         self.fd = self.proc.child_fd
-        with contextlib.suppress(termios.error):
-            attrs = termios.tcgetattr(self.fd)
-            attrs[1] &= ~termios.ONLCR  # keep "\n" as is: output is data, not a screen
-            attrs[3] &= ~termios.ECHO
-            termios.tcsetattr(self.fd, termios.TCSANOW, attrs)
+        self._quiet_tty()
         sink = BoundedOutput(spool_cap=0)
         rc, _cwd, eof = self._read_until_prompt(time.monotonic() + STARTUP_TIMEOUT_S, sink, None)
         if rc is None:
@@ -206,6 +202,9 @@ class PersistentShell:
                     time.monotonic() + INTERRUPT_GRACE_S, out, decoder
                 )
         if rc is not None:
+            # bash restores the terminal modes it saved when a job dies of a
+            # signal, which may bring ONLCR ("\r\n") and echo back.
+            self._quiet_tty()
             return RunOutcome(rc, True, "survived", cwd, _ms(start), ", then ".join(steps))
         steps.append("killed the shell")
         self.close()
@@ -242,6 +241,14 @@ class PersistentShell:
             out.feed(data)
             if decoder is not None:
                 decoder.feed(data)
+
+    def _quiet_tty(self) -> None:
+        """No echo, and "\n" kept as is: the output is data, not a screen."""
+        with contextlib.suppress(termios.error):
+            attrs = termios.tcgetattr(self.fd)
+            attrs[1] &= ~termios.ONLCR
+            attrs[3] &= ~termios.ECHO
+            termios.tcsetattr(self.fd, termios.TCSANOW, attrs)
 
     def _read_until_prompt(
         self, deadline: float, out: BoundedOutput, decoder: StreamDecoder | None
