@@ -50,9 +50,11 @@ def test_demo_in_tmux_answers_with_keys_and_shows_the_first_bad_commit(tmp_path:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
             text = screen(name)
+            # The report is drawn over a few frames: wait until all of it is there.
             if (
                 "Session" in text
-                and "first bad commit" in text
+                and re.search(r"first bad commit [0-9a-f]{40}", text)
+                and "Speed up discount computation" in text
                 and "Evidence from the audit log" in text
             ):
                 report = text
