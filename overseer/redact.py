@@ -69,6 +69,21 @@ _TOKEN_HINTS = (
 )
 # Nothing shorter can hold a secret worth the name ("A=b" is not one).
 _MIN_SECRET = 6
+def _may_hold_token(s: str) -> bool:
+    """A cheap first look: every credential shape above holds a "_" or "-"
+    except AWS/Google key ids, JWTs and bearer tokens, which start with a
+    fixed prefix. Plain prose has none of them and skips the regex."""
+    return (
+        "_" in s
+        or "-" in s
+        or "AKIA" in s
+        or "ASIA" in s
+        or "AIza" in s
+        or "eyJ" in s
+        or "Bearer " in s
+    )
+
+
 _HINTS = re.compile("|".join(re.escape(h) for h in _TOKEN_HINTS))
 _TOKENS = re.compile("|".join(f"(?P<{name}>{p.pattern})" for name, p in _PATTERNS), re.S)
 
@@ -142,7 +157,7 @@ class Redactor:
             s = self._known_re.sub(lambda m: f"[REDACTED:{self._names[m.group(0)]}]", s)
         # One pass for every credential shape, then one for assignments: this
         # runs on every string of every event, on the append hot path.
-        if _HINTS.search(s):
+        if _may_hold_token(s) and _HINTS.search(s):
             s = _TOKENS.sub(lambda m: f"[REDACTED:{m.lastgroup}]", s)
         if "=" in s or ":" in s:
             s = _ASSIGN.sub(self._assignment, s)

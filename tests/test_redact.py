@@ -1,0 +1,47 @@
+"""Redaction: every credential shape is caught, in plain text and inside
+payloads, and ordinary text and code are left alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from overseer.redact import Redactor
+
+SECRETS = {
+    "anthropic_key": "sk-ant-api03-abcdefghijklmnopqrstuvwxyz012345",
+    "openai_key": "sk-proj-abcdefghijklmnopqrstuvwxyz0123",
+    "github_token": "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+    "gitlab_token": "glpat-abcdefghijklmnopqrstuv",
+    "slack_token": "xoxb-1234567890-abcdefghij",
+    "aws_access_key": "AKIAIOSFODNN7EXAMPLE",
+    "google_api_key": "AIzaSyA1234567890abcdefghijklmnopqrstuv",
+    "huggingface_token": "hf_abcdefghijklmnopqrstuvwxyzABCDEFG",
+    "stripe_key": "sk_live_abcdefghijklmnop1234",
+    "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.abcdefghijklmnop",
+    "private_key": "-----BEGIN RSA PRIVATE KEY-----\nMIIEabc\n-----END RSA PRIVATE KEY-----",
+    "bearer_token": "Bearer abcdefghijklmnopqrstuvwxyz012345",
+}
+
+
+@pytest.mark.parametrize("name,secret", SECRETS.items(), ids=list(SECRETS))
+def test_every_credential_shape_is_redacted(name, secret):
+    r = Redactor(env={})
+    out = r.text(f"the value is {secret} right here")
+    core = secret.removeprefix("Bearer ")
+    assert core not in out and "[REDACTED:" in out
+    nested = r.value({"output": f"x {secret}", "lines": [secret]})
+    assert core not in str(nested)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "lorem ipsum dolor sit amet " * 40,
+        "def test_discount_rounds_to_nearest_cent():\n    assert apply_discount(999, 15) == 849",
+        "sorted(items, key=lambda item: item.name)",
+        "git log --since=2026-01-01 --format=%H",
+        "timeout=120 retries=3",
+    ],
+)
+def test_ordinary_text_is_left_alone(text):
+    assert Redactor(env={}).text(text) == text
