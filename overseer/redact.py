@@ -69,6 +69,8 @@ _TOKEN_HINTS = (
 )
 # Nothing shorter can hold a secret worth the name ("A=b" is not one).
 _MIN_SECRET = 6
+
+
 def _may_hold_token(s: str) -> bool:
     """A cheap first look: every credential shape above holds a "_" or "-"
     except AWS/Google key ids, JWTs and bearer tokens, which start with a
