@@ -89,3 +89,10 @@ def test_log_env_var_is_honoured(tmp_path):
 
     res = run("sessions", env={**os.environ, "OVERSEER_LOG": str(db)})
     assert "via env" in res.stdout
+
+
+def test_no_arguments_prints_the_help_not_an_error():
+    res = run()
+    assert res.returncode == 0 and res.stdout.startswith("Usage: overseer") and res.stderr == ""
+    res = run("policy")
+    assert res.returncode == 0 and "Usage: overseer policy" in res.stdout

@@ -73,6 +73,10 @@ class OverseerGroup(click.Group):
             )
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            # `overseer` alone: the help, as a help request, not an error.
+            click.echo(exc.ctx.get_help() if exc.ctx else exc.format_message())
+            sys.exit(0)
         except click.UsageError as exc:
             where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
             click.echo(f"overseer: error: {exc.format_message()}{where}", err=True)
