@@ -20,10 +20,10 @@ from pydantic import BaseModel
 import overseer
 from overseer.agent.script import Plan, ScriptAgent, Step
 from overseer.approval import ApprovalRequest
-from overseer.log import AuditLog
 from overseer.session import Session, SessionConfig, run_agent
 from overseer.toolapi import Facts, Tool, ToolContext, ToolResult
 from tests.helpers.fakes import ScriptedApprover
+from tests.helpers.records import payloads as events
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN_POLICY = ROOT / "examples" / "custom_tool" / "policy.toml"
@@ -87,11 +87,6 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
         cwd=cwd,
         timeout=120,
     )
-
-
-def events(log_path: Path, sid: str, kind: str) -> list[dict[str, Any]]:
-    with AuditLog(log_path) as log:
-        return [e.payload for e in log.events(sid, kinds=[kind])]
 
 
 def open_session(

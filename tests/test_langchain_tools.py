@@ -17,11 +17,11 @@ from langchain_core.tools import ToolException, tool
 
 from overseer.agent.script import Plan, ScriptAgent, Step
 from overseer.integrations.langchain_tools import LangChainTool, adapt_langchain, wrap
-from overseer.log import AuditLog
 from overseer.registry import Registry
 from overseer.session import Session, SessionConfig, run_agent
 from overseer.toolapi import Facts, ToolContext
 from tests.helpers.fakes import ScriptedApprover
+from tests.helpers.records import payloads as events
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)  # langchain-community announces its sunset
@@ -57,11 +57,6 @@ def multiply(a: int, b: int = 2) -> int:
 def flaky_lookup(key: str) -> str:
     """Look a key up in a service that is down."""
     raise ToolException(f"lookup service unavailable for {key!r}")
-
-
-def events(log_path: Path, sid: str, kind: str) -> list[dict[str, Any]]:
-    with AuditLog(log_path) as log:
-        return [e.payload for e in log.events(sid, kinds=[kind])]
 
 
 def open_session(

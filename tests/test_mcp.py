@@ -19,6 +19,7 @@ from overseer.log import AuditLog
 from overseer.project import MCPServerConfig, load_project_config
 from overseer.session import Session, SessionConfig, run_agent
 from tests.helpers.fakes import ScriptedApprover
+from tests.helpers.records import payloads as events
 
 pytest.importorskip("mcp_server_git")
 
@@ -88,11 +89,6 @@ server.run()
 
 def toml_list(items: list[str]) -> str:
     return json.dumps(items)
-
-
-def events(log_path: Path, sid: str, kind: str) -> list[dict[str, Any]]:
-    with AuditLog(log_path) as log:
-        return [e.payload for e in log.events(sid, kinds=[kind])]
 
 
 def open_session(repo: Path, log_path: Path, approver: Any, policy: Path, **kw: Any) -> Session:

@@ -4,17 +4,16 @@ broker, the watcher's attribution, the snapshot and undo."""
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from overseer.cli import cli
-from overseer.log import AuditLog
 from overseer.session import Session, SessionConfig
 from overseer.toolapi import ToolCall
+from tests.helpers.records import wait_for
+from tests.helpers.records import with_seq as events
 
 
 @pytest.fixture
@@ -37,20 +36,6 @@ def session(make_repo, log_path: Path):
     yield s
     if not s.ended:
         s.end("completed")
-
-
-def events(log: AuditLog, sid: str, kind: str) -> list[dict[str, Any]]:
-    return [{"seq": e.seq, **e.payload} for e in log.events(sid, kinds=[kind])]
-
-
-def wait_for(pred, timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.02)
-    return pred()
 
 
 def test_builtins_come_from_the_entry_point_group(session: Session) -> None:

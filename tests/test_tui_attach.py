@@ -21,7 +21,8 @@ from overseer.tui.question import QuestionScreen
 from overseer.tui.viewer import ViewerScreen
 
 from overseer.log import AuditLog
-from tests.helpers.tui import events, text_of, wait_for
+from tests.helpers.records import payloads as events
+from tests.helpers.tui import text_of, wait_for
 
 LATENCY_BUDGET_S = 0.5
 

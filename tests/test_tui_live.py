@@ -20,7 +20,8 @@ from textual.widgets import Input
 
 from overseer.session import AgentOutcome, Session
 from overseer.toolapi import ToolCall
-from tests.helpers.tui import events, live_app, plan, text_of, wait_for
+from tests.helpers.records import payloads as events
+from tests.helpers.tui import live_app, plan, text_of, wait_for
 
 SIZE = (120, 40)
 

@@ -7,7 +7,6 @@ import hashlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from overseer.tools.shell import ShellArgs, ShellTool
@@ -17,6 +16,8 @@ from overseer.log import AuditLog
 from overseer.toolapi import ToolContext
 from overseer.watch import Watcher
 from tests.conftest import git
+from tests.helpers.records import wait_for
+from tests.helpers.records import with_seq as events
 
 
 def sha(text: str) -> str:
@@ -30,20 +31,6 @@ def session(log: AuditLog, make_repo) -> Iterator[tuple[AuditLog, str, Path, Wat
     watcher = Watcher(log, sid, ws).start()
     yield log, sid, ws, watcher
     watcher.stop()
-
-
-def events(log: AuditLog, sid: str, kind: str) -> list[dict[str, Any]]:
-    return [{"seq": e.seq, **e.payload} for e in log.events(sid, kinds=[kind])]
-
-
-def wait_for(pred, timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.02)
-    return pred()
 
 
 class Action:

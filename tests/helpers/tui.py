@@ -15,7 +15,6 @@ from textual.css.query import NoMatches
 
 from overseer.agent.script import Plan, ScriptAgent, Step
 from overseer.approval import Approver
-from overseer.log import AuditLog
 from overseer.session import Agent, Session, SessionConfig
 
 
@@ -56,12 +55,6 @@ def live_app(workspace: Path, log_path: Path, agent: Agent, **kwargs: Any) -> An
     approver = TuiApprover(by="tester@tui")
     session = open_session(workspace, log_path, approver, **kwargs)
     return LiveApp(LocalRun(session, agent, approver))
-
-
-def events(log_path: Path, session_id: str, kind: str | None = None) -> list[dict[str, Any]]:
-    """The session's payloads (of one kind), read through a fresh connection."""
-    with AuditLog(log_path, create=False) as log:
-        return [e.payload for e in log.events(session_id, kinds=[kind] if kind else None)]
 
 
 async def wait_for(
