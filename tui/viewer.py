@@ -51,7 +51,10 @@ class ViewerScreen(ModalScreen[None]):
             yield Static(self.hint, id="hint")
 
     def on_mount(self) -> None:
-        self.query_one("#scroll").focus()
+        # query, not query_one: a viewer pushed while the app is closing (the
+        # report arriving as the person quits) may be mounted without children.
+        for scroll in self.query("#scroll"):
+            scroll.focus()
 
     def action_close(self) -> None:
         self.dismiss(None)
