@@ -186,9 +186,9 @@ def test_control_bytes_and_long_commands_run_exactly(shell_ctx) -> None:
     r = run(tool, ctx, "printf '%s|' 'it'\"'\"'s' 'a\\b' $'tab\\there' 'héllo'")
     assert r.output == "it's|a\\b|tab\there|héllo|"
     # An incomplete command is a syntax error, not a shell waiting for more input.
-    t0 = time.monotonic()
+    # (A shell waiting for more would hit the 5 s timeout: status "timeout".)
     r = run(tool, ctx, 'echo "unterminated', timeout=5)
-    assert time.monotonic() - t0 < 2 and r.status == "failed"
+    assert r.status == "failed", r
     script = "\n".join(f"echo line{i}" for i in range(600))  # > the pty line limit
     r = run(tool, ctx, script)
     assert r.output.splitlines()[-1] == "line599" and len(r.output.splitlines()) == 600
