@@ -7,9 +7,12 @@ times as integer nanoseconds and durations as integer milliseconds.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from typing import Any
+
+import orjson
 
 GENESIS = "0" * 64
 
@@ -29,15 +32,40 @@ def _reject_floats(value: Any) -> None:
             _reject_floats(v)
 
 
-# One encoder for every call: json.dumps with options builds a new one each time.
+# The reference encoder: the canonical form is what it writes. One instance
+# for every call (json.dumps with options builds a new one each time).
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+# Subclasses, datetimes and dataclasses are left to the reference encoder, so
+# orjson's own conversions never define what is canonical.
+_ORJSON_CANONICAL = (
+    orjson.OPT_SORT_KEYS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+)
 
 
 def canonical_json(value: Any, *, check: bool = True) -> str:
-    """Serialise ``value`` canonically. ``check`` rejects floats (costs a walk)."""
+    """Serialise ``value`` canonically. ``check`` rejects floats (costs a walk).
+
+    orjson writes the same bytes as the reference encoder for JSON-native
+    values (sorted by code point, compact, UTF-8, the same escapes; a test
+    fuzzes the two against each other) about ten times faster — this runs on
+    every audit append. What orjson refuses (integers beyond 64 bits,
+    non-string keys, lone surrogates) takes the reference road.
+    """
     if check:
         _reject_floats(value)
-    return _ENCODER.encode(value)
+    try:
+        return orjson.dumps(value, option=_ORJSON_CANONICAL).decode("utf-8")
+    except TypeError:  # orjson.JSONEncodeError is one
+        return _ENCODER.encode(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _quoted(s: str) -> str:
+    """A JSON string literal; event kinds and session ids repeat on every append."""
+    return json.dumps(s, ensure_ascii=False)
 
 
 def sha256_hex(data: str | bytes) -> str:
@@ -57,11 +85,11 @@ def event_body(session_id: str, ts: int, kind: str, payload_json: str) -> str:
     """
     return (
         '{"kind":'
-        + json.dumps(kind, ensure_ascii=False)
+        + _quoted(kind)
         + ',"payload":'
         + payload_json
         + ',"session_id":'
-        + json.dumps(session_id, ensure_ascii=False)
+        + _quoted(session_id)
         + ',"ts":'
         + str(int(ts))
         + "}"
