@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from overseer.errors import LogError
+from overseer.errors import LogError, LogWriteError
 from overseer.events import SessionStartedPayload
 from overseer.log import AuditLog
 from overseer.log.jsonl import export_session, import_session
@@ -154,11 +155,76 @@ print("SID", sid, flush=True)
 n = int(sys.argv[2])
 i = 0
 while n < 0 or i < n:
-    # Alternate durable and ride-on-next commits: both must survive kill -9.
-    a = log.append(sid, "user_message", {"text": "x" * 1000 + str(i)}, durable=i % 2 == 0)
+    # Alternate durable and ride-on-next commits, and batches (one transaction
+    # each, as the broker writes a call's first records): all must survive kill -9.
+    if i % 3 == 2:
+        a = log.append_many(sid, [("user_message", {"text": "y" * 500}), ("user_message", {"text": str(i)})])[-1]
+    else:
+        a = log.append(sid, "user_message", {"text": "x" * 1000 + str(i)}, durable=i % 2 == 0)
     print(a.seq, flush=True)
     i += 1
 """
+
+
+def test_append_many_is_one_transaction_in_chain_order(log):
+    sid = new_session(log, n=1)
+    seen: list[tuple[int, str]] = []
+    log.subscribe(lambda _s, seq, _k, p: seen.append((seq, p.get("text"))))
+    out = log.append_many(sid, [("user_message", {"text": "a"}), ("user_message", {"text": "b"})])
+    assert [a.seq for a in out] == [3, 4]
+    assert seen == [(3, "a"), (4, "b")]
+    assert [e.payload["text"] for e in log.events(sid, after=2)] == ["a", "b"]
+    assert log.verify(sid)[0].ok
+
+
+def test_append_many_writes_all_or_nothing(log):
+    sid = new_session(log, n=1)
+    before = log.count(sid)
+    # A record that does not validate: nothing of the batch is written.
+    with pytest.raises(LogWriteError):
+        log.append_many(sid, [("user_message", {"text": "a"}), ("action_started", {"x": 1})])
+    # A record the database refuses half-way through the transaction: neither.
+    log.conn.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.payload LIKE '%boom%'"
+        " BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    )
+    with pytest.raises(LogWriteError, match="refused"):
+        log.append_many(sid, [("user_message", {"text": "a"}), ("user_message", {"text": "boom"})])
+    log.conn.execute("DROP TRIGGER refuse")
+    limit = log.conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 4096)
+    with pytest.raises(LogWriteError, match="too big"):
+        log.append_many(
+            sid, [("user_message", {"text": "a"}), ("user_message", {"text": "b" * 8000})]
+        )
+    log.conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, limit)
+    assert log.count(sid) == before
+    # The chain goes on from the real head afterwards.
+    log.append_many(sid, [("user_message", {"text": "c"}), ("user_message", {"text": "d"})])
+    assert log.count(sid) == before + 2 and log.verify(sid)[0].ok
+
+
+def test_the_wal_is_sized_ahead_and_what_a_crash_leaves_recovers(log_path, tmp_path):
+    """The WAL is given its working size with zeros before the first commit
+    (so commits overwrite rather than grow the file); SQLite must read a
+    crashed WAL with that zero tail exactly as if it were not there."""
+    crash = tmp_path / "crash"
+    crash.mkdir()
+    with AuditLog(log_path) as log:
+        sid = new_session(log, n=20)
+        log.seal(sid)
+        wal = Path(f"{log_path}-wal")
+        assert wal.stat().st_size >= 1000 * 4096  # up to the auto-checkpoint
+        count = log.count(sid)
+        # What kill -9 leaves: the DB, its WAL (zeros after the last frame), the seals.
+        for src in (log_path, wal, log.seal_path):
+            shutil.copy(src, crash / src.name.replace(log_path.name, "audit.db"))
+    with AuditLog(crash / "audit.db") as copy:
+        assert copy.count(sid) == count
+        res = copy.verify(sid)[0]
+        assert res.ok and res.unsealed == 0, res
+        assert copy.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        copy.append(sid, "user_message", {"text": "after the crash"})
+        assert copy.verify(sid)[0].ok
 
 
 def test_kill_9_mid_stream_loses_nothing_that_was_acknowledged(log_path):
@@ -201,7 +267,8 @@ def test_four_processes_append_to_one_db_without_loss(log_path):
     with AuditLog(log_path) as log:
         for sid in sids:
             assert log.count(sid) >= 1001  # session_started + 1000 (+ seals)
-            assert len([e for e in log.events(sid, kinds=["user_message"])]) == 1000
+            messages = list(log.events(sid, kinds=["user_message"]))
+            assert len(messages) == 1000 + len(range(2, 1000, 3))  # every third a pair
         assert all(r.ok for r in log.verify())
 
 
