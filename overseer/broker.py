@@ -16,6 +16,11 @@
 
 Every failure inside the broker ends in a recorded deny or error, never an
 exception in the agent's loop and never an allow.
+
+The proposal and the policy decision are held in memory for the few
+microseconds until the call's next record and committed with it in one
+transaction (all or none, in order): an allowed call costs one fsync before
+it runs, not three, and a refused one still has its whole story on disk.
 """
 
 from __future__ import annotations
@@ -50,7 +55,10 @@ LOG_OUTPUT_TAIL = 16_384
 BLOB_CAP = 8 * 1024 * 1024
 MAX_EDITS = 5
 GUARD_RULE = "builtin:protect-overseer"
-_RIDES_ON_NEXT = frozenset({"action_proposed", "policy_decided", "approval_requested"})
+# Held records: a call's proposal and policy decision are written in one
+# transaction with the call's next record (its start, its refusal, or its
+# approval request), so the commit that must precede execution is one fsync.
+Held = list[tuple[str, dict[str, Any]]]
 FAIL_CLOSED_RULE = "builtin:fail-closed"
 
 
@@ -150,24 +158,40 @@ class Broker:
 
     # -- the flow ---------------------------------------------------------
 
-    def _record(self, kind: str, payload: dict[str, Any]) -> int:
-        """Append one event; a failure marks the broker failed and propagates.
+    def _record(self, kind: str, payload: dict[str, Any], held: Held | None = None) -> int:
+        """Append one event, after the call's held records and in the same
+        transaction; a failure marks the broker failed and propagates.
 
-        Proposals, policy decisions and approval requests are always followed
-        by a durable record (``action_started``, ``approval_decided`` or
-        ``action_finished``) before anything acts on them, so they ride on its
-        fsync; every other record is durable on its own.
+        An approval request is always followed by a durable record
+        (``approval_decided``) before anything acts on it, so it rides on that
+        one's fsync; every other record is durable when this returns.
         """
+        return self._append(
+            [*(held or ()), (kind, payload)], durable=kind != "approval_requested", held=held
+        )
+
+    def _flush(self, held: Held, *, durable: bool) -> None:
+        """Write the held records now, on their own."""
+        if held:
+            self._append(list(held), durable=durable, held=held)
+
+    def _append(self, records: Held, *, durable: bool, held: Held | None) -> int:
+        if held:
+            held.clear()  # written or failed: never written twice
         try:
-            return self.log.append(
-                self.session_id, kind, payload, durable=kind not in _RIDES_ON_NEXT
-            ).seq
+            return self.log.append_many(self.session_id, records, durable=durable)[-1].seq
         except LogWriteError as exc:
             self.failure = str(exc)
             raise
 
     def _finish(
-        self, call_id: str, tool: str, status: ActionStatus, message: str, **extra: Any
+        self,
+        call_id: str,
+        tool: str,
+        status: ActionStatus,
+        message: str,
+        held: Held | None = None,
+        **extra: Any,
     ) -> ToolResult:
         result = ToolResult(
             status=status, output=message, error=message if status != "ok" else None, data=extra
@@ -184,15 +208,25 @@ class Broker:
                     "error": result.error,
                     "data": extra,
                 },
+                held,
             )
         except LogWriteError:
             pass  # already failed closed: nothing ran
         return result
 
     def _submit(self, call: ToolCall, depth: int) -> ToolResult:
-        call_id = call.id or uuid.uuid4().hex[:10]
+        held: Held = []
         try:
-            self._record(
+            return self._mediate(call, depth, held)
+        finally:
+            if held:  # an exit nobody planned: what was proposed still reaches the log
+                with contextlib.suppress(LogWriteError):
+                    self._flush(held, durable=True)
+
+    def _mediate(self, call: ToolCall, depth: int, held: Held) -> ToolResult:
+        call_id = call.id or uuid.uuid4().hex[:10]
+        held.append(
+            (
                 "action_proposed",
                 {
                     "call_id": call_id,
@@ -202,18 +236,18 @@ class Broker:
                     "parent_call_id": call.parent_call_id,
                 },
             )
-        except LogWriteError as exc:
-            return ToolResult.fail(f"audit log cannot be written, nothing was run: {exc}", "denied")
+        )
         if self.failure:
             return self._finish(
                 call_id,
                 call.name,
                 "denied",
                 f"the audit log failed earlier ({self.failure}); nothing more runs",
+                held,
             )
         if self.terminated:
             return self._finish(
-                call_id, call.name, "terminated", "the session was terminated by a person"
+                call_id, call.name, "terminated", "the session was terminated by a person", held
             )
 
         tool = self.tools.get(call.name)
@@ -224,6 +258,7 @@ class Broker:
                 call.name,
                 "invalid",
                 f"unknown tool {call.name!r}; available tools: {known}",
+                held,
             )
         raw = call.args
         if isinstance(raw, str):
@@ -237,6 +272,7 @@ class Broker:
                 call.name,
                 "invalid",
                 f"arguments for {call.name} must be a JSON object, got {type(raw).__name__}",
+                held,
             )
         try:
             parsed = tool.Args.model_validate(raw)
@@ -246,18 +282,26 @@ class Broker:
                 f"{'.'.join(str(p) for p in e['loc']) or 'args'}: {e['msg']}" for e in exc.errors()
             )
             return self._finish(
-                call_id, call.name, "invalid", f"invalid arguments for {call.name}: {problems}"
+                call_id,
+                call.name,
+                "invalid",
+                f"invalid arguments for {call.name}: {problems}",
+                held,
             )
         except Exception as exc:  # noqa: BLE001 - a broken Args model must not crash the session
             return self._finish(
-                call_id, call.name, "invalid", f"cannot validate arguments for {call.name}: {exc}"
+                call_id,
+                call.name,
+                "invalid",
+                f"cannot validate arguments for {call.name}: {exc}",
+                held,
             )
 
         ahash = args_hash(call.name, canonical)
         ctx = self._context(call_id, timeout=canonical.get("timeout"))
         verdict, facts = self._decide(tool, call.name, canonical, ctx)
-        try:
-            self._record(
+        held.append(
+            (
                 "policy_decided",
                 {
                     "call_id": call_id,
@@ -269,8 +313,7 @@ class Broker:
                     "facts": facts.model_dump() if facts else {},
                 },
             )
-        except LogWriteError as exc:
-            return ToolResult.fail(f"audit log cannot be written, nothing was run: {exc}", "denied")
+        )
 
         decided_by = "policy"
         if verdict.decision == "deny":
@@ -279,8 +322,17 @@ class Broker:
                 call.name,
                 "denied",
                 f"denied by policy ({verdict.rule or 'default'}): {verdict.reason}",
+                held,
             )
         if verdict.decision == "ask":
+            # Recorded before anything else of the ask (revocations, the
+            # request): the log keeps the order things happened in.
+            try:
+                self._flush(held, durable=False)
+            except LogWriteError as exc:
+                return ToolResult.fail(
+                    f"audit log cannot be written, nothing was run: {exc}", "denied"
+                )
             self._sync_revocations()
             grant = self.grants.covering(call.name, canonical, verdict)
             if grant is not None:
@@ -294,7 +346,7 @@ class Broker:
         # The decision is durable before anything runs, bound to the args' hash.
         if args_hash(call.name, canonical) != ahash:
             return self._finish(
-                call_id, call.name, "denied", "arguments changed after the decision; not run"
+                call_id, call.name, "denied", "arguments changed after the decision; not run", held
             )
         try:
             self._record(
@@ -308,6 +360,7 @@ class Broker:
                     "rule": verdict.rule,
                     "sandbox": self.sandbox.name,
                 },
+                held,
             )
         except LogWriteError as exc:
             return ToolResult.fail(f"audit log cannot be written, nothing was run: {exc}", "denied")

@@ -237,7 +237,9 @@ class Watcher:
         if not call_id:
             return
         now = time.monotonic()
-        if kind == "action_started":
+        # A boundary flushes the batch the worker holds; when it holds none
+        # (idle, nothing queued) waking it would only cost this call time.
+        if kind == "action_started" and not (self._idle.is_set() and self._q.empty()):
             self._q.put(_BOUNDARY)
         with self._lock:
             if kind == "action_started":

@@ -87,19 +87,19 @@ def test_decision_is_durable_before_the_tool_runs(log, session, tmp_path, log_pa
 
 def test_nothing_runs_when_the_log_cannot_be_written(log, session, tmp_path, monkeypatch):
     broker, tool = make(log, session, tmp_path)
-    real_append = log.append
+    real_append_many = log.append_many
 
-    def failing(sid: str, kind: str, payload: Any, **kw: Any) -> Any:
-        if kind == "action_started":
+    def failing(sid: str, records: Any, **kw: Any) -> Any:
+        if any(kind == "action_started" for kind, _ in records):
             raise LogWriteError("disk full")
-        return real_append(sid, kind, payload, **kw)
+        return real_append_many(sid, records, **kw)
 
-    monkeypatch.setattr(log, "append", failing)
+    monkeypatch.setattr(log, "append_many", failing)
     result = broker.submit(ToolCall(id="c1", name="echo", args={"text": "x"}))
     assert result.status == "denied" and "nothing was run" in result.output
     assert tool.runs == []
     # After a log failure nothing more runs at all.
-    monkeypatch.setattr(log, "append", real_append)
+    monkeypatch.setattr(log, "append_many", real_append_many)
     assert broker.submit(ToolCall(id="c2", name="echo", args={"text": "y"})).status == "denied"
     assert tool.runs == []
 
@@ -235,6 +235,54 @@ def test_malformed_calls_are_recorded_and_the_session_goes_on(log, session, tmp_
     proposed = payloads(log, session, "action_proposed")
     assert proposed[0]["args"] == {"text": 5, "bogus": 1}  # raw, as proposed
     assert len(tool.runs) == 1
+
+
+def test_each_outcome_keeps_the_whole_story_in_order(log, session, tmp_path):
+    """The proposal and decision are held until the call's next record and
+    committed with it: every path still writes all of them, in order."""
+    broker, _tool = make(
+        log,
+        session,
+        tmp_path,
+        policy=FixedPolicy({"echo": "deny", "ask_me": "ask"}),
+        approver=ScriptedApprover("approve"),
+    )
+    broker.tools["ask_me"] = EchoTool()
+    broker.submit(ToolCall(id="c1", name="echo", args={"text": "x"}))  # denied by policy
+    broker.submit(ToolCall(id="c2", name="echo", args={"text": 5}))  # invalid
+    broker.submit(ToolCall(id="c3", name="ask_me", args={"text": "y"}))  # asked, approved
+    by_call: dict[str, list[str]] = {}
+    for e in log.events(session):
+        if "call_id" in e.payload:
+            by_call.setdefault(e.payload["call_id"], []).append(e.kind)
+    assert by_call == {
+        "c1": ["action_proposed", "policy_decided", "action_finished"],
+        "c2": ["action_proposed", "action_finished"],
+        "c3": [
+            "action_proposed",
+            "policy_decided",
+            "approval_requested",
+            "approval_decided",
+            "action_started",
+            "action_finished",
+        ],
+    }
+    assert log.verify(session)[0].ok
+
+
+def test_an_unexpected_failure_mid_call_still_records_the_proposal(
+    log, session, tmp_path, monkeypatch
+):
+    broker, tool = make(log, session, tmp_path)
+
+    def broken(*_a: Any, **_k: Any) -> Any:
+        raise RuntimeError("a bug in the broker")
+
+    monkeypatch.setattr(broker, "_context", broken)
+    result = broker.submit(ToolCall(id="c1", name="echo", args={"text": "x"}))
+    assert result.status == "denied" and "a bug in the broker" in result.output
+    assert tool.runs == []
+    assert kinds(log, session)[1:] == ["action_proposed"]
 
 
 def test_no_tool_may_touch_the_audit_log_whatever_the_policy(log, session, tmp_path, log_path):
