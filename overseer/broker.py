@@ -28,6 +28,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import copy
+import functools
 import json
 import os
 import shlex
@@ -40,7 +41,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .approval import ApprovalDecision, ApprovalRequest, Approver
-from .canonical import args_hash
+from .canonical import args_hash, canonical_json
 from .errors import LogWriteError
 from .events import ActionStatus
 from .grants import Grant, GrantSet, propose
@@ -60,6 +61,16 @@ GUARD_RULE = "builtin:protect-overseer"
 # approval request), so the commit that must precede execution is one fsync.
 Held = list[tuple[str, dict[str, Any]]]
 FAIL_CLOSED_RULE = "builtin:fail-closed"
+
+
+@functools.lru_cache(maxsize=4096)
+def _words(command: str) -> tuple[str, ...]:
+    """The command's words as the shell would split them (best effort; the
+    guard also takes the tree-sitter analysis). Cached: agents repeat commands."""
+    try:
+        return tuple(shlex.split(command, comments=False))
+    except ValueError:
+        return tuple(command.split())
 
 
 def bound_output(
@@ -308,7 +319,7 @@ class Broker:
                     "decision": verdict.decision,
                     "rule": verdict.rule,
                     "reason": verdict.reason,
-                    "parts": [p.model_dump() for p in verdict.parts],
+                    "parts": list(verdict.parts),  # the event's own model: not converted twice
                     "args_hash": ahash,
                     "facts": facts.model_dump() if facts else {},
                 },
@@ -413,19 +424,16 @@ class Broker:
     def _guard(self, args: dict[str, Any], facts: Facts) -> str | None:
         """Invariant 4: no tool reaches overseer's own files, whatever the policy."""
         candidates: list[str] = list(facts.reads) + list(facts.writes)
-        base = Path(facts.cwd) if facts.cwd else self.workspace  # where relative words point
-        if not base.is_absolute():
-            base = self.workspace / base
+        base = str(facts.cwd) if facts.cwd else str(self.workspace)  # where relative words point
+        if not os.path.isabs(base):
+            base = os.path.join(self.workspace, base)
         for command in facts.commands:
-            try:
-                candidates += shlex.split(command, comments=False)
-            except ValueError:
-                candidates += command.split()
+            candidates += _words(str(command))
             # The shell analysis sees what shlex does not: $'..' quoting, globs,
             # `cd` earlier in the command, and parts that walk a whole tree
             # (rm -r, cp -r, find, tar...) from an ancestor of overseer's files.
             try:
-                named, walked = touched_paths(str(command), str(base))
+                named, walked = touched_paths(str(command), base)
             except Exception:  # noqa: BLE001 - the textual checks below still apply
                 named, walked = [], []
             candidates += named
@@ -440,21 +448,20 @@ class Broker:
                     continue
                 if any(prot in form for prot in self._protected):
                     return f"{value!r} is part of overseer's own audit record or configuration; no tool may touch it"
-                p = Path(form)
-                if not p.is_absolute():
-                    p = base / p
+                if not os.path.isabs(form):
+                    form = os.path.join(base, form)
                     # Only something that exists can be a symlink into overseer's
                     # files (one lstat); resolving every word costs several.
-                    if not os.path.lexists(p):
+                    if not os.path.lexists(form):
                         continue
                 try:
-                    resolved = str(p.resolve())
-                except (OSError, RuntimeError, ValueError):
+                    resolved = os.path.realpath(form)
+                except (OSError, ValueError):
                     continue
                 for prot in self._protected:
                     if resolved == prot or resolved.startswith(prot + os.sep):
                         return f"{value!r} is part of overseer's own audit record or configuration; no tool may touch it"
-        text = json.dumps(args, ensure_ascii=False)
+        text = canonical_json(args, check=False)
         for prot in self._protected:
             if prot in text:
                 return f"the arguments name {prot}, which is part of overseer's own record; no tool may touch it"

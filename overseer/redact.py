@@ -69,6 +69,8 @@ _TOKEN_HINTS = (
 )
 # Nothing shorter can hold a secret worth the name ("A=b" is not one).
 _MIN_SECRET = 6
+# Strings up to this length have their redaction cached (see Redactor).
+_CACHED_LEN = 256
 
 
 def _may_hold_token(s: str) -> bool:
@@ -147,14 +149,21 @@ class Redactor:
             re.compile("|".join(re.escape(v) for v, _ in self._known)) if self._known else None
         )
         self._names = {v: n for v, n in self._known}
+        # Short strings repeat all through a session (rule reasons, paths,
+        # commands, statuses): their redaction is a pure function of the
+        # text, so it is computed once per distinct string.
+        self._short = functools.lru_cache(maxsize=8192)(self._redact)
 
     def add_secret(self, name: str, value: str) -> None:
         if len(value) >= 4:
             self.__init__(env={}, extra={**{n: v for v, n in self._known}, name: value})  # type: ignore[misc]
 
     def text(self, s: str) -> str:
-        if not s:
-            return s
+        if len(s) <= _CACHED_LEN:
+            return self._short(s) if s else s
+        return self._redact(s)
+
+    def _redact(self, s: str) -> str:
         if self._known_re is not None:
             s = self._known_re.sub(lambda m: f"[REDACTED:{self._names[m.group(0)]}]", s)
         # One pass for every credential shape, then one for assignments: this
@@ -185,7 +194,7 @@ class Redactor:
         if t is str:
             return self.text(v) if len(v) >= _MIN_SECRET else v
         if t is dict:
-            out = {}
+            out: dict[Any, Any] = {}
             for k, item in v.items():
                 ti = type(item)
                 if ti is str:
@@ -200,6 +209,8 @@ class Redactor:
                         out[k] = self.text(item) if len(item) >= _MIN_SECRET else item
                 elif ti is int or ti is bool or item is None:
                     out[k] = item
+                elif (ti is list or ti is dict) and not item:
+                    out[k] = ti()  # empty: nothing to walk (facts have several)
                 else:
                     out[k] = self.value(item)
             return out

@@ -45,3 +45,31 @@ def test_every_credential_shape_is_redacted(name, secret):
 )
 def test_ordinary_text_is_left_alone(text):
     assert Redactor(env={}).text(text) == text
+
+
+def test_short_and_long_strings_are_redacted_alike_and_repeats_stay_redacted():
+    # Short strings take a cached road, long ones do not: same answers, and a
+    # cached answer never outlives a secret added later.
+    r = Redactor(env={"SERVICE_TOKEN": "tok-123456789"})
+    short = "export SERVICE_TOKEN=tok-123456789"
+    long = short + " " + "x" * 400
+    for _ in range(3):
+        assert "tok-123456789" not in r.text(short)
+        assert "tok-123456789" not in r.text(long)
+    plain = "the build id is build-00042"
+    assert r.text(plain) == plain
+    r.add_secret("BUILD_ID", "build-00042")
+    assert r.text(plain) == "the build id is [REDACTED:BUILD_ID]"
+
+
+def test_empty_containers_and_scalars_pass_through_unchanged():
+    r = Redactor(env={})
+    value = {"reads": [], "facts": {}, "n": 3, "ok": True, "none": None, "f": 0.5}
+    assert r.value(value) == {
+        "reads": [],
+        "facts": {},
+        "n": 3,
+        "ok": True,
+        "none": None,
+        "f": "0.5",
+    }

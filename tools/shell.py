@@ -424,7 +424,8 @@ class ShellTool(Tool):
         # runs: after an earlier `cd sub`, `cat x` reads sub/x.
         session = ctx.state.get(STATE_KEY)
         cwd = session.cwd if isinstance(session, ShellSession) and not session.closed else None
-        if cwd is not None and Path(cwd) == Path(ctx.workspace):  # the broker's is resolved
+        # The broker's workspace is resolved, and so is the cwd bash reports.
+        if cwd is not None and (cwd == str(ctx.workspace) or Path(cwd) == Path(ctx.workspace)):
             cwd = None
         return Facts(commands=[args.command], cwd=cwd)
 
