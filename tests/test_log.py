@@ -174,6 +174,9 @@ def test_append_many_is_one_transaction_in_chain_order(log):
     assert [a.seq for a in out] == [3, 4]
     assert seen == [(3, "a"), (4, "b")]
     assert [e.payload["text"] for e in log.events(sid, after=2)] == ["a", "b"]
+    # A batch too long for one statement takes an explicit transaction.
+    many = log.append_many(sid, [("user_message", {"text": str(i)}) for i in range(300)])
+    assert [a.seq for a in many] == list(range(5, 305))
     assert log.verify(sid)[0].ok
 
 

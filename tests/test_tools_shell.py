@@ -204,3 +204,28 @@ def test_facts_carry_the_shells_directory(shell_ctx) -> None:
     assert tool.facts(args, ctx).cwd is None
     run(tool, ctx, "cd sub; exit 1")  # a new shell starts in the workspace again
     assert tool.facts(args, ctx).cwd is None
+
+
+def test_waiting_for_the_shell_polls_briefly_then_sleeps_until_the_deadline():
+    import os
+    import threading
+
+    from overseer.tools.shell import _readable
+
+    r, w = os.pipe()
+    try:
+        # Nothing comes: the wait ends at its deadline, polling included.
+        t0 = time.monotonic()
+        assert _readable(r, 0.2, poll=0.05) is False
+        assert 0.15 <= time.monotonic() - t0 < 2.0
+        # An answer within the poll, and one only after it: both are seen.
+        os.write(w, b"x")
+        assert _readable(r, 1.0, poll=0.05) is True
+        os.read(r, 1)
+        later = threading.Timer(0.1, lambda: os.write(w, b"y"))
+        later.start()
+        assert _readable(r, 5.0, poll=0.01) is True
+        later.join()
+    finally:
+        os.close(r)
+        os.close(w)

@@ -65,6 +65,25 @@ STARTUP_TIMEOUT_S = 15.0
 INTERRUPT_GRACE_S = 0.6
 # A pty in canonical mode cuts input lines at 4095 bytes; longer commands go through a file.
 MAX_LINE = 3800
+# How long to poll for bash's answer before sleeping on it. A builtin (cd,
+# export, test, true) answers in tens of microseconds, and on a VM waking a
+# sleeping thread costs about as much again; a short poll keeps fast commands
+# fast and costs a slow one at most this much CPU. Only with a second CPU for
+# bash to answer on: on one, polling would delay the answer it waits for.
+POLL_BEFORE_SLEEP_S = 0.0003 if len(os.sched_getaffinity(0)) > 1 else 0.0
+
+
+def _readable(fd: int, wait: float, poll: float = 0.0) -> bool:
+    """Whether ``fd`` has data within ``wait`` seconds, polling ``poll`` seconds first."""
+    if poll:
+        until = time.perf_counter() + min(poll, wait)
+        while True:
+            if select.select([fd], [], [], 0)[0]:
+                return True
+            if time.perf_counter() >= until:
+                break
+        wait = max(wait - poll, 0.0)
+    return bool(select.select([fd], [], [], wait)[0])
 
 
 class ShellArgs(BaseModel):
@@ -256,15 +275,17 @@ class PersistentShell:
         """Read output until the sentinel: (exit code, cwd, eof). None code = deadline."""
         pending = b""
         keep = len(self._prefix) + 32  # a sentinel cut across two reads
+        poll = POLL_BEFORE_SLEEP_S  # only for the first answer: later reads stream output
         while True:
             wait = deadline - time.monotonic()
             if wait <= 0:
                 self._emit(pending, out, decoder)
                 return None, None, False
             try:
-                ready, _, _ = select.select([self.fd], [], [], wait)
+                ready = _readable(self.fd, wait, poll)
             except InterruptedError:
                 continue
+            poll = 0.0
             if not ready:
                 continue
             try:

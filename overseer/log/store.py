@@ -11,6 +11,7 @@ is read inside the ``BEGIN IMMEDIATE`` transaction that extends it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import socket
@@ -55,10 +56,15 @@ class _Prepared(NamedTuple):
     redacted: dict[str, Any]
 
 
-_INSERT_EVENT = (
-    "INSERT INTO events (session_id, seq, ts, kind, payload, payload_hash, prev_hash, hash)"
-    " VALUES (?,?,?,?,?,?,?,?)"
-)
+_ROWS_PER_STATEMENT = 256  # x 8 parameters, well under SQLite's variable limit
+
+
+@functools.lru_cache(maxsize=_ROWS_PER_STATEMENT)
+def _insert_events(rows: int) -> str:
+    return (
+        "INSERT INTO events (session_id, seq, ts, kind, payload, payload_hash, prev_hash, hash)"
+        " VALUES " + ",".join(["(?,?,?,?,?,?,?,?)"] * rows)
+    )
 
 
 @dataclass(frozen=True)
@@ -367,14 +373,15 @@ class AuditLog:
         and we retry from the real head, so the chain can never fork.
         """
         conn = self.conn
-        single = len(prepared) == 1
+        # Up to a few hundred events go in as one multi-row INSERT: in
+        # autocommit mode one statement is its own transaction (all rows or
+        # none, and one fsync'd commit) without BEGIN/COMMIT round trips.
+        one_statement = len(prepared) <= _ROWS_PER_STATEMENT
         for attempt in range(3):
             head = self._heads.get(session_id) if attempt == 0 else None
             used: tuple[int, str] | None = None
             try:
-                # One statement in autocommit mode is its own transaction (the
-                # insert and its fsync'd commit in one call); several share one.
-                if not single:
+                if not one_statement:
                     conn.execute("BEGIN IMMEDIATE")
                 if head is None:
                     row = conn.execute(
@@ -393,10 +400,10 @@ class AuditLog:
                     )
                     chained.append((h, seq))
                     prev = h
-                if single:
-                    conn.execute(_INSERT_EVENT, rows[0])
+                if one_statement:
+                    conn.execute(_insert_events(len(rows)), [v for row in rows for v in row])
                 else:
-                    conn.executemany(_INSERT_EVENT, rows)
+                    conn.executemany(_insert_events(1), rows)
                     conn.execute("COMMIT")
                 self._heads[session_id] = (seq, prev)
                 return chained
