@@ -440,8 +440,8 @@ class AuditLog:
         leaves the WAL as it was.
         """
         self._wal_sized = True
-        if self.journal_mode.lower() != "wal":
-            return
+        if self.journal_mode.lower() != "wal" or self.conn.in_transaction:
+            return  # (a transaction of this connection is never ours to end)
         wal = Path(f"{self.path}-wal")
         try:
             page = int(self.conn.execute("PRAGMA page_size").fetchone()[0])
@@ -460,9 +460,9 @@ class AuditLog:
                 finally:
                     os.close(fd)
             finally:
-                self.conn.execute("ROLLBACK")
+                self.conn.execute("ROLLBACK")  # nothing was written in it
         except (OSError, sqlite3.Error):
-            self._rollback()
+            pass  # best effort: the WAL grows as it would have
 
     def _head_unmoved(self, session_id: str, used: tuple[int, str]) -> bool:
         try:
