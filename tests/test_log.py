@@ -409,3 +409,13 @@ def test_an_idle_session_is_sealed_in_the_background(log_path, monkeypatch):
             time.sleep(0.1)
         res = log.verify(sid)[0]
         assert res.ok and res.unsealed == 0 and res.sealed_seq and res.sealed_seq > head[0]
+
+
+def test_benchmark_smoke():
+    bench = Path(__file__).parent / "bench" / "audit.py"
+    res = subprocess.run(
+        [sys.executable, str(bench), "--smoke"], capture_output=True, text=True, timeout=300
+    )
+    assert res.returncode == 0, res.stderr
+    assert "durable appends/s" in res.stdout and "ratio" in res.stdout
+    assert "pre-sizes its WAL" in res.stdout and "verify 2,000 events" in res.stdout

@@ -149,13 +149,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, just check it runs")
     opts = ap.parse_args(argv)
-    n = 20 if opts.smoke else 100
+    n = 20 if opts.smoke else 150
     with tempfile.TemporaryDirectory(prefix="overseer-bench-") as tmp:
         root = Path(tmp)
         os.environ.setdefault("OVERSEER_HOME", str(root / "home"))
         ws = root / "raw"
         ws.mkdir()
-        rounds = 3 if opts.smoke else 7
+        rounds = 3 if opts.smoke else 11
         pairs = paired(root, rounds, n)
         ratio, base, med = pairs[len(pairs) // 2]
         raw = raw_tool(ws, n)
