@@ -5,6 +5,7 @@ session and asserts on the real SQLite audit log."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -707,3 +708,48 @@ def test_a_colon_named_tool_is_called_by_its_safe_name_and_recorded_by_its_real_
     assert result.status == "completed" and [a.text for a in tool.runs] == ["x"]
     proposed = [e.payload["tool"] for e in log.events(s.id, kinds=["action_proposed"])]
     assert proposed == ["mcp:git:echo"]
+
+
+def test_a_stop_while_the_model_hangs_ends_the_run_without_waiting_for_it(open_session, log):
+    """A provider that never answers must not keep a person who quits waiting:
+    the turn is recorded as abandoned and the run ends as terminated."""
+    s = open_session(FixedPolicy({}), [])
+    release = threading.Event()
+    entered = threading.Event()
+
+    def hang(_messages: list[BaseMessage]) -> AIMessage:
+        entered.set()
+        release.wait(60)
+        return final("too late")
+
+    model = ScriptedChatModel(script=[hang])
+    stopper = threading.Thread(
+        target=lambda: entered.wait(10) and s.stop_requested.set(), daemon=True
+    )
+    stopper.start()
+    started = time.monotonic()
+    try:
+        result = run(s, model)
+    finally:
+        release.set()
+    assert time.monotonic() - started < 10
+    assert result.status == "terminated" and "asked to stop" in result.final
+    [turn] = payloads(log, s.id, "model_turn")
+    assert turn["error"].startswith("abandoned") and turn.get("response") is None
+    assert all(r.ok for r in log.verify(s.id))
+
+
+def test_model_calls_keep_langchain_context(open_session, log):
+    """The model runs in a helper thread; LangChain's run config (a context
+    variable) must reach it as it would in the calling thread."""
+    from langchain_core.runnables.config import var_child_runnable_config
+
+    s = open_session(FixedPolicy({}), [])
+    seen: list[Any] = []
+
+    def look(_messages: list[BaseMessage]) -> AIMessage:
+        seen.append(var_child_runnable_config.get())
+        return final("done")
+
+    assert run(s, ScriptedChatModel(script=[look])).status == "completed"
+    assert seen and seen[0] is not None

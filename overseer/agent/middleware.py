@@ -12,7 +12,10 @@ the world:
   so they too are proposed to the broker and recorded as ``invalid``.
 * ``wrap_model_call`` — before the model is called: stop if the session was
   terminated, a stop was requested or the step budget is spent, and deliver
-  the developer's steering messages as ``HumanMessage``s. After: record a
+  the developer's steering messages as ``HumanMessage``s. The call itself
+  runs in a helper thread, so a person who terminates or quits while a
+  provider hangs is not kept waiting: the turn is recorded as abandoned and
+  the loop ends (the late answer, if any, is dropped). After: record a
   ``model_turn`` event.
 
 How a turn is recorded (and why it stays O(1) per turn): every message is
@@ -29,6 +32,7 @@ request from the events.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import re
@@ -62,6 +66,17 @@ from ..toolapi import Tool, ToolCall, ToolResult
 RAW_ARGS_KEY = "__overseer_raw_args__"
 
 StopReason = Literal["terminated", "stop_requested", "max_steps"]
+# How often a model call in flight looks for a stop.
+MODEL_POLL_S = 0.1
+
+
+class _Abandoned(Exception):
+    """A stop arrived while the model was answering; the answer is not awaited."""
+
+    def __init__(self, reason: StopReason) -> None:
+        super().__init__(reason)
+        self.reason: StopReason = reason
+
 
 STOP_TEXT: dict[str, str] = {
     "terminated": "Stopped: a person terminated the session.",
@@ -230,24 +245,59 @@ class OverseerMiddleware(AgentMiddleware):
     # -- model turns ------------------------------------------------------
 
     def _should_stop(self) -> StopReason | None:
+        reason = self._interrupted()
+        if reason is None and self.turns >= self.max_steps:
+            return "max_steps"
+        return reason
+
+    def _interrupted(self) -> StopReason | None:
+        """A person's stop (not the step budget): ends even a model call in flight."""
         if self.session.broker.terminated:
             return "terminated"
         if self.session.stop_requested.is_set():
             return "stop_requested"
-        if self.turns >= self.max_steps:
-            return "max_steps"
         return None
+
+    def _stop(self, reason: StopReason) -> ModelResponse:
+        """A closing message without tool calls: it ends the loop."""
+        self.stop_reason = reason
+        text = STOP_TEXT[reason].format(n=self.max_steps)
+        self.session.notice("agent", text, reason=reason, turns=self.turns)
+        return ModelResponse(result=[AIMessage(content=text, id=_new_id("overseer-stop"))])
+
+    def _call_model(
+        self, handler: Callable[[ModelRequest], ModelResponse], request: ModelRequest
+    ) -> ModelResponse:
+        """``handler(request)`` in a helper thread, waited for in short steps so a
+        stop ends the wait; raises ``_Abandoned`` then. The thread carries this
+        context (LangChain's callbacks and run config live in context variables)."""
+        ctx = contextvars.copy_context()
+        box: dict[str, Any] = {}
+        done = threading.Event()
+
+        def call() -> None:
+            try:
+                box["response"] = ctx.run(handler, request)
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+                box["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=call, name=f"model-turn-{self.turns}", daemon=True).start()
+        while not done.wait(MODEL_POLL_S):
+            reason = self._interrupted()
+            if reason is not None:
+                raise _Abandoned(reason)
+        if "error" in box:
+            raise box["error"]
+        return box["response"]  # type: ignore[no-any-return]
 
     def wrap_model_call(
         self, request: ModelRequest, handler: Callable[[ModelRequest], ModelResponse]
     ) -> ModelResponse:
         reason = self._should_stop()
         if reason is not None:
-            # No model call: a closing message without tool calls ends the loop.
-            self.stop_reason = reason
-            text = STOP_TEXT[reason].format(n=self.max_steps)
-            self.session.notice("agent", text, reason=reason, turns=self.turns)
-            return ModelResponse(result=[AIMessage(content=text, id=_new_id("overseer-stop"))])
+            return self._stop(reason)
 
         steering = [
             HumanMessage(
@@ -263,7 +313,13 @@ class OverseerMiddleware(AgentMiddleware):
         turn = self.turns
         started = time.monotonic()
         try:
-            response = handler(request)
+            response = self._call_model(handler, request)
+        except _Abandoned as stop:
+            why = "terminated" if stop.reason == "terminated" else "asked to stop"
+            self._record_turn(
+                turn, request, None, started, error=f"abandoned: the session was {why} mid-call"
+            )
+            return self._stop(stop.reason)
         except Exception as exc:
             self._record_turn(turn, request, None, started, error=f"{type(exc).__name__}: {exc}")
             raise
