@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from overseer.errors import SessionNotFound, UsageError
+from overseer.log.schema import SESSION_COLUMNS
 from overseer.log.verify import VerifyResult, verify_rows
 from overseer.render import call_summary, describe
 
@@ -116,7 +117,7 @@ class EventIndex:
                     "INSERT OR IGNORE INTO blobs VALUES (?,?,?)", (rec["hash"], len(data), data)
                 )
         sid = str(session["id"])
-        cols = ["id", "task", "agent", "model", "workspace", "started", "ended", "status", "policy"]
+        cols = SESSION_COLUMNS
         conn.execute(
             f"INSERT INTO sessions VALUES ({','.join('?' * len(cols))})",
             [session.get(c) for c in cols],
@@ -132,22 +133,11 @@ class EventIndex:
 
     def _load(self) -> None:
         row = self.conn.execute(
-            "SELECT id, task, agent, model, workspace, started, ended, status, policy FROM sessions WHERE id=?",
+            f"SELECT {', '.join(SESSION_COLUMNS)} FROM sessions WHERE id=?",
             (self.session_id,),
         ).fetchone()
         if row is not None:
-            keys = [
-                "id",
-                "task",
-                "agent",
-                "model",
-                "workspace",
-                "started",
-                "ended",
-                "status",
-                "policy",
-            ]
-            self.session = dict(zip(keys, row, strict=True))
+            self.session = dict(zip(SESSION_COLUMNS, row, strict=True))
         cur = self.conn.execute(
             "SELECT seq, ts, kind FROM events WHERE session_id=? ORDER BY seq", (self.session_id,)
         )

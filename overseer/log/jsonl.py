@@ -24,6 +24,7 @@ from typing import IO, Any
 from ..canonical import canonical_json
 from ..errors import LogError, UsageError
 from . import seals
+from .schema import SESSION_COLUMNS
 from .store import AuditLog
 from .verify import VerifyResult, verify_rows
 
@@ -179,7 +180,7 @@ def import_session(log: AuditLog, path: Path) -> VerifyResult:
         )
     if log.conn.execute("SELECT 1 FROM sessions WHERE id=?", (sid,)).fetchone():
         raise UsageError(f"session {sid} is already in {log.path}")
-    cols = ["id", "task", "agent", "model", "workspace", "started", "ended", "status", "policy"]
+    cols = SESSION_COLUMNS
     with log._lock:
         conn = log.conn
         conn.execute("BEGIN IMMEDIATE")

@@ -13,6 +13,18 @@ import sqlite_utils
 from sqlite_utils.db import Table
 
 SCHEMA_VERSION = 1
+# The columns of `sessions` that describe a session (the rest say who owns it).
+SESSION_COLUMNS = (
+    "id",
+    "task",
+    "agent",
+    "model",
+    "workspace",
+    "started",
+    "ended",
+    "status",
+    "policy",
+)
 
 APPEND_ONLY_TRIGGERS = """
 CREATE TRIGGER IF NOT EXISTS events_append_only_update BEFORE UPDATE ON events

@@ -629,23 +629,12 @@ class AuditLog:
 
     def sessions(self) -> list[dict[str, Any]]:
         """All sessions, newest first, with their event counts."""
+        cols = [*schema.SESSION_COLUMNS, "events"]
         rows = self.conn.execute(
-            "SELECT s.id, s.task, s.agent, s.model, s.workspace, s.started, s.ended, s.status, s.policy,"
+            f"SELECT {', '.join('s.' + c for c in schema.SESSION_COLUMNS)},"
             " (SELECT count(*) FROM events e WHERE e.session_id = s.id) AS events"
             " FROM sessions s ORDER BY s.started DESC, s.rowid DESC"
         ).fetchall()
-        cols = [
-            "id",
-            "task",
-            "agent",
-            "model",
-            "workspace",
-            "started",
-            "ended",
-            "status",
-            "policy",
-            "events",
-        ]
         return [dict(zip(cols, r, strict=True)) for r in rows]
 
     def session(self, session_id: str) -> dict[str, Any]:
