@@ -51,7 +51,44 @@ def waiting_line(others: list[str]) -> Text:
     return text
 
 
-class ApprovalScreen(ModalScreen[ApprovalDecision | None]):
+class RequestScreen(ModalScreen[ApprovalDecision | None]):
+    """What the approval and question dialogs share: the request, who answers,
+    the queue behind it, and closing when the request stops waiting."""
+
+    def __init__(
+        self, request: ApprovalRequest, *, by: str = "", waiting: list[str] | None = None
+    ) -> None:
+        super().__init__()
+        self.request = request
+        self.by = by
+        self.withdrawn = False
+        self._waiting = list(waiting or [])
+
+    def _queue(self) -> Static:
+        return Static(
+            waiting_line(self._waiting), id="queue", classes="some" if self._waiting else ""
+        )
+
+    def withdraw(self) -> None:
+        """The request stopped waiting (decided elsewhere, timed out): close
+        now, or as soon as this dialog is on top again (a palette may cover it)."""
+        self.withdrawn = True
+        if self.app.screen is self:
+            self.dismiss(None)
+
+    def on_screen_resume(self) -> None:
+        if self.withdrawn:
+            self.dismiss(None)
+
+    def set_waiting(self, others: list[str]) -> None:
+        self._waiting = list(others)
+        if self.is_mounted:
+            queue = self.query_one("#queue", Static)
+            queue.update(waiting_line(self._waiting))
+            queue.set_class(bool(self._waiting), "some")
+
+
+class ApprovalScreen(RequestScreen):
     """Decide one request. ``clock`` is injectable so snapshots do not drift."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -102,14 +139,10 @@ class ApprovalScreen(ModalScreen[ApprovalDecision | None]):
         clock: Callable[[], float] = time.time,
         quit_hint: str = "quit (denies)",
     ) -> None:
-        super().__init__()
-        self.request = request
-        self.by = by
-        self.withdrawn = False
+        super().__init__(request, by=by, waiting=waiting)
         self.clock = clock
         self.quit_hint = quit_hint
         self.mode: Mode = "choose"
-        self._waiting = list(waiting or [])
 
     # -- layout ----------------------------------------------------------------
 
@@ -131,9 +164,7 @@ class ApprovalScreen(ModalScreen[ApprovalDecision | None]):
                 yield Static(
                     self._grant_line(), id="grant", classes="" if req.grant_preview else "none"
                 )
-            yield Static(
-                waiting_line(self._waiting), id="queue", classes="some" if self._waiting else ""
-            )
+            yield self._queue()
             yield Input(
                 placeholder="Why not? (sent to the agent) — enter to deny, esc to go back",
                 id="reason",
@@ -154,17 +185,6 @@ class ApprovalScreen(ModalScreen[ApprovalDecision | None]):
         self.set_interval(1.0, self._tick)
         # Arrow keys and page up/down scroll a long preview; letters stay the dialog's.
         self.query_one("#body").focus()
-
-    def withdraw(self) -> None:
-        """The request stopped waiting (decided elsewhere, timed out): close
-        now, or as soon as this dialog is on top again (a palette may cover it)."""
-        self.withdrawn = True
-        if self.app.screen is self:
-            self.dismiss(None)
-
-    def on_screen_resume(self) -> None:
-        if self.withdrawn:
-            self.dismiss(None)
 
     def _title(self) -> Text:
         req = self.request
@@ -224,13 +244,6 @@ class ApprovalScreen(ModalScreen[ApprovalDecision | None]):
         return keys
 
     # -- updates from the app -----------------------------------------------------
-
-    def set_waiting(self, others: list[str]) -> None:
-        self._waiting = list(others)
-        if self.is_mounted:
-            queue = self.query_one("#queue", Static)
-            queue.update(waiting_line(self._waiting))
-            queue.set_class(bool(self._waiting), "some")
 
     def _tick(self) -> None:
         self.query_one("#meta", Static).update(self._meta())

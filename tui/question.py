@@ -16,16 +16,15 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.events import Key
-from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from overseer.approval import ApprovalDecision, ApprovalRequest
+from overseer.approval import ApprovalDecision
 
-from .approval import waiting_line
+from .approval import RequestScreen
 
 
-class QuestionScreen(ModalScreen[ApprovalDecision | None]):
+class QuestionScreen(RequestScreen):
     """Answer one question from the agent."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -48,15 +47,6 @@ class QuestionScreen(ModalScreen[ApprovalDecision | None]):
     QuestionScreen #queue.some { display: block; }
     """
 
-    def __init__(
-        self, request: ApprovalRequest, *, by: str = "", waiting: list[str] | None = None
-    ) -> None:
-        super().__init__()
-        self.request = request
-        self.by = by
-        self.withdrawn = False
-        self._waiting = list(waiting or [])
-
     def compose(self) -> ComposeResult:
         req = self.request
         with Vertical(id="dialog"):
@@ -78,9 +68,7 @@ class QuestionScreen(ModalScreen[ApprovalDecision | None]):
                 else "Type your answer and press enter"
             )
             yield Input(placeholder=placeholder, id="answer", select_on_focus=False)
-            yield Static(
-                waiting_line(self._waiting), id="queue", classes="some" if self._waiting else ""
-            )
+            yield self._queue()
             keys = "enter answer   " + ("1-9 pick a choice   tab switch   " if req.choices else "")
             yield Static(keys + "esc later   ctrl+t terminate the session", id="keys")
 
@@ -90,24 +78,6 @@ class QuestionScreen(ModalScreen[ApprovalDecision | None]):
             self.query_one(OptionList).focus()
         else:
             self.query_one("#answer", Input).focus()
-
-    def withdraw(self) -> None:
-        """The request stopped waiting (decided elsewhere, timed out): close
-        now, or as soon as this dialog is on top again (a palette may cover it)."""
-        self.withdrawn = True
-        if self.app.screen is self:
-            self.dismiss(None)
-
-    def on_screen_resume(self) -> None:
-        if self.withdrawn:
-            self.dismiss(None)
-
-    def set_waiting(self, others: list[str]) -> None:
-        self._waiting = list(others)
-        if self.is_mounted:
-            queue = self.query_one("#queue", Static)
-            queue.update(waiting_line(self._waiting))
-            queue.set_class(bool(self._waiting), "some")
 
     def _answer(self, text: str) -> None:
         self.dismiss(ApprovalDecision(decision="approve", by=self.by, answer=text))
