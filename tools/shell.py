@@ -70,7 +70,8 @@ MAX_LINE = 3800
 # sleeping thread costs about as much again; a short poll keeps fast commands
 # fast and costs a slow one at most this much CPU. Only with a second CPU for
 # bash to answer on: on one, polling would delay the answer it waits for.
-POLL_BEFORE_SLEEP_S = 0.0003 if len(os.sched_getaffinity(0)) > 1 else 0.0
+_CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+POLL_BEFORE_SLEEP_S = 0.0003 if _CPUS > 1 else 0.0
 
 
 def _readable(fd: int, wait: float, poll: float = 0.0) -> bool:
