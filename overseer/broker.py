@@ -28,7 +28,6 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import copy
-import functools
 import json
 import os
 import shlex
@@ -49,6 +48,7 @@ from .log import AuditLog
 from .paths import protected_paths
 from .policy.base import Policy, Verdict
 from .policy.guard import touched as touched_paths
+from .textcache import short_text_cache
 from .toolapi import Facts, Sandbox, Tool, ToolCall, ToolContext, ToolResult
 
 LOG_OUTPUT_HEAD = 16_384
@@ -63,7 +63,7 @@ Held = list[tuple[str, dict[str, Any]]]
 FAIL_CLOSED_RULE = "builtin:fail-closed"
 
 
-@functools.lru_cache(maxsize=4096)
+@short_text_cache(maxsize=4096)
 def _words(command: str) -> tuple[str, ...]:
     """The command's words as the shell would split them (best effort; the
     guard also takes the tree-sitter analysis). Cached: agents repeat commands."""

@@ -22,6 +22,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from .textcache import short_text_cache
+
 SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
 
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
@@ -100,7 +102,7 @@ _ASSIGN = re.compile(
 _LOWER_SECRET = re.compile(r"passw(or)?d|secret|token|api[_\-]?key|private[_\-]?key", re.IGNORECASE)
 
 
-@functools.lru_cache(maxsize=4096)
+@short_text_cache(maxsize=4096, max_chars=256)  # keys come from the agent's arguments too
 def _secret_name(name: str) -> bool:
     """Env-style (upper case) names with KEY/TOKEN/SECRET/PASSWORD, or any
     name with an unmistakable word; ``key=`` in code (``sort(key=...)``) is not one."""

@@ -30,11 +30,12 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Literal
 
 import tree_sitter_bash
 from tree_sitter import Language, Node, Parser
+
+from ..textcache import short_text_cache
 
 Decision = Literal["allow", "ask", "deny"]
 
@@ -1837,10 +1838,10 @@ def sed_script_danger(script: str) -> str | None:
     return None
 
 
-@lru_cache(maxsize=8192)
+@short_text_cache(maxsize=8192)
 def analyse(command: str) -> Analysis:
-    """Parse ``command`` and return its parts (cached; the result is shared,
-    do not modify it)."""
+    """Parse ``command`` and return its parts (cached up to 4,096 characters;
+    the result is shared, do not modify it)."""
     if "\x00" in command:
         part = Part(text=command, kind="error")
         part.add("nul", "the command contains a NUL character")
