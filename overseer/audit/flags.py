@@ -619,6 +619,11 @@ def read_text(path: Path) -> str | None:
 
 # -- live observer -----------------------------------------------------------------
 
+# A call's proposal and policy decision always come just before another record
+# of the same call (its start, refusal or approval request; one commit): they
+# travel to the worker with it.
+_RIDE_ALONG = frozenset({"action_proposed", "policy_decided"})
+
 
 class FlagObserver:
     """Raises flags beside a running session (see the module docstring)."""
@@ -638,7 +643,10 @@ class FlagObserver:
                 self.log.path, self.sid, str(sp.get("workspace") or ws)
             ),
         )
-        self._queue: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
+        # Batches of items for the worker; None stops it.
+        self._queue: queue.Queue[list[tuple[Any, ...]] | None] = queue.Queue()
+        self._held: list[tuple[Any, ...]] = []  # items waiting to go with the next batch
+        self._held_lock = threading.Lock()
         self._failed = False
         self._writes: dict[str, Path] = {}  # call_id -> test-related file a running write touches
         self._thread = threading.Thread(target=self._work, name=f"flags-{self.sid}", daemon=True)
@@ -663,31 +671,47 @@ class FlagObserver:
             if path is not None:
                 # The tool runs as soon as this returns: read the file now, not later.
                 self._writes[cid] = path
-                self._queue.put(("before", cid, path, read_text(path)))
+                self._send(("before", cid, path, read_text(path)), wake=False)
         elif kind == "action_finished" and cid in self._writes:
             path = self._writes.pop(cid)
             if payload.get("status") == "ok":
-                self._queue.put(("after", cid, path, read_text(path), seq))
-        self._queue.put(("event", seq, kind, payload))
+                self._send(("after", cid, path, read_text(path), seq), wake=False)
+        self._send(("event", seq, kind, payload), wake=kind not in _RIDE_ALONG)
+
+    def _send(self, item: tuple[Any, ...], wake: bool = True) -> None:
+        """Hand ``item`` to the worker, with whatever is held; ``wake=False``
+        holds it for the next batch. Waking the worker for every event made it
+        trade the interpreter lock with the appending thread four times a call."""
+        with self._held_lock:
+            self._held.append(item)
+            if not wake:
+                return
+            batch, self._held = self._held, []
+        self._queue.put(batch)
 
     def _work(self) -> None:
         while True:
-            item = self._queue.get()
+            batch = self._queue.get()
             try:
-                if item is None:
+                if batch is None:
                     return
-                self._handle(item)
-            except Exception as exc:  # noqa: BLE001 - a detector bug must not stop the session
-                if not self._failed:
-                    self._failed = True
-                    with contextlib.suppress(Exception):
-                        self.log.append(
-                            self.sid,
-                            "notice",
-                            {"topic": "flags", "message": f"flag detection failed: {exc!r}"},
-                        )
+                for item in batch:
+                    self._handle_safely(item)
             finally:
                 self._queue.task_done()
+
+    def _handle_safely(self, item: tuple[Any, ...]) -> None:
+        try:
+            self._handle(item)
+        except Exception as exc:  # noqa: BLE001 - a detector bug must not stop the session
+            if not self._failed:
+                self._failed = True
+                with contextlib.suppress(Exception):
+                    self.log.append(
+                        self.sid,
+                        "notice",
+                        {"topic": "flags", "message": f"flag detection failed: {exc!r}"},
+                    )
 
     def _handle(self, item: tuple[Any, ...]) -> None:
         what = item[0]
@@ -711,7 +735,7 @@ class FlagObserver:
 
     def _drain(self, timeout: float = 30.0) -> None:
         done = threading.Event()
-        self._queue.put(("sync", done))
+        self._send(("sync", done))
         done.wait(timeout)
 
     def session_ending(self, status: str, final: str) -> None:
