@@ -22,8 +22,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .textcache import short_text_cache
-
 SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
 
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
@@ -102,14 +100,22 @@ _ASSIGN = re.compile(
 _LOWER_SECRET = re.compile(r"passw(or)?d|secret|token|api[_\-]?key|private[_\-]?key", re.IGNORECASE)
 
 
-@short_text_cache(maxsize=4096, max_chars=256)  # keys come from the agent's arguments too
-def _secret_name(name: str) -> bool:
+def _is_secret_name(name: str) -> bool:
     """Env-style (upper case) names with KEY/TOKEN/SECRET/PASSWORD, or any
     name with an unmistakable word; ``key=`` in code (``sort(key=...)``) is not one."""
     bare = name.lstrip("-")
     if bare.isupper() and SECRET_NAME.search(bare):
         return True
     return bool(_LOWER_SECRET.search(bare))
+
+
+# Asked for every key of every payload: cached, but only for short names (the
+# agent's arguments choose keys too, and the cache must not grow with them).
+_secret_name_short = functools.lru_cache(maxsize=4096)(_is_secret_name)
+
+
+def _secret_name(name: str) -> bool:
+    return _secret_name_short(name) if len(name) <= _CACHED_LEN else _is_secret_name(name)
 
 
 def _entropy(s: str) -> float:
@@ -203,7 +209,7 @@ class Redactor:
                     if (
                         item
                         and type(k) is str
-                        and _secret_name(k)
+                        and (_secret_name_short(k) if len(k) <= _CACHED_LEN else _is_secret_name(k))
                         and not item.startswith("[REDACTED")
                     ):
                         out[k] = f"[REDACTED:{k}]"

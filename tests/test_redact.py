@@ -73,3 +73,15 @@ def test_empty_containers_and_scalars_pass_through_unchanged():
         "none": None,
         "f": "0.5",
     }
+
+
+def test_long_keys_are_judged_but_not_kept():
+    from overseer import redact
+
+    r = Redactor(env={})
+    before = redact._secret_name_short.cache_info().currsize  # noqa: SLF001
+    payload = {("k" * 300) + str(i): "some value here" for i in range(200)}
+    payload["x" * 300 + "_password"] = "hunter22"
+    out = r.value(payload)
+    assert out["x" * 300 + "_password"].startswith("[REDACTED")
+    assert redact._secret_name_short.cache_info().currsize == before  # noqa: SLF001
