@@ -67,6 +67,9 @@ def _insert_events(rows: int) -> str:
     )
 
 
+_INSERT_EVENT = _insert_events(1)
+
+
 @dataclass(frozen=True)
 class StoredEvent:
     id: int
@@ -282,7 +285,7 @@ class AuditLog:
         killed at once, and reaches the disk with the next durable commit,
         which syncs the whole WAL. It saves an fsync per record.
         """
-        return self.append_many(session_id, [(kind, payload)], durable=durable)[0]
+        return self._write(session_id, [self._prepare(session_id, kind, payload)], durable)[0]
 
     def append_many(
         self,
@@ -300,6 +303,9 @@ class AuditLog:
         if not records:
             return []
         prepared = [self._prepare(session_id, kind, payload) for kind, payload in records]
+        return self._write(session_id, prepared, durable)
+
+    def _write(self, session_id: str, prepared: list[_Prepared], durable: bool) -> list[Appended]:
         with self._lock:
             if not self._wal_sized:
                 self._presize_wal()
@@ -312,7 +318,7 @@ class AuditLog:
             n, last = self._since_seal.get(session_id, (0, ts))
             n += len(prepared)
             self._since_seal[session_id] = (n, last)
-            if records[-1][0] != "seal":
+            if prepared[-1].kind != "seal":
                 if n >= self.seal_every or ts - last >= self.SEAL_INTERVAL_NS:
                     self.seal(session_id)
                 elif self._sealer is None:
@@ -400,10 +406,12 @@ class AuditLog:
                     )
                     chained.append((h, seq))
                     prev = h
-                if one_statement:
+                if len(rows) == 1:
+                    conn.execute(_INSERT_EVENT, rows[0])
+                elif one_statement:
                     conn.execute(_insert_events(len(rows)), [v for row in rows for v in row])
                 else:
-                    conn.executemany(_insert_events(1), rows)
+                    conn.executemany(_INSERT_EVENT, rows)
                     conn.execute("COMMIT")
                 self._heads[session_id] = (seq, prev)
                 return chained
