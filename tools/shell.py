@@ -75,16 +75,20 @@ POLL_BEFORE_SLEEP_S = 0.0003 if _CPUS > 1 else 0.0
 
 
 def _readable(fd: int, wait: float, poll: float = 0.0) -> bool:
-    """Whether ``fd`` has data within ``wait`` seconds, polling ``poll`` seconds first."""
+    """Whether ``fd`` has data (or hung up) within ``wait`` seconds, polling
+    ``poll`` seconds first. poll(2), not select(2): a process with many files
+    open (a UI, many sessions) may hand the pty a descriptor above 1023."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
     if poll:
         until = time.perf_counter() + min(poll, wait)
         while True:
-            if select.select([fd], [], [], 0)[0]:
+            if poller.poll(0):
                 return True
             if time.perf_counter() >= until:
                 break
         wait = max(wait - poll, 0.0)
-    return bool(select.select([fd], [], [], wait)[0])
+    return bool(poller.poll(wait * 1000))
 
 
 class ShellArgs(BaseModel):
@@ -245,8 +249,7 @@ class PersistentShell:
         # Bounded: a background job printing without end must not stall the call.
         while drained < (1 << 20):
             try:
-                ready, _, _ = select.select([self.fd], [], [], 0)
-                if not ready:
+                if not _readable(self.fd, 0):
                     break
                 chunk = os.read(self.fd, 65536)
             except OSError:
