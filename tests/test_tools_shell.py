@@ -229,3 +229,33 @@ def test_waiting_for_the_shell_polls_briefly_then_sleeps_until_the_deadline():
     finally:
         os.close(r)
         os.close(w)
+
+
+def test_the_shell_works_when_its_pty_gets_a_descriptor_above_1023(tmp_path: Path) -> None:
+    """A long-lived process (the UI, many sessions) can have a thousand files
+    open; select(2) cannot watch a descriptor past 1023, poll(2) can."""
+    import os
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 1400
+    if hard != resource.RLIM_INFINITY and hard < want:
+        pytest.skip(f"the hard limit on open files is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), hard))
+    fillers = []
+    tool = ShellTool()
+    try:
+        while len(fillers) < 1100:
+            fillers.append(os.open(os.devnull, os.O_RDONLY))
+        ws = tmp_path / "ws"
+        ws.mkdir()
+        ctx = ToolContext(workspace=ws, session_id="s")
+        r = run(tool, ctx, "echo high; cd /; pwd")
+        assert r.status == "ok" and r.output == "high\n/\n", r.output
+        shell = next(iter(ctx.state["overseer.tools.shell"].shells.values()))
+        assert shell.fd > 1023
+    finally:
+        tool.close()
+        for fd in fillers:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
