@@ -35,6 +35,7 @@ def _reject_floats(value: Any) -> None:
 # The reference encoder: the canonical form is what it writes. One instance
 # for every call (json.dumps with options builds a new one each time).
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_ASCII_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 # Subclasses, datetimes and dataclasses are left to the reference encoder, so
 # orjson's own conversions never define what is canonical.
 _ORJSON_CANONICAL = (
@@ -53,13 +54,25 @@ def canonical_json(value: Any, *, check: bool = True) -> str:
     fuzzes the two against each other) about ten times faster — this runs on
     every audit append. What orjson refuses (integers beyond 64 bits,
     non-string keys, lone surrogates) takes the reference road.
+
+    A string holding a lone surrogate (undecodable bytes carried in a str,
+    or a ``\\udc80`` escape in a model's JSON) has no UTF-8 form, so the text
+    could be neither hashed nor stored: such a value is written with every
+    non-ASCII character escaped. It is still valid JSON that reads back as
+    the same value, and the choice depends only on the value, so the form
+    stays canonical.
     """
     if check:
         _reject_floats(value)
     try:
         return orjson.dumps(value, option=_ORJSON_CANONICAL).decode("utf-8")
     except TypeError:  # orjson.JSONEncodeError is one
-        return _ENCODER.encode(value)
+        text = _ENCODER.encode(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _ASCII_ENCODER.encode(value)
+    return text
 
 
 @functools.lru_cache(maxsize=4096)

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from overseer.canonical import NonCanonicalValue, canonical_json, event_body
+from overseer.canonical import NonCanonicalValue, canonical_json, event_body, sha256_hex
 
 
 def reference(value: object) -> str:
@@ -53,11 +53,18 @@ def test_keys_sort_by_code_point_across_planes() -> None:
     [
         {"big": 2**70, "neg": -(2**64)},  # beyond 64 bits
         {1: "a", 2: "b"},  # non-string keys: the reference writes them as strings
-        {"s": "lone \ud800 surrogate"},
     ],
 )
 def test_values_the_fast_road_refuses_take_the_reference_road(value: object) -> None:
     assert canonical_json(value) == reference(value)
+
+
+def test_a_lone_surrogate_is_written_as_ascii_json_that_reads_back_the_same() -> None:
+    value = {"args": {"text": "café \udc80 bytes"}, "n": 1}
+    text = canonical_json(value)
+    assert text.isascii() and json.loads(text) == value
+    assert text == canonical_json(json.loads(text))  # stable
+    sha256_hex(text)  # hashable: it has a UTF-8 form
 
 
 def test_subclasses_are_written_as_the_reference_writes_them() -> None:

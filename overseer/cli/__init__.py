@@ -3,6 +3,8 @@ and is registered here; `main` is the console-script entry point."""
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from pathlib import Path
 
 import click
@@ -69,5 +71,16 @@ def export(session_id: str, fmt: str, output: Path | None) -> None:
     export_report(session_id, fmt, output)
 
 
+def _tolerant_output() -> None:
+    """Recorded text may hold lone surrogates (undecodable bytes from file
+    names, arguments, tool output): printed, they become visible ``\\udcXX``
+    escapes instead of a UnicodeEncodeError halfway through a transcript."""
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            with contextlib.suppress(Exception):
+                stream.reconfigure(errors="backslashreplace")
+
+
 def main() -> None:
+    _tolerant_output()
     cli.main(prog_name="overseer")

@@ -59,7 +59,14 @@ def open_log(*, create: bool = False) -> AuditLog:
 
 
 def echo_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (undecodable bytes in recorded text) has no UTF-8
+        # form; as a \u escape it is still valid JSON that reads back the same.
+        text = json.dumps(value, indent=2, ensure_ascii=True, default=str)
+    click.echo(text)
 
 
 class OverseerGroup(click.Group):

@@ -42,7 +42,9 @@ def atomic_output(path: Path) -> Iterator[IO[str]]:
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        # A lone surrogate (an undecodable byte kept in a str) has no UTF-8
+        # form: it is written as a visible \udcXX escape, not a crash.
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as fh:
             yield fh
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)

@@ -91,6 +91,16 @@ def iso(ts_ns: int | None = None) -> str:
     return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _column_text(text: str | None) -> str | None:
+    """Text for a plain column. A lone surrogate (an undecodable byte in a
+    path or an argument) has no UTF-8 form and SQLite refuses it: it is kept
+    as a visible ``\\udcff`` escape. (Event payloads keep it exactly; see
+    ``canonical_json``.)"""
+    if text is None or text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _proc_start(pid: int) -> str | None:
     """The kernel's start time of a process: with the pid it names a process
     uniquely, so a reused pid is not mistaken for the session's owner."""
@@ -247,13 +257,13 @@ class AuditLog:
                     " owner_pid, owner_host, owner_start) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         sid,
-                        self.redactor.text(payload.task),
-                        payload.agent,
-                        payload.model,
-                        payload.workspace,
+                        _column_text(self.redactor.text(payload.task)),
+                        _column_text(payload.agent),
+                        _column_text(payload.model),
+                        _column_text(payload.workspace),
                         iso(),
                         "running",
-                        payload.policy_name,
+                        _column_text(payload.policy_name),
                         pid,
                         socket.gethostname(),
                         _proc_start(pid),
