@@ -48,6 +48,8 @@ from .log import AuditLog
 from .paths import protected_paths
 from .policy.base import Policy, Verdict
 from .policy.guard import touched as touched_paths
+from .recordable import MAX_ARGS_BYTES, depth_exceeded, oversized, recordable
+from .recordable import MAX_DEPTH as MAX_ARGS_DEPTH
 from .textcache import short_text_cache
 from .toolapi import Facts, Sandbox, Tool, ToolCall, ToolContext, ToolResult
 
@@ -236,18 +238,31 @@ class Broker:
 
     def _mediate(self, call: ToolCall, depth: int, held: Held) -> ToolResult:
         call_id = call.id or uuid.uuid4().hex[:10]
+        proposed = recordable(call.args)
+        too_big = oversized(
+            proposed if isinstance(proposed, str) else canonical_json(proposed, check=False)
+        )
         held.append(
             (
                 "action_proposed",
                 {
                     "call_id": call_id,
                     "tool": call.name,
-                    "args": call.args,
+                    "args": too_big or proposed,
                     "source": call.source,
                     "parent_call_id": call.parent_call_id,
                 },
             )
         )
+        if too_big is not None:
+            return self._finish(
+                call_id,
+                call.name,
+                "invalid",
+                f"arguments for {call.name} are {too_big['size']} bytes; the limit is "
+                f"{MAX_ARGS_BYTES} (write large content in parts)",
+                held,
+            )
         if self.failure:
             return self._finish(
                 call_id,
@@ -283,6 +298,14 @@ class Broker:
                 call.name,
                 "invalid",
                 f"arguments for {call.name} must be a JSON object, got {type(raw).__name__}",
+                held,
+            )
+        if depth_exceeded(raw):
+            return self._finish(
+                call_id,
+                call.name,
+                "invalid",
+                f"arguments for {call.name} nest deeper than {MAX_ARGS_DEPTH} levels",
                 held,
             )
         try:
@@ -691,7 +714,7 @@ class Broker:
                     "truncated": cut or size > len(full),
                     "duration_ms": duration,
                     "error": result.error,
-                    "data": result.data,
+                    "data": recordable(result.data),
                 },
             )
         except LogWriteError as exc:

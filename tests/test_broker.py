@@ -3,6 +3,7 @@ if the invariant breaks. Real SQLite logs; a fixed policy and a recording tool."
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -400,3 +401,50 @@ def test_ctrl_c_while_a_tool_runs_is_recorded_before_it_stops_the_agent(log, ses
     [finished] = payloads(log, session, "action_finished")
     assert finished["status"] == "terminated" and "Ctrl-C" in finished["error"]
     assert broker.terminated
+
+
+def _nested(levels: int) -> list[Any]:
+    top: list[Any] = []
+    cur = top
+    for _ in range(levels):
+        nxt: list[Any] = []
+        cur.append(nxt)
+        cur = nxt
+    return top
+
+
+def test_hostile_arguments_are_refused_and_recorded_and_the_session_goes_on(
+    log, session, tmp_path, log_path
+):
+    """Arguments nested thousands deep or megabytes big once made the proposal
+    unrecordable, and the broker then failed the whole session."""
+    broker, tool = make(log, session, tmp_path)
+    deep = broker.submit(ToolCall(id="deep", name="echo", args={"text": "x", "n": _nested(5000)}))
+    assert deep.status == "invalid" and "deeper than 64 levels" in deep.output
+    big = broker.submit(ToolCall(id="big", name="echo", args={"text": "z" * (9 << 20)}))
+    assert big.status == "invalid" and "the limit is" in big.output
+    assert broker.failure is None and tool.runs == []
+    assert broker.submit(ToolCall(id="ok", name="echo", args={"text": "fine"})).status == "ok"
+    proposed = {p["call_id"]: p["args"] for p in payloads(log, session, "action_proposed")}
+    assert "[nested deeper than 64 levels]" in json.dumps(proposed["deep"])
+    stand_in = proposed["big"]
+    assert stand_in["size"] == len(json.dumps({"text": "z" * (9 << 20)}).replace(" ", ""))
+    assert len(stand_in["head"]) == 4096 and len(stand_in["sha256"]) == 64
+    assert log_path.stat().st_size < 1 << 20  # the 9 MB were not stored
+    assert log.verify(session)[0].ok
+
+
+def test_tool_data_json_has_no_form_for_is_recorded_as_text(log, session, tmp_path):
+    class Odd(EchoTool):
+        def run(self, args: Any, ctx: ToolContext) -> ToolResult:
+            return ToolResult(output="done", data={"obj": object(), "deep": _nested(300)})
+
+    tool = Odd()
+    broker = Broker(
+        log, session, {"echo": tool}, FixedPolicy({"echo": "allow"}), DenyAll(), tmp_path
+    )
+    res = broker.submit(ToolCall(id="c1", name="echo", args={"text": "x"}))
+    assert res.status == "ok" and broker.failure is None
+    [finished] = payloads(log, session, "action_finished")
+    assert finished["data"]["obj"].startswith("<object object")
+    assert "[nested deeper than 64 levels]" in json.dumps(finished["data"]["deep"])
