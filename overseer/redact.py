@@ -40,7 +40,13 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("jwt", re.compile(r"eyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}")),
     (
         "private_key",
-        re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
+        # The body stops at the next BEGIN and is bounded (a PEM key block is
+        # far below 16 KB): text with many BEGINs and no END is scanned once,
+        # not once per BEGIN to its end.
+        re.compile(
+            r"-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----(?:(?!-----BEGIN)[\s\S]){0,16384}?"
+            r"-----END [A-Z ]{0,40}PRIVATE KEY-----"
+        ),
     ),
     ("bearer_token", re.compile(r"(?<=Bearer )[A-Za-z0-9_\-\.=+/]{20,}")),
 ]
@@ -92,8 +98,14 @@ _HINTS = re.compile("|".join(re.escape(h) for h in _TOKEN_HINTS))
 _TOKENS = re.compile("|".join(f"(?P<{name}>{p.pattern})" for name, p in _PATTERNS), re.S)
 
 # NAME=value, NAME: value, "NAME": "value", export NAME=value, --name=value
+# The name is at most 64 characters: the regex is tried at every position, and
+# an unbounded name made a long run of word characters (a hash list, a long
+# identifier) cost time quadratic in its length — 32 KB of output took 13 s.
+# A name starts after a character that is not a letter or digit (so a run of
+# them is tried once, not at each position); a longer name is matched from
+# its last "_" or "-" within 64 characters, where KEY or TOKEN sits.
 _ASSIGN = re.compile(
-    r"""(?P<name>[A-Za-z_][A-Za-z0-9_\-]*)(?P<q1>["']?)(?P<sep>\s*[=:]\s*)(?P<q2>["']?)(?P<value>[^\s"',;&|]+)"""
+    r"""(?<![A-Za-z0-9])(?P<name>[A-Za-z_][A-Za-z0-9_\-]{0,63})(?P<q1>["']?)(?P<sep>\s{0,16}[=:]\s{0,16})(?P<q2>["']?)(?P<value>[^\s"',;&|]+)"""
 )
 
 

@@ -85,3 +85,25 @@ def test_long_keys_are_judged_but_not_kept():
     out = r.value(payload)
     assert out["x" * 300 + "_password"].startswith("[REDACTED")
     assert redact._secret_name_short.cache_info().currsize == before  # noqa: SLF001
+
+
+def test_pathological_text_cannot_stall_redaction():
+    """An unbounded assignment pattern once took 13 s on 32 KB of word
+    characters followed by a colon (tried at every position, each attempt
+    scanning to the end): 1 MB would have taken hours. Each shape below, a
+    megabyte long, must be redacted well inside the timeout (it takes
+    milliseconds); a hang, not a speed, is what this catches."""
+    import subprocess
+    import sys
+
+    code = (
+        "from overseer.redact import Redactor\n"
+        "r = Redactor(env={})\n"
+        "n = 1 << 20\n"
+        "for text in ('A' * n + ' key: v', 'a_' * (n // 2) + '=1',\n"
+        "             '-----BEGIN RSA PRIVATE KEY-----x' * (n // 32), 'k' * n + ' ' * 64 + '= v'):\n"
+        "    r.text(text)\n"
+        "print('ok')\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-500:]
