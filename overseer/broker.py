@@ -57,6 +57,7 @@ LOG_OUTPUT_HEAD = 16_384
 LOG_OUTPUT_TAIL = 16_384
 BLOB_CAP = 8 * 1024 * 1024
 MAX_EDITS = 5
+MAX_ID = 200  # characters of a call id or tool name
 GUARD_RULE = "builtin:protect-overseer"
 # Held records: a call's proposal and policy decision are written in one
 # transaction with the call's next record (its start, its refusal, or its
@@ -237,7 +238,11 @@ class Broker:
                     self._flush(held, durable=True)
 
     def _mediate(self, call: ToolCall, depth: int, held: Held) -> ToolResult:
-        call_id = call.id or uuid.uuid4().hex[:10]
+        # Ids and names are short in any real call; a model's megabyte-long one
+        # would otherwise be copied into every record and message of the call.
+        call_id = call.id if call.id and len(call.id) <= MAX_ID else uuid.uuid4().hex[:10]
+        if len(call.name) > MAX_ID:
+            call = call.model_copy(update={"name": call.name[:MAX_ID] + "…"})
         proposed = recordable(call.args)
         too_big = oversized(
             proposed if isinstance(proposed, str) else canonical_json(proposed, check=False)

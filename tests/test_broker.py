@@ -448,3 +448,13 @@ def test_tool_data_json_has_no_form_for_is_recorded_as_text(log, session, tmp_pa
     [finished] = payloads(log, session, "action_finished")
     assert finished["data"]["obj"].startswith("<object object")
     assert "[nested deeper than 64 levels]" in json.dumps(finished["data"]["deep"])
+
+
+def test_huge_ids_and_tool_names_are_cut_not_copied_into_every_record(log, session, tmp_path):
+    broker, tool = make(log, session, tmp_path)
+    res = broker.submit(ToolCall(id="c1", name="x" * (1 << 20), args={}))
+    assert res.status == "invalid" and len(res.output) < 1000
+    ok = broker.submit(ToolCall(id="i" * (1 << 20), name="echo", args={"text": "a"}))
+    assert ok.status == "ok" and len(tool.runs) == 1
+    for e in log.events(session):
+        assert len(json.dumps(e.payload)) < 5000, e.kind
