@@ -28,7 +28,6 @@ are ignored.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import hashlib
 import os
 import queue
@@ -52,6 +51,7 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
+from . import textdiff
 from .log import AuditLog
 
 IGNORED_DIRS = frozenset(
@@ -680,7 +680,7 @@ class Watcher:
     def _diff(
         self, rel: str, old: str, new: str, *, created: bool = False, deleted: bool = False
     ) -> str:
-        lines = difflib.unified_diff(
+        lines = textdiff.unified_diff(
             old.splitlines(keepends=True),
             new.splitlines(keepends=True),
             fromfile="/dev/null" if created else f"a/{rel}",

@@ -10,7 +10,6 @@ see. Everything is bounded: a file read is capped, a search stops after
 from __future__ import annotations
 
 import codecs
-import difflib
 import fnmatch
 import os
 import re
@@ -21,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from overseer import textdiff
 from overseer.toolapi import Facts, Risk, Tool, ToolContext, ToolResult
 
 from ._output import bound_text
@@ -90,7 +90,7 @@ def read_text(path: Path) -> str | None:
 
 
 def unified_diff(old: str, new: str, name: str, *, created: bool = False) -> str:
-    lines = difflib.unified_diff(
+    lines = textdiff.unified_diff(
         old.splitlines(keepends=True),
         new.splitlines(keepends=True),
         fromfile="/dev/null" if created else f"a/{name}",
@@ -104,7 +104,7 @@ def unified_diff(old: str, new: str, name: str, *, created: bool = False) -> str
 
 def diffstat(old: str, new: str) -> tuple[int, int]:
     added = removed = 0
-    for line in difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=0):
+    for line in textdiff.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=0):
         if line.startswith("+") and not line.startswith("+++"):
             added += 1
         elif line.startswith("-") and not line.startswith("---"):

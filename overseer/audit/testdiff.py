@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import ast
 import configparser
-import difflib
 import re
 import textwrap
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
+
+from .. import textdiff
 
 _CI = re.compile(
     r"(^|/)(\.github/workflows/[^/]+|\.gitlab-ci\.yml|\.circleci/.+|azure-pipelines\.yml|Jenkinsfile|"
@@ -319,10 +320,8 @@ def _compare_pair(old: _Check, new: _Check, output: str) -> str | None:
 def _compare_checks(
     name: str, before: list[_Check], after: list[_Check], output: str, out: list[str]
 ) -> None:
-    sm = difflib.SequenceMatcher(
-        a=[c.key for c in before], b=[c.key for c in after], autojunk=False
-    )
-    for op, i1, i2, j1, j2 in sm.get_opcodes():
+    keys_before, keys_after = [c.key for c in before], [c.key for c in after]
+    for op, i1, i2, j1, j2 in textdiff.opcodes(keys_before, keys_after, autojunk=False):
         if op == "delete":
             for c in before[i1:i2]:
                 out.append(f"{name}: assert removed: `{c.text}`")
@@ -426,7 +425,7 @@ def diff_lines(diff: str) -> tuple[list[str], list[str]]:
 
 def unified(before: str, after: str, path: str, context: int = 3) -> str:
     return "".join(
-        difflib.unified_diff(
+        textdiff.unified_diff(
             before.splitlines(keepends=True),
             after.splitlines(keepends=True),
             f"a/{path}",
