@@ -37,7 +37,14 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("google_api_key", re.compile(r"AIza[0-9A-Za-z_\-]{35}")),
     ("huggingface_token", re.compile(r"hf_[A-Za-z0-9]{30,}")),
     ("stripe_key", re.compile(r"(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}")),
-    ("jwt", re.compile(r"eyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}")),
+    # Only where a token can start: in a run like "eyJeyJeyJ..." every start
+    # would scan to the run's end looking for the dot (300 KB took 15 s).
+    (
+        "jwt",
+        re.compile(
+            r"(?<![A-Za-z0-9_\-])eyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}"
+        ),
+    ),
     (
         "private_key",
         # The body stops at the next BEGIN and is bounded (a PEM key block is

@@ -101,7 +101,8 @@ def test_pathological_text_cannot_stall_redaction():
         "r = Redactor(env={})\n"
         "n = 1 << 20\n"
         "for text in ('A' * n + ' key: v', 'a_' * (n // 2) + '=1',\n"
-        "             '-----BEGIN RSA PRIVATE KEY-----x' * (n // 32), 'k' * n + ' ' * 64 + '= v'):\n"
+        "             '-----BEGIN RSA PRIVATE KEY-----x' * (n // 32), 'k' * n + ' ' * 64 + '= v',\n"
+        "             'eyJ' * (n // 3)):\n"
         "    r.text(text)\n"
         "print('ok')\n"
     )
