@@ -462,8 +462,8 @@ class Broker:
             # (rm -r, cp -r, find, tar...) from an ancestor of overseer's files.
             try:
                 named, walked = touched_paths(str(command), base)
-            except Exception:  # noqa: BLE001 - the textual checks below still apply
-                named, walked = [], []
+            except Exception as exc:  # noqa: BLE001 - what it touches is unknown: refuse
+                return f"cannot work out which paths the command touches ({exc}); it is refused"
             candidates += named
             for top in walked:
                 real = os.path.realpath(top)

@@ -17,7 +17,7 @@ from overseer.broker import Broker
 from overseer.errors import LogWriteError
 from overseer.events import SessionStartedPayload
 from overseer.log import AuditLog
-from overseer.toolapi import ToolCall, ToolContext, ToolResult
+from overseer.toolapi import Facts, ToolCall, ToolContext, ToolResult
 from tests.helpers.fakes import EchoTool, FixedPolicy, ScriptedApprover
 
 
@@ -458,3 +458,26 @@ def test_huge_ids_and_tool_names_are_cut_not_copied_into_every_record(log, sessi
     assert ok.status == "ok" and len(tool.runs) == 1
     for e in log.events(session):
         assert len(json.dumps(e.payload)) < 5000, e.kind
+
+
+def test_a_command_with_too_many_globs_is_refused_by_the_guard(log, session, tmp_path):
+    """Each glob word is expanded to see whether it names overseer's files;
+    15,000 of them took seconds. Over the limit the guard refuses outright,
+    whatever the policy says (and a touched() failure is never waved through)."""
+    from overseer.policy.guard import TooManyGlobs, touched
+
+    class Command(EchoTool):
+        def facts(self, args: Any, ctx: ToolContext) -> Facts:
+            return Facts(commands=[args.text])
+
+    many = "ls " + " ".join(f"*{i}*" for i in range(300))
+    with pytest.raises(TooManyGlobs):
+        touched(many, str(tmp_path))
+    tool = Command()
+    broker = Broker(
+        log, session, {"echo": tool}, FixedPolicy({"echo": "allow"}), DenyAll(), tmp_path
+    )
+    res = broker.submit(ToolCall(id="c1", name="echo", args={"text": many}))
+    assert res.status == "denied" and "cannot work out which paths" in res.output
+    assert broker.submit(ToolCall(id="c2", name="echo", args={"text": "ls *.py"})).status == "ok"
+    assert [r.text for r in tool.runs] == ["ls *.py"]

@@ -19,7 +19,12 @@ import os
 import re
 from collections.abc import Sequence
 
-from .shell import Part, Word, analyse, program_name
+from .shell import MAX_GLOB_WORDS, Part, Word, analyse, program_name
+
+
+class TooManyGlobs(ValueError):
+    """The command has more glob words than can be expanded and checked."""
+
 
 _WALKERS = frozenset(
     {"find", "du", "rg", "ripgrep", "tree", "tar", "zip", "7z", "rsync", "scp", "cpio", "git"}
@@ -96,9 +101,14 @@ def touched(command: str, cwd: str) -> tuple[list[str], list[str]]:
     bases = [cwd]
     named: list[str] = []
     walked: list[str] = []
-    for part in parts:
-        words = list(part.argv[1:]) + list(part.path_args) + list(part.writes)
-        words += [r.target for r in part.redirects]
+    per_part = [
+        [*part.argv[1:], *part.path_args, *part.writes, *(r.target for r in part.redirects)]
+        for part in parts
+    ]
+    globs = sum(w.glob for words in per_part for w in words)
+    if globs > MAX_GLOB_WORDS:
+        raise TooManyGlobs(f"{globs} glob patterns, more than {MAX_GLOB_WORDS} can be checked")
+    for part, words in zip(parts, per_part, strict=True):
         walks = _walks(part)
         for w in words:
             for v in _values(w, bases):

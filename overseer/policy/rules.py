@@ -44,7 +44,15 @@ from ..events import Decision, PartDecision
 from ..toolapi import Facts
 from . import paths as P
 from .base import STRICTNESS, Verdict
-from .shell import Danger, Part, Word, analyse, program_name, trusted_program
+from .shell import (
+    MAX_GLOB_WORDS,
+    Danger,
+    Part,
+    Word,
+    analyse,
+    program_name,
+    trusted_program,
+)
 
 RISKY = ("destructive", "open_world", "privileged", "writes_tests")
 MAX_GLOB_MATCHES = 5000
@@ -235,6 +243,7 @@ class _Call:
     # Directories relative paths may start from: the shell's cwd (facts.cwd,
     # else the workspace) plus every directory a `cd` in the command goes to.
     bases: tuple[str, ...] = ()
+    globs: int = 0  # glob words expanded so far
 
 
 @dataclass(slots=True)
@@ -734,6 +743,12 @@ class RulePolicy:
         value = w.value
         if w.tilde:
             value = os.path.expanduser(value)
+        c.globs += 1
+        if c.globs > MAX_GLOB_WORDS:
+            if c.globs == MAX_GLOB_WORDS + 1:
+                reason = f"more than {MAX_GLOB_WORDS} glob patterns to check"
+                findings.append(Result("ask", "overseer:glob", reason, True))
+            return
         try:
             if os.path.isabs(value):
                 matches = list(itertools.islice(globlib.iglob(value), MAX_GLOB_MATCHES + 1))

@@ -42,6 +42,11 @@ Decision = Literal["allow", "ask", "deny"]
 MAX_COMMAND_CHARS = 100_000
 """Longer commands are not analysed (ask): no real command needs more."""
 
+MAX_GLOB_WORDS = 256
+"""Glob words are expanded against the file system to see what they name; a
+command with more than this many (15,000 took 5 s) is not expanded word by
+word: the policy asks and the guard refuses."""
+
 MAX_DEPTH = 60
 """Nesting (substitutions in substitutions, ``sh -c`` in ``sh -c``...) beyond
 this is not analysed further (ask)."""
