@@ -156,3 +156,17 @@ def test_search(ctx: ToolContext, engine: str, monkeypatch: pytest.MonkeyPatch) 
     assert r.status == "ok" and "no matches" in r.output
     r = tool.run(SearchArgs(pattern="(unclosed"), ctx)
     assert r.status == "error" and "search:" in r.output
+
+
+def test_a_catastrophic_pattern_without_ripgrep_is_stopped(
+    ctx: ToolContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python's re has no timeout: (a+)+$ on a long line of a's ending in b
+    takes exponential time. The fallback runs in a child process the tool stops."""
+    (Path(ctx.workspace) / "bad.txt").write_text("a" * 40 + "b\n")
+    monkeypatch.setattr(files.shutil, "which", lambda _name: None)
+    monkeypatch.setattr(files, "PY_SEARCH_TIMEOUT_S", 3)
+    r = SearchTool().run(SearchArgs(pattern=r"(a+)+$", path="bad.txt"), ctx)
+    assert r.status == "error" and "stopped after 3 s" in r.output
+    r = SearchTool().run(SearchArgs(pattern=r"a+b", path="bad.txt"), ctx)
+    assert r.status == "ok" and r.data["matches"][0]["line"] == 1

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import codecs
 import fnmatch
+import json
 import os
 import re
 import shutil
 import stat
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,7 @@ SNIFF = 8192  # bytes looked at to tell text from binary
 DIFF_CAP = 64 * 1024
 MAX_ENTRIES = 1000
 SEARCH_FILE_CAP = 4 * 1024 * 1024  # the Python fallback skips bigger files
+PY_SEARCH_TIMEOUT_S = 60  # as ripgrep's
 
 # Paths whose edits the default policy treats as editing tests.
 _TEST_PATTERNS = (
@@ -565,12 +569,46 @@ class SearchTool(Tool):
     def _python(
         self, args: SearchArgs, root: Path, ctx: ToolContext
     ) -> ToolResult | tuple[list[dict[str, Any]], bool, str]:
+        """Python's re, in a child process: it has no timeout, and a pattern
+        with nested repetition can take exponential time on a line."""
+        request = {
+            "args": args.model_dump(),
+            "root": str(root),
+            "workspace": str(ctx.workspace),
+        }
+        try:
+            res = subprocess.run(
+                [sys.executable, "-m", "overseer.tools._pysearch"],
+                input=json.dumps(request),
+                capture_output=True,
+                text=True,
+                timeout=PY_SEARCH_TIMEOUT_S,
+            )
+            answer = json.loads(res.stdout)
+        except subprocess.TimeoutExpired:
+            return ToolResult.fail(
+                f"search: stopped after {PY_SEARCH_TIMEOUT_S} s without finishing. Without "
+                "ripgrep the search uses Python's regular expressions, which take exponential "
+                "time on some patterns (nested repetition such as (a+)+): simplify the pattern"
+            )
+        except (OSError, ValueError) as exc:
+            return ToolResult.fail(f"search: the search process failed: {exc}")
+        if "error" in answer:
+            return ToolResult.fail(str(answer["error"]))
+        return answer["matches"], bool(answer["truncated"]), "python"
+
+    @staticmethod
+    def python_search(
+        args: SearchArgs, root: Path, ctx: ToolContext
+    ) -> tuple[list[dict[str, Any]], bool] | str:
+        """The fallback search itself (run by ``_pysearch`` in a child): the
+        matches and whether there were more, or an error message."""
         try:
             regex = re.compile(args.pattern, re.IGNORECASE if args.ignore_case else 0)
         except re.error as exc:
-            return ToolResult.fail(f"search: invalid regular expression {args.pattern!r}: {exc}")
+            return f"search: invalid regular expression {args.pattern!r}: {exc}"
         matches: list[dict[str, Any]] = []
-        files = [root] if root.is_file() else self._walk(root, args.glob)
+        files = [root] if root.is_file() else SearchTool._walk(root, args.glob)
         for file in files:
             try:
                 if file.stat().st_size > SEARCH_FILE_CAP:
@@ -583,9 +621,9 @@ class SearchTool(Tool):
             for lineno, line in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
                 if regex.search(line):
                     if len(matches) >= args.max_results:
-                        return matches, True, "python"
+                        return matches, True
                     matches.append({"path": shown(file, ctx), "line": lineno, "text": line[:400]})
-        return matches, False, "python"
+        return matches, False
 
     @staticmethod
     def _walk(root: Path, glob: str | None) -> list[Path]:
