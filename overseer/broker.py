@@ -305,7 +305,9 @@ class Broker:
                 f"arguments for {call.name} must be a JSON object, got {type(raw).__name__}",
                 held,
             )
-        if depth_exceeded(raw):
+        # recordable() hands plain JSON back as is, and plain means within the
+        # depth limit: only converted or JSON-text arguments need the walk.
+        if (proposed is not call.args or isinstance(call.args, str)) and depth_exceeded(raw):
             return self._finish(
                 call_id,
                 call.name,
