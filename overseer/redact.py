@@ -108,11 +108,12 @@ _TOKENS = re.compile("|".join(f"(?P<{name}>{p.pattern})" for name, p in _PATTERN
 # The name is at most 64 characters: the regex is tried at every position, and
 # an unbounded name made a long run of word characters (a hash list, a long
 # identifier) cost time quadratic in its length — 32 KB of output took 13 s.
-# A name starts after a character that is not a letter or digit (so a run of
-# them is tried once, not at each position); a longer name is matched from
-# its last "_" or "-" within 64 characters, where KEY or TOKEN sits.
+# A name starts after a character that is not a letter (so a run of letters
+# is tried once, not at each position: "2FA_TOKEN" still names FA_TOKEN); a
+# longer name is matched from a "_", "-" or digit within its last 64
+# characters, where KEY or TOKEN sits.
 _ASSIGN = re.compile(
-    r"""(?<![A-Za-z0-9])(?P<name>[A-Za-z_][A-Za-z0-9_\-]{0,63})(?P<q1>["']?)(?P<sep>\s{0,16}[=:]\s{0,16})(?P<q2>["']?)(?P<value>[^\s"',;&|]+)"""
+    r"""(?<![A-Za-z])(?P<name>[A-Za-z_][A-Za-z0-9_\-]{0,63})(?P<q1>["']?)(?P<sep>\s{0,16}[=:]\s{0,16})(?P<q2>["']?)(?P<value>[^\s"',;&|]+)"""
 )
 
 

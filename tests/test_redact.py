@@ -108,3 +108,11 @@ def test_pathological_text_cannot_stall_redaction():
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-500:]
+
+
+def test_names_after_digits_and_very_long_names_are_still_judged():
+    r = Redactor(env={})
+    assert "abcdef1234" not in r.text("2FA_TOKEN=abcdef1234")
+    long_name = "SOME_" + "VERY_" * 20 + "LONG_API_KEY"
+    assert "abcdef123456" not in r.text(f"export {long_name}=abcdef123456")
+    assert r.text("x = 12; y: 3") == "x = 12; y: 3"
