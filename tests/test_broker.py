@@ -35,9 +35,16 @@ def session(log: AuditLog, tmp_path: Path) -> str:
 
 
 def make(
-    log: AuditLog, sid: str, tmp_path: Path, policy: Any = None, approver: Any = None, **kw: Any
+    log: AuditLog,
+    sid: str,
+    tmp_path: Path,
+    policy: Any = None,
+    approver: Any = None,
+    tool: EchoTool | None = None,
+    **kw: Any,
 ) -> tuple[Broker, EchoTool]:
-    tool = EchoTool()
+    """A broker over one echo-like tool (``tool``, else a plain EchoTool)."""
+    tool = tool or EchoTool()
     broker = Broker(
         log,
         sid,
@@ -79,9 +86,7 @@ def test_decision_is_durable_before_the_tool_runs(log, session, tmp_path, log_pa
             return super().run(args, ctx)
 
     tool = Checking()
-    broker = Broker(
-        log, session, {"echo": tool}, FixedPolicy({"echo": "allow"}), DenyAll(), tmp_path
-    )
+    broker, _ = make(log, session, tmp_path, tool=tool)
     broker.submit(ToolCall(id="c1", name="echo", args={"text": "x"}))
     assert seen and seen[0]["call_id"] == "c1" and seen[0]["args"] == {"text": "x", "times": 1}
 
@@ -318,9 +323,7 @@ def test_a_crashing_tool_is_an_error_and_is_not_retried(log, session, tmp_path):
             calls.append(1)
             raise OSError("boom")
 
-    broker = Broker(
-        log, session, {"echo": Crashing()}, FixedPolicy({"echo": "allow"}), DenyAll(), tmp_path
-    )
+    broker, _ = make(log, session, tmp_path, tool=Crashing())
     result = broker.submit(ToolCall(id="c1", name="echo", args={"text": "x"}))
     assert result.status == "error" and "boom" in result.output
     assert calls == [1]
@@ -393,9 +396,7 @@ def test_ctrl_c_while_a_tool_runs_is_recorded_before_it_stops_the_agent(log, ses
         def run(self, args: Any, ctx: ToolContext) -> ToolResult:
             raise KeyboardInterrupt
 
-    broker = Broker(
-        log, session, {"echo": Interrupted()}, FixedPolicy({"echo": "allow"}), DenyAll(), tmp_path
-    )
+    broker, _ = make(log, session, tmp_path, tool=Interrupted())
     with pytest.raises(KeyboardInterrupt):
         broker.submit(ToolCall(id="c1", name="echo", args={"text": "x"}))
     [finished] = payloads(log, session, "action_finished")
@@ -440,9 +441,7 @@ def test_tool_data_json_has_no_form_for_is_recorded_as_text(log, session, tmp_pa
             return ToolResult(output="done", data={"obj": object(), "deep": _nested(300)})
 
     tool = Odd()
-    broker = Broker(
-        log, session, {"echo": tool}, FixedPolicy({"echo": "allow"}), DenyAll(), tmp_path
-    )
+    broker, _ = make(log, session, tmp_path, tool=tool)
     res = broker.submit(ToolCall(id="c1", name="echo", args={"text": "x"}))
     assert res.status == "ok" and broker.failure is None
     [finished] = payloads(log, session, "action_finished")
@@ -474,9 +473,7 @@ def test_a_command_with_too_many_globs_is_refused_by_the_guard(log, session, tmp
     with pytest.raises(TooManyGlobs):
         touched(many, str(tmp_path))
     tool = Command()
-    broker = Broker(
-        log, session, {"echo": tool}, FixedPolicy({"echo": "allow"}), DenyAll(), tmp_path
-    )
+    broker, _ = make(log, session, tmp_path, tool=tool)
     res = broker.submit(ToolCall(id="c1", name="echo", args={"text": many}))
     assert res.status == "denied" and "cannot work out which paths" in res.output
     assert broker.submit(ToolCall(id="c2", name="echo", args={"text": "ls *.py"})).status == "ok"
