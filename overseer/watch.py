@@ -10,8 +10,10 @@ tool call never waits for the file system to settle.
 How attribution works: the watcher subscribes to the log and notes when each
 ``action_started`` and ``action_finished`` of its session is recorded. A
 change is attributed to the action whose window (start .. end + ``grace_s``)
-contains the moment the change was seen; with several (parallel calls), the
-latest started. A change seen while no window is open is recorded with
+contains the moment the change was seen; with several (parallel calls, or a
+change that reached the watcher just after the next action started), the one
+whose policy facts declared it writes that path, else the latest started. A
+change seen while no window is open is recorded with
 ``call_id: null`` and raises ``flag_raised`` ``out_of_band`` (evidence: the
 ``file_changed`` seqs): something other than a mediated action changed the
 workspace, typically a background process the agent left running.
@@ -69,6 +71,8 @@ IGNORED_DIRS = frozenset(
 IGNORED_SUFFIXES = (".pyc", ".pyo", ".swp", ".swx", "~")
 HASH_CAP = 64 * 1024 * 1024  # bigger files are identified by size and mtime
 ACTION_KINDS = ("action_started", "action_finished")
+# policy_decided carries the paths an action declared it writes (its facts).
+_NOTED_KINDS = frozenset({*ACTION_KINDS, "policy_decided"})
 
 # watchdog warns when a directory is re-created at a path it already watched
 # (git does this with .git/worktrees/<name> on every temporary worktree); the
@@ -160,6 +164,7 @@ class Watcher:
         self._refs: dict[str, str] = {}
         self._pruned_at = 0.0
         self._actions: dict[str, list[float | None]] = {}  # call_id -> [start, end]
+        self._declared: dict[str, set[str]] = {}  # call_id -> paths its facts say it writes
         self._lock = threading.Lock()
         # (time, event), _BOUNDARY when an action starts, None to stop
         self._q: queue.Queue[tuple[float, FileSystemEvent] | object | None] = queue.Queue()
@@ -231,10 +236,21 @@ class Watcher:
     # -- attribution ---------------------------------------------------------
 
     def _on_log_event(self, session_id: str, seq: int, kind: str, payload: dict[str, Any]) -> None:
-        if session_id != self.session_id or kind not in ACTION_KINDS:
+        if session_id != self.session_id or kind not in _NOTED_KINDS:
             return
         call_id = payload.get("call_id")
         if not call_id:
+            return
+        if kind == "policy_decided":
+            writes = (payload.get("facts") or {}).get("writes") or ()
+            declared = {
+                r
+                for w in writes
+                if isinstance(w, str) and (r := self._rel(os.path.join(self.workspace, w)))
+            }
+            if declared:
+                with self._lock:
+                    self._declared[call_id] = declared
             return
         now = time.monotonic()
         # A boundary flushes the batch the worker holds; when it holds none
@@ -255,22 +271,28 @@ class Watcher:
                 ]
                 for c in stale:
                     del self._actions[c]
+                    self._declared.pop(c, None)
 
-    def attribute(self, t: float, extra: float = 0.0) -> str | None:
+    def attribute(self, t: float, extra: float = 0.0, path: str | None = None) -> str | None:
         """The call running at monotonic time ``t`` (latest started), or None.
 
-        ``extra`` widens the grace after an action's end (deletions, see ``_process``).
+        ``extra`` widens the grace after an action's end (deletions, see
+        ``_process``). When several windows hold ``t`` — an action that just
+        ended and the next one, which a change can reach the watcher after
+        it started — one that declared it writes ``path`` is preferred.
         """
-        best: tuple[float, str] | None = None
+        held: list[tuple[float, str]] = []
         with self._lock:
             for cid, (start, end) in self._actions.items():
                 if start is None or start > t:
                     continue
                 if end is not None and t > end + self.grace_s + extra:
                     continue
-                if best is None or start > best[0]:
-                    best = (start, cid)
-        return best[1] if best else None
+                held.append((start, cid))
+            if path is not None and len(held) > 1:
+                declared = [h for h in held if path in self._declared.get(h[1], ())]
+                held = declared or held
+        return max(held)[1] if held else None
 
     # -- paths ---------------------------------------------------------------
 
@@ -530,7 +552,7 @@ class Watcher:
             # deletion only after watchdog gave up waiting for the other half
             # of the move (0.5 s), so a deletion gets that much more grace.
             late = MOVE_PAIRING_DELAY_S if payload.get("change") == "deleted" else 0.0
-            call_id = self.attribute(t, late)
+            call_id = self.attribute(t, late, payload.get("path"))
             payload["call_id"] = call_id
             try:
                 seq = self.log.append(self.session_id, "file_changed", payload).seq

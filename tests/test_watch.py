@@ -231,3 +231,25 @@ def test_two_actions_editing_one_file_get_one_change_each(session) -> None:
     changes = [c for c in events(log, sid, "file_changed") if c["path"] == "a.txt"]
     assert [c["call_id"] for c in changes] == ["first", "second"]
     assert "+three" not in (changes[0]["diff"] or "") and "+three" in changes[1]["diff"]
+
+
+def test_a_change_seen_after_the_next_action_started_goes_to_the_one_that_declared_it(
+    log: AuditLog, tmp_path: Path
+) -> None:
+    """A write's event can reach the watcher after the next action started
+    (faster calls make that likelier): between the ended action and the new
+    one, the one whose facts said it writes the path gets the change."""
+    sid = log.start_session(SessionStartedPayload(task="t", agent="test"))
+    watcher = Watcher(log, sid, tmp_path)  # not started: its log hook is called directly
+    note = watcher._on_log_event  # noqa: SLF001 - driving the attribution alone
+    fix = {"call_id": "fix", "facts": {"writes": [str(tmp_path / "calc.py")]}}
+    note(sid, 1, "policy_decided", fix)
+    note(sid, 2, "action_started", {"call_id": "fix"})
+    note(sid, 3, "action_finished", {"call_id": "fix"})
+    note(sid, 4, "policy_decided", {"call_id": "tests", "facts": {"writes": []}})
+    note(sid, 5, "action_started", {"call_id": "tests"})
+    seen = time.monotonic()
+    assert watcher.attribute(seen, path="calc.py") == "fix"
+    assert watcher.attribute(seen, path="report.xml") == "tests"
+    assert watcher.attribute(seen) == "tests"
+    assert watcher.attribute(seen + 5, path="calc.py") == "tests"  # fix's grace is over
