@@ -24,7 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from .events import ActionStatus
 
-Risk = Literal["read_only", "destructive", "open_world", "privileged", "writes_tests"]
+# runs_code: the call runs code from the workspace (a test runner, a bisect
+# step); without a sandbox the policy asks whatever the rules say.
+Risk = Literal["read_only", "destructive", "open_world", "privileged", "writes_tests", "runs_code"]
 
 
 class Facts(BaseModel):
@@ -41,6 +43,10 @@ class Facts(BaseModel):
     # it is not the workspace: a persistent shell sends its current directory
     # so that `cat x` after an earlier `cd` is judged where it really runs.
     cwd: str | None = None
+    # The sandbox the call's commands or code run in ("bwrap", "none"); None
+    # when the tool runs no commands. Code from the workspace that would run
+    # with no sandbox (test runners, interpreters, make) asks.
+    sandbox: str | None = None
 
 
 class ToolResult(BaseModel):

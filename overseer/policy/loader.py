@@ -56,7 +56,7 @@ PATH_ARG_KEYS = (
     "target",
 )
 
-Risk = Literal["read_only", "destructive", "open_world", "privileged", "writes_tests"]
+Risk = Literal["read_only", "destructive", "open_world", "privileged", "writes_tests", "runs_code"]
 
 
 def _listify(value: Any) -> Any:
