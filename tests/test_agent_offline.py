@@ -40,7 +40,7 @@ def demo(tmp_path: Path) -> tuple[Path, dict[str, str]]:
 
 def open_session(repo: Path, log_path: Path, approver: object, **kw: object) -> Session:
     cfg = SessionConfig(
-        task="bisect", agent="bisect", workspace=repo, log_path=log_path, sandbox="none", **kw
+        task="bisect", agent="bisect", workspace=repo, log_path=log_path, sandbox="bwrap", **kw
     )  # type: ignore[arg-type]
     return Session.open(cfg, approver=approver)  # type: ignore[arg-type]
 

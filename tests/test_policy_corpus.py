@@ -69,7 +69,9 @@ def default_policy():  # type: ignore[no-untyped-def]
 
 
 def judge(policy, command: str, ws: Path):  # type: ignore[no-untyped-def]
-    return policy.decide("shell", {"command": command}, Facts(commands=[command]), ws)
+    return policy.decide(
+        "shell", {"command": command}, Facts(commands=[command], sandbox="bwrap"), ws
+    )
 
 
 def test_corpus_sizes() -> None:

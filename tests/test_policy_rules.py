@@ -21,7 +21,7 @@ def policy(rules: str, default: str = "ask") -> RulePolicy:
 
 
 def sh(p: Any, command: str, ws: Path):  # type: ignore[no-untyped-def]
-    return p.decide("shell", {"command": command}, Facts(commands=[command]), ws)
+    return p.decide("shell", {"command": command}, Facts(commands=[command], sandbox="bwrap"), ws)
 
 
 def call(p: Any, tool: str, ws: Path, **args: Any):  # type: ignore[no-untyped-def]
@@ -248,6 +248,15 @@ def test_network_needs_an_explicit_rule(ws: Path) -> None:
     v = sh(p, "curl https://example.com", ws)
     assert v.decision == "ask" and not v.network
     p = policy('[[rules]]\nname = "curl"\ndecision = "allow"\ncommand = "curl"\nnetwork = true\n')
+    # curl has no entry in the program catalogue: a rule allows it only as it
+    # is written, or with any_arguments.
+    v = sh(p, "curl https://example.com", ws)
+    assert v.decision == "ask" and v.rule == "overseer:unknown-program"
+    assert sh(p, "curl", ws).decision == "allow"
+    p = policy(
+        '[[rules]]\nname = "curl"\ndecision = "allow"\ncommand = "curl"\nnetwork = true\n'
+        "any_arguments = true\n"
+    )
     v = sh(p, "curl https://example.com", ws)
     assert v.decision == "allow" and v.network
     assert not sh(p, "curl", ws).network or True  # no URL still counts as curl

@@ -56,7 +56,12 @@ class BisectTool(Tool):
     Args = BisectArgs
 
     def facts(self, args: BisectArgs, ctx: ToolContext) -> Facts:
-        return Facts(reads=[str(Path(ctx.workspace).resolve())], commands=[args.test])
+        return Facts(
+            reads=[str(Path(ctx.workspace).resolve())],
+            commands=[args.test],
+            risk=["runs_code"],
+            sandbox=ctx.sandbox.name,
+        )
 
     def preview(self, args: BisectArgs, ctx: ToolContext) -> str | None:
         return (

@@ -452,7 +452,7 @@ class ShellTool(Tool):
         # The broker's workspace is resolved, and so is the cwd bash reports.
         if cwd is not None and (cwd == str(ctx.workspace) or Path(cwd) == Path(ctx.workspace)):
             cwd = None
-        return Facts(commands=[args.command], cwd=cwd)
+        return Facts(commands=[args.command], cwd=cwd, sandbox=ctx.sandbox.name)
 
     def preview(self, args: ShellArgs, ctx: ToolContext) -> str | None:
         return args.command

@@ -277,7 +277,12 @@ class RunTestsTool(Tool):
     Args = RunTestsArgs
 
     def facts(self, args: RunTestsArgs, ctx: ToolContext) -> Facts:
-        return Facts(reads=[str(Path(ctx.workspace).resolve())], commands=[args.command])
+        return Facts(
+            reads=[str(Path(ctx.workspace).resolve())],
+            commands=[args.command],
+            risk=["runs_code"],
+            sandbox=ctx.sandbox.name,
+        )
 
     def preview(self, args: RunTestsArgs, ctx: ToolContext) -> str | None:
         where = f" at {args.rev} (temporary worktree)" if args.rev else ""

@@ -79,9 +79,19 @@ def _one_line(text: str) -> str:
     return " ".join(text.split()) if "\n" in text else text
 
 
-def _judge_command(policy: Policy, command: str, workspace: Path) -> Verdict:
+def _judge_command(policy: Policy, command: str, workspace: Path, sandbox: str) -> Verdict:
     # Exactly what the shell tool sends: tool "shell", the command as its fact.
-    return policy.decide("shell", {"command": command}, Facts(commands=[command]), workspace)
+    facts = Facts(commands=[command], sandbox=sandbox)
+    return policy.decide("shell", {"command": command}, facts, workspace)
+
+
+def _sandbox_name(mode: str) -> str:
+    """What a session would run commands in: auto is bwrap where it works."""
+    if mode != "auto":
+        return mode
+    from ..sandbox import bwrap_status
+
+    return "bwrap" if bwrap_status()[0] else "none"
 
 
 @click.group()
@@ -113,6 +123,14 @@ def policy() -> None:
 @click.option(
     "--args", "args_json", default=None, help="The tool call's arguments, as a JSON object."
 )
+@click.option(
+    "--sandbox",
+    type=click.Choice(["auto", "bwrap", "none"]),
+    default="auto",
+    show_default=True,
+    help="Judge as if commands run in this sandbox (auto: bwrap where it works here); "
+    "code from the workspace (pytest, make...) asks without one.",
+)
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @log_option
 def check(
@@ -122,6 +140,7 @@ def check(
     from_stdin: bool,
     tool_name: str | None,
     args_json: str | None,
+    sandbox: str,
     command: tuple[str, ...],
 ) -> None:
     """Judge one shell command (or --stdin lines, or a --tool call) and print the decision.
@@ -142,6 +161,7 @@ def check(
         raise click.UsageError("--args goes with --tool")
     ws = workspace if workspace is not None else Path.cwd()
     pol = load_policy(policy_name)
+    box = _sandbox_name(sandbox)
 
     if tool_name is not None:
         try:
@@ -151,6 +171,8 @@ def check(
         if not isinstance(args, dict):
             raise click.UsageError("--args must be a JSON object")
         facts = facts_from_args(tool_name, args)
+        if facts.commands or "runs_code" in facts.risk:
+            facts.sandbox = box
         verdict = pol.decide(tool_name, args, facts, ws)
         if as_json:
             out = _command_json(facts.commands[0], verdict) if facts.commands else {}
@@ -176,7 +198,7 @@ def check(
             cmd = line.rstrip("\n").rstrip("\r")
             if not cmd.strip():
                 continue
-            verdict = _judge_command(pol, cmd, ws)
+            verdict = _judge_command(pol, cmd, ws, box)
             if as_json:
                 click.echo(json.dumps(_command_json(cmd, verdict), ensure_ascii=False))
             else:
@@ -184,7 +206,7 @@ def check(
         return
 
     cmd = command[0] if len(command) == 1 else shlex.join(command)
-    verdict = _judge_command(pol, cmd, ws)
+    verdict = _judge_command(pol, cmd, ws, box)
     if as_json:
         echo_json(_command_json(cmd, verdict))
     else:

@@ -76,6 +76,8 @@ class ExampleSpec(BaseModel):
     network: list[str] | None = None
     risk: list[Risk] = Field(default_factory=list)
     cwd: str | None = None
+    # Examples run as in a session with the bubblewrap sandbox unless they say "none".
+    sandbox: Literal["bwrap", "none"] = "bwrap"
 
     _listify = field_validator("reads", "writes", "network", "risk", mode="before")(_listify)
 
@@ -95,6 +97,7 @@ class RuleSpec(BaseModel):
     writes: list[str] | None = None
     network: bool | None = None
     risk: list[Risk] | None = None
+    any_arguments: bool = False
     match: list[str | ExampleSpec] = Field(default_factory=list)
     not_match: list[str | ExampleSpec] = Field(default_factory=list)
 
@@ -209,7 +212,7 @@ def _validation_message(
         elif kind == "literal_error" and key == "decision":
             problem = f"decision must be allow, ask or deny (got {given!r})"
         elif kind == "literal_error" and key == "risk":
-            problem = f"risk must be one of read_only, destructive, open_world, privileged, writes_tests (got {given!r})"
+            problem = f"risk must be one of read_only, destructive, open_world, privileged, writes_tests, runs_code (got {given!r})"
         else:
             where = ".".join(
                 str(x) for x in loc[2:] if not (isinstance(x, str) and x in ("str", "ExampleSpec"))
@@ -260,7 +263,7 @@ def facts_from_args(tool: str, args: Any) -> Facts:
 
 def example_call(example: str | ExampleSpec) -> tuple[str, dict[str, Any], Facts]:
     if isinstance(example, str):
-        return "shell", {"command": example}, Facts(commands=[example])
+        return "shell", {"command": example}, Facts(commands=[example], sandbox="bwrap")
     args = dict(example.args)
     facts = facts_from_args(example.tool, args)
     if example.command is not None:
@@ -274,6 +277,7 @@ def example_call(example: str | ExampleSpec) -> tuple[str, dict[str, Any], Facts
         facts.network = list(example.network)
     facts.risk = list(example.risk)
     facts.cwd = example.cwd
+    facts.sandbox = example.sandbox
     return example.tool, args, facts
 
 
@@ -374,6 +378,7 @@ def _compile_rule(spec: RuleSpec, order: int) -> Rule:
         writes=tuple(spec.writes) if spec.writes is not None else None,
         network=spec.network,
         risk=frozenset(spec.risk) if spec.risk is not None else None,
+        any_arguments=spec.any_arguments,
     )
 
 

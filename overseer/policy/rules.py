@@ -55,6 +55,7 @@ from .shell import (
 )
 
 RISKY = ("destructive", "open_world", "privileged", "writes_tests")
+# "runs_code" is not in RISKY: it asks (hard) only without a sandbox, see _decide.
 MAX_GLOB_MATCHES = 5000
 
 # --------------------------------------------------------------------------
@@ -225,6 +226,11 @@ class Subject:
     risk: frozenset[str] = frozenset()
     dangers: tuple[Danger, ...] = ()
     words: tuple[Word, ...] = ()
+    # A shell part's program: does the catalogue know it, and what of its
+    # words it does not know (allow by grammar, see shell/grammar.py).
+    command: bool = False
+    known: bool = True
+    unknown: tuple[str, ...] = ()
 
     def regex_text(self) -> str:
         if self.text is None:
@@ -244,6 +250,9 @@ class _Call:
     # else the workspace) plus every directory a `cd` in the command goes to.
     bases: tuple[str, ...] = ()
     globs: int = 0  # glob words expanded so far
+    # Where the call's commands run (Facts.sandbox): code from the workspace
+    # runs without asking only in "bwrap".
+    sandbox: str | None = None
 
 
 @dataclass(slots=True)
@@ -291,6 +300,9 @@ class Rule:
     writes: tuple[str, ...] | None = None
     network: bool | None = None
     risk: frozenset[str] | None = None
+    # The rule allows a program's options and operands whatever they are:
+    # the policy's author takes over from the program catalogue.
+    any_arguments: bool = False
     _tool_cache: dict[str, bool] = field(default_factory=dict, repr=False)
     # The prefixes by the program name they start with, so a rule with many
     # alternatives ("ls", "cat", ... 60 of them) tries only the relevant ones.
@@ -454,6 +466,17 @@ class Rule:
         for d in s.dangers:
             if d.index >= m.k:
                 out.append(Condition("dangerous-option", d.reason, True))
+        if s.command and not self.any_arguments:
+            out.extend(Condition("unknown-option", u, True) for u in s.unknown)
+            if not s.known and s.argv is not None and m.k < len(s.argv):
+                out.append(
+                    Condition(
+                        "unknown-program",
+                        f"overseer's program table has no entry for {s.base}, and rule "
+                        f"{self.name} does not name all its arguments (see any_arguments)",
+                        False,
+                    )
+                )
         if s.network and self.network is not True:
             out.append(
                 Condition(
@@ -689,6 +712,7 @@ class RulePolicy:
             reason = f"{prog} is run by path from outside the system directories"
             out.append(Condition("program-path", reason, True))
         out += [Condition("dangerous-option", d.reason, True) for d in s.dangers]
+        out += [Condition("unknown-option", u, True) for u in s.unknown]
         if s.network:
             out.append(Condition("network", "it uses the network", False))
         for r in RISKY:
@@ -816,6 +840,9 @@ class RulePolicy:
                 self._place_word(s, r.target, c, s.reads, findings)
         s.network = part.network
         s.dangers = tuple(part.dangers)
+        s.command = part.kind == "command"
+        s.known = part.known
+        s.unknown = tuple(part.unknown)
         return s
 
     # -- parts ----------------------------------------------------------------
@@ -843,6 +870,11 @@ class RulePolicy:
             if s.outside or s.unresolved or s.protected:
                 results.append(self.judge(s, c))
         results.extend(findings)
+        if part.runs_code and c.sandbox != "bwrap":
+            name = program_name(part.argv[0].value) if part.argv else "it"
+            results.append(
+                Result("ask", "overseer:unsandboxed-code", _unsandboxed(name, part.runs_code), True)
+            )
         for w in [r.target for r in part.redirects if r.kind == "write"] + list(part.writes):
             target = Subject(tool=tool, text=w.value)
             if w.glob:
@@ -919,7 +951,7 @@ class RulePolicy:
         exact, dirs = P.protected_sets()
         ws = self._workspace(workspace)
         cwd = P.resolve(facts.cwd, ws) if facts.cwd else ws
-        c = _Call(ws, exact, dirs, collect, (cwd,))
+        c = _Call(ws, exact, dirs, collect, (cwd,), sandbox=facts.sandbox)
         parts: list[PartDecision] = []
         results: list[Result] = []
         network_ok: list[bool] = []
@@ -946,6 +978,9 @@ class RulePolicy:
             res = self.judge(s, c)
             results.append(res)
             network_ok.append(res.network_allowed)
+            if "runs_code" in facts.risk and facts.sandbox != "bwrap":
+                why = _unsandboxed(tool, "runs code from the workspace")
+                results.append(Result("ask", "overseer:unsandboxed-code", why, True))
         if not results:
             return Verdict(decision="allow", reason="nothing to run (empty command)", parts=parts)
         best = _strictest(results)
@@ -988,6 +1023,13 @@ def _bases(parts: Sequence[Part], cwd: str) -> tuple[str, ...]:
             if moved not in bases and len(bases) < 16:
                 bases.append(moved)
     return tuple(bases)
+
+
+def _unsandboxed(name: str, why: str) -> str:
+    return (
+        f"{name} {why}, and there is no sandbox: that code could reach overseer's log "
+        "and keys or plant git hooks (run with --sandbox bwrap to let it flow)"
+    )
 
 
 def _short(text: str, n: int = 60) -> str:

@@ -142,7 +142,7 @@ def generate_calls(n: int, seed: int = 11) -> list[tuple[str, dict[str, Any], Fa
                     (tool, {"query": f"token{rng.randrange(1000)}"}, Facts(risk=["open_world"]))
                 )
             continue
-        calls.append(("shell", {"command": cmd}, Facts(commands=[cmd])))
+        calls.append(("shell", {"command": cmd}, Facts(commands=[cmd], sandbox="bwrap")))
     return calls
 
 
@@ -213,7 +213,7 @@ def bench_broker(smoke: bool) -> dict[str, Any] | None:
         spent = 0.0
 
         def facts(self, args: Any, ctx: ToolContext) -> Facts:
-            return Facts(commands=[args.command])
+            return Facts(commands=[args.command], sandbox="bwrap")
 
         def run(self, args: Any, ctx: ToolContext) -> ToolResult:
             t = time.perf_counter()

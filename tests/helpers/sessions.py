@@ -79,7 +79,7 @@ def record(
     """Run a script-agent plan in ``repo`` under oversight; returns the run."""
     plan = Plan.model_validate({"steps": steps, "final": final})
     config = SessionConfig(
-        task=task, agent="script", workspace=repo, log_path=log_path, sandbox="none", policy=policy
+        task=task, agent="script", workspace=repo, log_path=log_path, sandbox="bwrap", policy=policy
     )
     with AuditLog(log_path) as log:
         session = Session.open(config, approver=approver or ApproveAll(), log=log)

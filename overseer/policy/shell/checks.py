@@ -8,16 +8,15 @@ programs, network programs, and which arguments are paths to confine.
 
 from __future__ import annotations
 
+from .catalog import lookup
+from .grammar import Parsed, parse
 from .model import Danger, Part, Word
 from .options import (
     CLUSTER_PATH_RE,
     first_operand,
-    has_opt,
     long_opt,
     looks_like_path,
-    operand_indexes,
     path_tail,
-    short_cluster,
 )
 from .programs import (
     ARG_SHORT,
@@ -25,11 +24,9 @@ from .programs import (
     ARITH_CODE_REASON,
     ASSIGNERS,
     ATTACHED_ONLY,
-    AWK_DANGER,
-    AWKS,
     CODE_LONG,
     CODE_SHORT,
-    FIND_DANGERS,
+    DEV_FD_RE,
     GIT_DANGEROUS_OPTIONS,
     GIT_HARMLESS_GLOBAL,
     HARMLESS_TARGETS,
@@ -37,12 +34,12 @@ from .programs import (
     NETWORK_SUBCOMMANDS,
     NON_PATH_PROGRAMS,
     PYTHON_RE,
+    RUNS_CODE,
     STATE_BUILTINS,
     STRING_RUNNERS,
     is_dangerous_var,
     program_name,
 )
-from .sedscript import sed_script_danger
 from .words import literal_word
 
 
@@ -63,8 +60,6 @@ def program_checks(part: Part) -> None:
     interp = "python" if PYTHON_RE.match(name) else name
     if interp in CODE_SHORT:
         _interpreter(part, interp, argv)
-    elif name in AWKS:
-        _awk(part, argv)
 
     if name in NETWORK_PROGRAMS:
         part.network = True
@@ -79,81 +74,61 @@ def program_checks(part: Part) -> None:
             if k + 1 < n and vals[k + 1] in ("pip", "uv", "ensurepip", "http.server", "pipx"):
                 part.network = True
 
-    if name in ("grep", "egrep", "fgrep"):
-        part.follows_links = has_opt(vals, "R", ("--dereference-recursive",))
-    elif name in ("ls", "du"):
-        part.follows_links = has_opt(vals, "L", ("--dereference",)) and (
-            name == "du" or has_opt(vals, "R", ("--recursive",))
-        )
     if name == "git":
         _git(part)
-    elif name == "find":
-        part.follows_links = "-L" in vals or "-follow" in vals
-        for k, v in enumerate(vals):
-            if v in FIND_DANGERS and argv[k].literal:
-                part.dangers.append(Danger(k, f"find {v} {FIND_DANGERS[v]}"))
-    elif name in ("rg", "ripgrep"):
-        part.follows_links = has_opt(vals, "L", ("--follow",))
-        for k, v in enumerate(vals):
-            if v.startswith(("--pre", "--hostname-bin", "--search-zip")) or (
-                short_cluster(v) and "z" in v
-            ):
-                part.dangers.append(
-                    Danger(k, f"rg {v.split('=')[0]} runs another program on every file")
-                )
-    elif name == "sort":
-        for k, v in enumerate(vals):
-            if long_opt(v, "--output", "--compress-program") or (short_cluster(v) and "o" in v):
-                part.dangers.append(
-                    Danger(k, f"sort {v.split('=')[0]} writes a file or runs a program")
-                )
-    elif name == "uniq":
-        operands = operand_indexes(
-            vals, 1, "fsw", ("--skip-fields", "--skip-chars", "--check-chars")
-        )
-        if len(operands) >= 2:
-            part.dangers.append(Danger(operands[1], "uniq writes its second file argument"))
-    elif name == "sed":
-        _sed(part)
-    elif name in ("diff", "sdiff", "diff3"):
-        for k, v in enumerate(vals):
-            if long_opt(v, "--output") or (name == "sdiff" and short_cluster(v) and "o" in v):
-                part.dangers.append(Danger(k, f"{name} {v.split('=')[0]} writes a file"))
-    elif name == "tree":
-        for k, v in enumerate(vals):
-            if v.startswith("--output") or (short_cluster(v) and ("o" in v or "R" in v)):
-                part.dangers.append(Danger(k, f"tree {v} writes files"))
-            if v in ("-l", "--follow") or (short_cluster(v) and "l" in v):
-                part.follows_links = True
     elif name in ("test", "["):
         for w in argv[1:]:
             if w.literal and ARITH_CODE_RE.search(w.value):
                 part.add("arithmetic-code", ARITH_CODE_REASON.format(w.source[:60]))
-    elif name == "file":
-        for k, v in enumerate(vals):
-            if v == "-C" or long_opt(v, "--compile"):
-                part.dangers.append(Danger(k, "file -C writes a compiled magic file"))
-    elif name == "date":
-        for k, v in enumerate(vals):
-            if long_opt(v, "--set") or (short_cluster(v) and "s" in v):
-                part.dangers.append(Danger(k, "date -s sets the system clock"))
-    elif name == "tee":
-        for w in argv[1:]:
-            if w.literal and (w.value.startswith("-") and w.value != "-"):
-                continue
-            if not w.literal:
-                part.add("dynamic-argument", f"tee target {w.source} is not a literal path")
-                continue
-            if w.value not in HARMLESS_TARGETS:
-                part.writes.append(w)
-        return
     elif name in ("cd", "pushd"):
         if any(w.literal and w.value == "-" for w in argv[1:]):
             part.add("dynamic-argument", "cd - goes to a directory that cannot be checked")
         elif not [w for w in argv[1:] if not (w.literal and w.value.startswith("-"))]:
             # a bare cd goes home: outside the workspace
             part.path_args.append(Word("~", "~", True, False, True))
-    _path_args(part, name)
+    if name in RUNS_CODE:
+        part.runs_code = RUNS_CODE[name]
+    if part.unknown_args and name not in ("echo", "true", "false"):
+        part.add(
+            "unknown-arguments",
+            f"xargs gives {name} arguments from its input, which cannot be checked",
+        )
+    spec = lookup(name)
+    if spec is None:
+        part.known = False
+        _path_args(part, name)
+        return
+    _dynamic_args(part, name)
+    _apply(part, parse(spec, part))
+
+
+def _apply(part: Part, parsed: Parsed) -> None:
+    """What the program's table entry says its words are."""
+    for level in parsed.levels():
+        part.unknown.extend(level.unknown)
+        part.path_args.extend(level.reads)
+        part.writes.extend(
+            w
+            for w in level.writes
+            if not (w.literal and (w.value in HARMLESS_TARGETS or DEV_FD_RE.match(w.value)))
+        )
+        part.dangers.extend(Danger(k, why) for k, why in level.dangers)
+        for why in level.code:
+            part.add("interpreter-code", why)
+        part.follows_links = part.follows_links or level.follows_links
+        if level.runs_code and not part.runs_code:
+            part.runs_code = level.runs_code
+
+
+def _dynamic_args(part: Part, name: str) -> None:
+    if name in NON_PATH_PROGRAMS or part.kind != "command":
+        return
+    for w in part.argv[1:]:
+        if not w.literal:
+            part.add(
+                "dynamic-argument",
+                f"argument {w.source[:60]} is not a literal; its value cannot be checked",
+            )
 
 
 def _assigner_checks(part: Part, name: str, argv: tuple[Word, ...]) -> None:
@@ -215,110 +190,6 @@ def _interpreter(part: Part, interp: str, argv: tuple[Word, ...]) -> None:
     part.add("interpreter-stdin", f"{name} runs code read from its standard input")
 
 
-def _awk(part: Part, argv: tuple[Word, ...]) -> None:
-    name = program_name(argv[0].value)
-    i, n = 1, len(argv)
-    program: Word | None = None
-    while i < n:
-        w = argv[i]
-        v = w.value
-        if not w.literal:
-            part.add("dynamic-argument", f"{name} argument {w.source} is not a literal")
-            return
-        if v in (
-            "-f",
-            "--file",
-            "-i",
-            "--include",
-            "-l",
-            "--load",
-            "-E",
-            "--exec",
-        ) or v.startswith(("-f", "--file=", "-i", "-l", "-E")):
-            part.add("interpreter-code", f"{name} {v[:2]} loads a program that cannot be checked")
-            return
-        if v in ("-e", "--source") or v.startswith("--source="):
-            program = (
-                argv[i + 1] if "=" not in v and i + 1 < n else literal_word(v.split("=", 1)[-1])
-            )
-            break
-        if v in ("-F", "-v", "--field-separator", "--assign"):
-            i += 2
-            continue
-        if v == "--":
-            i += 1
-            continue
-        if v.startswith("-") and len(v) > 1:
-            i += 1
-            continue
-        program = w
-        break
-    if program is None:
-        part.add("interpreter-code", f"{name} without a program")
-        return
-    if AWK_DANGER.search(program.value):
-        part.add(
-            "interpreter-code",
-            f"{name} program can run commands or write files (system, |, >, getline)",
-        )
-
-
-def _sed(part: Part) -> None:
-    argv = part.argv
-    vals = [w.value for w in argv]
-    scripts: list[str] = []
-    explicit = False
-    i, n = 1, len(vals)
-    operands: list[int] = []
-    while i < n:
-        v = vals[i]
-        if (
-            v == "-i"
-            or long_opt(v, "--in-place")
-            or (short_cluster(v) and "i" in v and not v.startswith(("-e", "-f", "-l")))
-        ):
-            part.dangers.append(Danger(i, "sed -i edits files in place"))
-            i += 1
-            continue
-        if v == "-e" or (long_opt(v, "--expression") and "=" not in v):
-            if i + 1 < n:
-                scripts.append(vals[i + 1])
-            explicit = True
-            i += 2
-            continue
-        if long_opt(v, "--expression"):
-            scripts.append(v.split("=", 1)[1])
-            explicit = True
-            i += 1
-            continue
-        if v == "-f" or long_opt(v, "--file"):
-            part.dangers.append(Danger(i, "sed -f runs a script that cannot be checked"))
-            explicit = True
-            i += 1 if "=" in v else 2
-            continue
-        if v.startswith("-e") and len(v) > 2:
-            scripts.append(v[2:])
-            explicit = True
-            i += 1
-            continue
-        if v in ("-l", "--line-length"):
-            i += 2
-            continue
-        if v.startswith("-") and v != "-":
-            i += 1
-            continue
-        operands.append(i)
-        i += 1
-    if not explicit and operands:
-        scripts.append(vals[operands[0]])
-        part.skip_arg = operands[0]
-    for s in scripts:
-        why = sed_script_danger(s)
-        if why:
-            k = vals.index(s) if s in vals else 1
-            part.dangers.append(Danger(k, why))
-
-
 def _git(part: Part) -> None:
     argv = list(part.argv)
     vals = [w.value for w in argv]
@@ -375,11 +246,8 @@ def _git(part: Part) -> None:
 
 
 def _path_args(part: Part, name: str) -> None:
-    if part.unknown_args and name not in ("echo", "true", "false"):
-        part.add(
-            "unknown-arguments",
-            f"xargs gives {name} arguments from its input, which cannot be checked",
-        )
+    """A program overseer has no entry for: every operand may be a path, and
+    so may an option's value that looks like one."""
     if name in NON_PATH_PROGRAMS:
         return
     skip = part.skip_arg

@@ -98,6 +98,15 @@ class Part:
     # "wrapper": ``sh -c LITERAL`` whose script became parts of its own;
     # "error": the command could not be analysed.
     kind: str = "command"
+    # False when the program has no entry in the catalogue (see grammar):
+    # an allow rule then covers it only as the rule writes it.
+    known: bool = True
+    # What the program's entry does not know (options, operand shapes): no
+    # allow rule covers these unless it says any_arguments.
+    unknown: list[str] = field(default_factory=list)
+    # Why the program runs code from the workspace (a test runner, make, an
+    # interpreter given a script): only inside the sandbox without asking.
+    runs_code: str | None = None
 
     def add(self, kind: str, reason: str, decision: Decision = "ask") -> None:
         self.findings.append(Finding(kind, reason, decision))

@@ -254,3 +254,24 @@ AWK_DANGER = re.compile(
     r"system|getline|(?<!\|)\|(?!\|)|\bprintf?\b[^;}\n]*>|ENVIRON|ARGV|ARGC|PROCINFO"
     r"|close\s*\(|fflush|@|/inet"
 )
+
+
+# Programs that run code from the workspace: a build file, a script, a test
+# suite, a package's scripts. Without a sandbox they ask, whatever the rules
+# say (the code may be something the agent just wrote). Interpreters given a
+# code string are findings of their own; pytest and python are in the
+# catalogue.
+RUNS_CODE: dict[str, str] = {
+    name: why
+    for names, why in [
+        ("make gmake bmake ninja cmake meson scons just rake ant mvn gradle", "runs a build file"),
+        ("tox nox hatch pdm poetry pipenv uv", "runs the project's tasks or scripts"),
+        ("npm npx yarn pnpm bun deno node nodejs", "runs JavaScript or package scripts"),
+        ("cargo go dotnet swift", "builds and runs the project's code"),
+        ("jest vitest mocha karma phpunit rspec", "runs the project's tests"),
+        ("ruby perl php lua luajit Rscript julia tclsh java", "runs a script"),
+        ("sh bash dash zsh ksh mksh ash rbash fish yash", "runs a shell script"),
+        ("pytest py.test", "runs the project's tests, which execute code from the workspace"),
+    ]
+    for name in names.split()
+}
