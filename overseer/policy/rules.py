@@ -801,6 +801,35 @@ class RulePolicy:
         head = value.split("*", 1)[0].split("?", 1)[0].split("[", 1)[0]
         self._place(s, os.path.dirname(head) or ".", c, bucket)
 
+    def _place_listing(self, s: Subject, w: Word, c: _Call, findings: list[Result]) -> None:
+        """A glob whose matches are only printed: each match's directory is
+        listed (``*/*`` lists every directory ``*`` matches, a symlink to /
+        among them), not the matches' targets."""
+        value = os.path.expanduser(w.value) if w.tilde else w.value
+        head = value.split("*", 1)[0].split("?", 1)[0].split("[", 1)[0]
+        dirs = {os.path.dirname(head) or "."}
+        c.globs += 1
+        if c.globs > MAX_GLOB_WORDS:
+            if c.globs == MAX_GLOB_WORDS + 1:
+                reason = f"more than {MAX_GLOB_WORDS} glob patterns to check"
+                findings.append(Result("ask", "overseer:glob", reason, True))
+            return
+        try:
+            for base in c.bases or (c.ws,):
+                for m in itertools.islice(
+                    globlib.iglob(value, root_dir=None if os.path.isabs(value) else base),
+                    MAX_GLOB_MATCHES + 1,
+                ):
+                    dirs.add(os.path.dirname(m) or ".")
+                    if len(dirs) > MAX_GLOB_MATCHES:
+                        reason = f"{w.source} matches too many files to check"
+                        findings.append(Result("ask", "overseer:glob", reason, True))
+                        return
+        except (OSError, ValueError, re.error):
+            pass
+        for d in sorted(dirs):
+            self._place(s, d, c, None)
+
     def _part_subject(self, part: Part, tool: str, c: _Call, findings: list[Result]) -> Subject:
         argv = part.argv
         vals = [w.value for w in argv]
@@ -822,6 +851,8 @@ class RulePolicy:
             s.prog_path = posixpath.relpath(full, ws) if P.inside(full, ws) and full != ws else full
         for w in part.path_args:
             self._place_word(s, w, c, None, findings)
+        for w in part.listed:
+            self._place_listing(s, w, c, findings)
         if part.follows_links:
             # grep -R, rg -L, find -L...: a symlink below a directory argument
             # (or the cwd when none is given) is followed, wherever it points.

@@ -22,7 +22,7 @@ def _all_text(s: Spec, part: Part, start: int) -> Parsed:
     for k, w in enumerate(part.argv[start:], start):
         if w.literal:
             if w.glob:
-                p.reads.append(w)  # echo ~/.ssh/* lists a directory
+                p.listed.append(w)  # echo ~/.ssh/* lists a directory
             continue
         if any(c in w.source for c in "*?["):
             # $HOME/.ssh/*: expanded, then globbed -- cannot be checked.

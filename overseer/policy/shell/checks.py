@@ -107,6 +107,7 @@ def _apply(part: Part, parsed: Parsed) -> None:
     for level in parsed.levels():
         part.unknown.extend(level.unknown)
         part.path_args.extend(level.reads)
+        part.listed.extend(level.listed)
         part.writes.extend(
             w
             for w in level.writes

@@ -72,6 +72,7 @@ class Parsed:
     operands: list[tuple[int, Word, Kind]] = field(default_factory=list)
     reads: list[Word] = field(default_factory=list)
     writes: list[Word] = field(default_factory=list)
+    listed: list[Word] = field(default_factory=list)  # globs only printed (echo *)
     code: list[str] = field(default_factory=list)
     dangers: list[tuple[int, str]] = field(default_factory=list)
     follows_links: bool = False
@@ -262,7 +263,7 @@ class _Reader:
         elif kind == "T" and w.glob and operand:
             # bash expands the glob: the names it matches are what the program
             # gets (echo ~/.ssh/* lists a directory) -- confine the directory.
-            p.reads.append(w)
+            p.listed.append(w)
 
     def missing(self, name: str) -> None:
         self.p.unknown.append(f"{self.spec.name} {name} needs a value")
