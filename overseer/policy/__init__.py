@@ -32,7 +32,8 @@ from .loader import (
     read_policy_text,
     shipped_path,
 )
-from .rules import Rule, RulePolicy
+from .rule import Rule
+from .rules import RulePolicy
 from .shell import Analysis, Part, Word, analyse, shell_parts
 
 __all__ = [

@@ -25,7 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..errors import PolicyError
 from ..toolapi import Facts
 from .paths import check_glob
-from .rules import Rule, RulePolicy, parse_command_spec, parse_flags
+from .prefix import parse_command_spec, parse_flags
+from .rule import Rule
+from .rules import RulePolicy
 
 SHIPPED = ("default", "strict")
 
