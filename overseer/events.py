@@ -215,6 +215,9 @@ class SealPayload(Payload):
     seq: int
     head: str
     count: int
+    # The base64 RFC 9162 root of the first ``count`` events (absent in
+    # sessions sealed with HMAC, before signed checkpoints).
+    root: str | None = None
 
 
 class SessionEndedPayload(Payload):

@@ -1,10 +1,15 @@
 """Export a session to JSONL and import it back, hashes intact.
 
 Line 1 is ``{"type": "session", ...}`` (the sessions row); then one
-``{"type": "event", ...}`` line per event with its stored hashes; then the
-``message`` and ``blob`` lines the events reference. Import recomputes the
-chain from the file and refuses a file that does not verify, so a shared
-export cannot be quietly edited; it then seals the imported head locally, so
+``{"type": "event", ...}`` line per event with its stored hashes; then one
+``{"type": "checkpoint", "note": ...}`` line per signed checkpoint of the
+session that the exported events reach, in order, and a
+``{"type": "verifier_key", "key": ...}`` line naming the key that signed
+them (a claim only: a verifier trusts the keys it is given, not the file's);
+then the ``message`` and ``blob`` lines the events reference. Import
+recomputes the chain and the Merkle roots from the file and refuses a file
+that does not verify, so a shared export cannot be quietly edited; it keeps
+the file's checkpoints and signs one of its own over the imported events, so
 a later truncation inside the DB is caught too.
 """
 
@@ -23,7 +28,9 @@ from typing import IO, Any
 
 from ..canonical import canonical_json
 from ..errors import LogError, UsageError
-from . import seals
+from . import keys, seals
+from .checkpoints import Checkpoint, append_note
+from .note import NoteError, Verifier
 from .schema import SESSION_COLUMNS
 from .store import AuditLog
 from .verify import VerifyResult, verify_rows
@@ -93,6 +100,10 @@ def export_session(log: AuditLog, session_id: str, out: IO[str]) -> int:
         if kind in ("model_turn", "action_finished"):
             refs.update(_HASH.findall(payload))
         n += 1
+    # Read after the events: a checkpoint signed meanwhile may cover events
+    # this file does not have, and is left out.
+    for rec in _checkpoint_records(log, sid, n):
+        out.write(canonical_json(rec, check=False) + "\n")
     for h in sorted(refs):
         msg = log.conn.execute("SELECT data FROM messages WHERE hash=?", (h,)).fetchone()
         if msg:
@@ -109,6 +120,25 @@ def export_session(log: AuditLog, session_id: str, out: IO[str]) -> int:
                 + "\n"
             )
     return n
+
+
+def _checkpoint_records(log: AuditLog, sid: str, events: int) -> list[dict[str, Any]]:
+    notes = seals.read_seals(log.seal_path, None).notes.get(sid, [])
+    out: list[dict[str, Any]] = []
+    signers: set[str] = set()
+    own = keys.local_verifier()
+    for note in notes:
+        try:
+            cp = Checkpoint.parse(note)
+        except NoteError:
+            continue  # `overseer verify` reports it; an export carries what parses
+        if cp.size > events:
+            continue
+        out.append({"type": "checkpoint", "note": note})
+        if own is not None and cp.open([own]).ok:
+            signers.add(own.vkey)
+    out += [{"type": "verifier_key", "key": k} for k in sorted(signers)]
+    return out
 
 
 def _lines(path: Path) -> Iterator[tuple[int, dict[str, Any], str]]:
@@ -157,7 +187,7 @@ def read_export(
                 )
             except (KeyError, ValueError, TypeError) as exc:
                 raise UsageError(f"{path}:{lineno}: event line lacks {exc}") from exc
-        elif kind in ("message", "blob"):
+        elif kind in ("message", "blob", "checkpoint", "verifier_key"):
             extras.append(rec)
         else:
             what = f"unknown record type {kind!r}" if kind else "a line without a record type"
@@ -171,11 +201,31 @@ def read_export(
     return session, rows, extras
 
 
+def export_notes(extras: list[dict[str, Any]]) -> list[str]:
+    return [str(r.get("note")) for r in extras if r.get("type") == "checkpoint"]
+
+
+def export_keys(extras: list[dict[str, Any]]) -> list[Verifier]:
+    """The verifier keys a file names (unparseable ones are left out: they
+    then simply verify nothing)."""
+    out = []
+    for r in extras:
+        if r.get("type") == "verifier_key":
+            try:
+                out.append(Verifier.parse(str(r.get("key"))))
+            except NoteError:
+                pass
+    return out
+
+
 def import_session(log: AuditLog, path: Path) -> VerifyResult:
     session, rows, extras = read_export(path)
     sid = str(session["id"])
-    result = verify_rows(sid, rows)
-    if not result.ok:
+    notes = export_notes(extras)
+    result = verify_rows(sid, rows, notes=notes, trusted=export_keys(extras), trust="self")
+    # Whose key signed is for the importer to judge (`overseer verify FILE
+    # --key`); a file whose content does not match its own checkpoints is refused.
+    if not result.ok and result.kind not in ("untrusted_key", "unsigned"):
         raise LogError(
             f"refusing to import {path}: chain broken at seq {result.first_broken_seq} "
             f"({result.kind}: {result.detail})"
@@ -202,7 +252,7 @@ def import_session(log: AuditLog, path: Path) -> VerifyResult:
                         "INSERT OR IGNORE INTO messages (hash, data) VALUES (?,?)",
                         (rec["hash"], canonical_json(rec["data"], check=False)),
                     )
-                else:
+                elif rec["type"] == "blob":
                     data = base64.b64decode(rec["data"])
                     conn.execute(
                         "INSERT OR IGNORE INTO blobs (hash, size, data) VALUES (?,?,?)",
@@ -212,7 +262,14 @@ def import_session(log: AuditLog, path: Path) -> VerifyResult:
         except sqlite3.Error as exc:
             conn.execute("ROLLBACK")
             raise LogError(f"cannot import into {log.path}: {exc}") from exc
-    if rows:
-        last = rows[-1]
-        seals.append_seal(log.seal_path, log.key, sid, last[0], last[6], len(rows), last[1])
+    try:
+        heads = {r[0]: r[6] for r in rows}
+        for note in notes:
+            size = Checkpoint.parse(note).size
+            append_note(log.seal_path, sid, size, note, heads.get(size, ""))
+        if rows:
+            with log._lock:
+                log.checkpointer.checkpoint(sid, len(rows))
+    except OSError as exc:
+        raise LogError(f"cannot write checkpoint file {log.seal_path}: {exc}") from exc
     return log.verify(sid)[0]

@@ -1,4 +1,4 @@
-"""AuditLog: the append-only, hash-chained, sealed record of every session.
+"""AuditLog: the append-only, hash-chained, checkpointed record of every session.
 
 One SQLite file (WAL, ``synchronous=FULL``). Every ``append`` is its own
 transaction and returns only once the commit is durable: the broker relies on
@@ -32,7 +32,9 @@ from ..errors import LogError, LogWriteError, SessionNotFound
 from ..events import PAYLOADS, SessionStartedPayload, now_ns
 from ..paths import default_log_path, seal_path_for
 from ..redact import Redactor
-from . import schema, seals
+from . import keys, schema, seals
+from .checkpoints import Checkpoint, Checkpointer
+from .note import Verifier
 from .verify import VerifyResult, verify_all, verify_session
 
 
@@ -148,6 +150,7 @@ class AuditLog:
         self._sealer: threading.Thread | None = None
         self._closing = threading.Event()
         self._key: bytes | None = None
+        self.checkpointer = Checkpointer(self)
         self._heads: dict[str, tuple[int, str]] = {}  # session -> (seq, hash) last written here
         self._wal_sized = False
         self._subscribers: list[Callable[[str, int, str, dict[str, Any]], None]] = []
@@ -273,7 +276,9 @@ class AuditLog:
                 raise LogWriteError(f"cannot create session in {self.path}: {exc}") from exc
         payload.pid = pid
         payload.host = socket.gethostname()
-        self.append(sid, "session_started", payload)
+        started = self.append(sid, "session_started", payload)
+        with self._lock:  # signed from the first event on
+            self.checkpointer.checkpoint(sid, started.seq)
         return sid
 
     def append(
@@ -493,27 +498,14 @@ class AuditLog:
             with contextlib.suppress(sqlite3.Error):
                 self.conn.execute("ROLLBACK")
 
-    def seal(self, session_id: str) -> seals.SealRecord | None:
-        """Record a ``seal`` event and sign the new head into the sidecar file."""
+    def seal(self, session_id: str) -> Checkpoint | None:
+        """Record a ``seal`` event and sign a checkpoint of the session's
+        Merkle tree into the sidecar file (overseer.log.checkpoints)."""
         with self._lock:
-            head = self.head(session_id)
-            if head is None:
-                return None
-            seq, h = head
-            sealed = self.append(session_id, "seal", {"seq": seq, "head": h, "count": seq})
-            self._since_seal[session_id] = (0, sealed.ts)
-            try:
-                return seals.append_seal(
-                    self.seal_path,
-                    self.key,
-                    session_id,
-                    sealed.seq,
-                    sealed.hash,
-                    sealed.seq,
-                    sealed.ts,
-                )
-            except OSError as exc:
-                raise LogWriteError(f"cannot write seal file {self.seal_path}: {exc}") from exc
+            checkpoint = self.checkpointer.seal(session_id)
+            if checkpoint is not None:
+                self._since_seal[session_id] = (0, now_ns())
+            return checkpoint
 
     def end_session(
         self,
@@ -722,12 +714,17 @@ class AuditLog:
                 except sqlite3.Error:
                     return  # read-only file: status is still derived on the fly by readers
 
-    def verify(self, session_id: str | None = None) -> list[VerifyResult]:
-        """Verify one session (id or prefix) or, with None, every session."""
+    def verify(
+        self, session_id: str | None = None, trusted: list[Verifier] | None = None
+    ) -> list[VerifyResult]:
+        """Verify one session (id or prefix) or, with None, every session,
+        trusting this machine's verifier key and ``trusted``."""
         seal_file = seals.read_seals(self.seal_path, seals.load_key(create=False))
+        verifiers, trust = keys.trusted_here(trusted or [])
         if session_id is not None:
-            return [verify_session(self.conn, self.resolve(session_id), seal_file)]
-        return verify_all(self.conn, seal_file)
+            sid = self.resolve(session_id)
+            return [verify_session(self.conn, sid, seal_file, verifiers, trust)]
+        return verify_all(self.conn, seal_file, verifiers, trust)
 
     def wait_for_change(self, session_id: str, after_seq: int, timeout: float) -> bool:
         """Poll until the session has an event after ``after_seq`` (used by followers)."""
