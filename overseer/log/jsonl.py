@@ -147,13 +147,17 @@ def _lines(path: Path) -> Iterator[tuple[int, dict[str, Any], str]]:
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
     with fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                yield lineno, json.loads(line), line
-            except json.JSONDecodeError as exc:
-                raise UsageError(f"{path}:{lineno}: not JSON ({exc.msg})") from exc
+        lineno = 0
+        try:
+            for lineno, line in enumerate(fh, 1):  # noqa: B007 - read in the except
+                if not line.strip():
+                    continue
+                try:
+                    yield lineno, json.loads(line), line
+                except json.JSONDecodeError as exc:
+                    raise UsageError(f"{path}:{lineno}: not JSON ({exc.msg})") from exc
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"{path}:{lineno + 1}: not UTF-8 text") from exc
 
 
 _PAYLOAD_RE = re.compile(r',"payload":(.*),"payload_hash":"[0-9a-f]{64}","prev_hash"')
