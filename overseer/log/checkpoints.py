@@ -151,8 +151,10 @@ def stored_tiles(conn: sqlite3.Connection, session_id: str) -> dict[tuple[int, i
     return {(int(h), int(i)): bytes(v) for h, i, v in rows if isinstance(v, bytes) and len(v) == 32}
 
 
-def subtrees(conn: sqlite3.Connection, session_id: str) -> merkle.Subtrees:
-    return merkle.Subtrees(db_leaves(conn, session_id), stored_tiles(conn, session_id))
+def subtrees(conn: sqlite3.Connection, session_id: str, size: int | None = None) -> merkle.Subtrees:
+    """Subtree hashes of a session's tree; with ``size`` (the tree size the
+    caller works in) leaves are read a tile at a time."""
+    return merkle.Subtrees(db_leaves(conn, session_id), stored_tiles(conn, session_id), size)
 
 
 class Checkpointer:
@@ -179,7 +181,7 @@ class Checkpointer:
         if tree is None or tree.size > size:
             # First seal of this session in this process (or another process
             # sealed it since): rebuild from stored tiles and leaves.
-            tree = subtrees(conn, session_id).frontier(size)
+            tree = subtrees(conn, session_id, size).frontier(size)
         tiles: list[tuple[str, int, int, bytes]] = []
 
         def keep(height: int, index: int, h: bytes) -> None:

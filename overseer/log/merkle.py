@@ -214,11 +214,26 @@ class Subtrees:
     """
 
     def __init__(
-        self, leaves: Callable[[int, int], list[bytes]], tiles: dict[tuple[int, int], bytes]
+        self,
+        leaves: Callable[[int, int], list[bytes]],
+        tiles: dict[tuple[int, int], bytes],
+        size: int | None = None,
     ) -> None:
         self._leaves = leaves
         self._tiles = tiles
         self._memo: dict[tuple[int, int], bytes] = {}
+        self._size = size  # known: leaves are read a whole tile at a time
+        self._tile_leaves: dict[int, list[bytes]] = {}
+
+    def leaves(self, lo: int, hi: int) -> list[bytes]:
+        span = 1 << TILE_HEIGHT
+        t = lo // span
+        if self._size is None or hi > self._size or (hi - 1) // span != t:
+            return self._leaves(lo, hi)
+        cached = self._tile_leaves.get(t)
+        if cached is None:
+            cached = self._tile_leaves[t] = self._leaves(t * span, min(t * span + span, self._size))
+        return cached[lo - t * span : hi - t * span]
 
     def __call__(self, lo: int, hi: int) -> bytes:
         n = hi - lo
@@ -234,7 +249,7 @@ class Subtrees:
             if tile is not None:
                 return tile
         if n <= 1 << TILE_HEIGHT:
-            r = root_of(self._leaves(lo, hi))
+            r = root_of(self.leaves(lo, hi))
         else:
             k = split_point(n)
             r = node_hash(self(lo, lo + k), self(lo + k, hi))

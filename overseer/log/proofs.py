@@ -66,15 +66,15 @@ def _latest(log: AuditLog, sid: str) -> Checkpoint:
     return cps[-1]
 
 
-def _checked(log: AuditLog, sid: str, build: Any, check: Any) -> Any:
+def _checked(log: AuditLog, sid: str, size: int, build: Any, check: Any) -> Any:
     """Build a proof from tiles and leaves; if it does not check against the
     signed root, build it again from the leaves alone (a stale or damaged
     tile), and refuse if even that fails (the log no longer matches what was
     signed)."""
-    proof = build(subtrees(log.conn, sid))
+    proof = build(subtrees(log.conn, sid, size))
     if check(proof):
         return proof
-    proof = build(merkle.Subtrees(db_leaves(log.conn, sid), {}))
+    proof = build(merkle.Subtrees(db_leaves(log.conn, sid), {}, size))
     if check(proof):
         return proof
     raise LogError(
@@ -101,6 +101,7 @@ def prove_inclusion(log: AuditLog, session_id: str, seq: int) -> dict[str, Any]:
     path = _checked(
         log,
         sid,
+        cp.size,
         lambda st: merkle.inclusion_path(seq - 1, cp.size, st),
         lambda p: merkle.verify_inclusion(seq - 1, cp.size, leaf, p, cp.root),
     )
@@ -132,11 +133,11 @@ def prove_consistency(log: AuditLog, session_id: str, old_size: int) -> dict[str
     if not 1 <= old_size <= cp.size:
         raise UsageError(f"OLD_SIZE must be between 1 and the latest checkpoint's size ({cp.size})")
     old_cp = next((c for c in reversed(cps) if c.size == old_size), None)
-    st = subtrees(log.conn, sid)
-    old_root = old_cp.root if old_cp else st(0, old_size)
+    old_root = old_cp.root if old_cp else subtrees(log.conn, sid, cp.size)(0, old_size)
     proof = _checked(
         log,
         sid,
+        cp.size,
         lambda st: merkle.consistency_proof(old_size, cp.size, st),
         lambda p: merkle.verify_consistency(old_size, cp.size, old_root, cp.root, p),
     )

@@ -167,7 +167,19 @@ def verify_rows(
                         )
                     else:
                         if kind == "seal":
-                            broken = _check_seal_root(seq, data, stack)
+                            recorded = _seal_root(data)
+                            if recorded is None:
+                                pass
+                            elif recorded != b64(_root(stack)):
+                                broken = (
+                                    matched + 1,
+                                    "root_mismatch",
+                                    f"the seal at seq {seq} records a root the first {seq - 1} "
+                                    f"events do not hash to; events {matched + 1}..{seq - 1} "
+                                    "were changed",
+                                )
+                            else:
+                                matched = seq - 1
                         node = sha(b"\x00" + d).digest()
                         x = seq - 1
                         while x & 1:
@@ -242,16 +254,14 @@ def _root(stack: list[bytes]) -> bytes:
     return r
 
 
-def _check_seal_root(seq: int, payload: bytes, stack: list[bytes]) -> tuple[int, str, str] | None:
-    """A ``seal`` event records the root of the events before it (sessions
-    sealed with HMAC recorded none): it must be the root they hash to."""
+def _seal_root(payload: bytes) -> str | None:
+    """The root a ``seal`` event records of the events before it (sessions
+    sealed with HMAC recorded none)."""
     try:
-        recorded = json.loads(payload).get("root")
+        root = json.loads(payload).get("root")
     except (ValueError, AttributeError):
         return None  # its own hash already held: the payload is what was written
-    if recorded is None or recorded == b64(_root(stack)):
-        return None
-    return (seq, "root_mismatch", f"the seal at seq {seq} records a root its events do not hash to")
+    return root if isinstance(root, str) else None
 
 
 def _judge_checkpoints(
