@@ -511,3 +511,15 @@ def test_a_new_process_continues_a_sessions_tree(log_path):
         [res] = log.verify(sid)
     assert res.ok and res.unsealed == 0, res
     assert os.path.getsize(log_path) > 0
+
+
+def test_benchmark_smoke():
+    import subprocess
+    import sys
+
+    bench = Path(__file__).parent / "bench" / "checkpoints.py"
+    res = subprocess.run(
+        [sys.executable, str(bench), "--smoke"], capture_output=True, text=True, timeout=300
+    )
+    assert res.returncode == 0, res.stderr
+    assert "ratio" in res.stdout and "inclusion proof for one event" in res.stdout

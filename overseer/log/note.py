@@ -31,6 +31,7 @@ SIG_PREFIX = "\u2014 "  # em dash, space
 MAX_SIGNATURES = 100
 MAX_NOTE_BYTES = 1 << 20
 _BAD_NAME = re.compile(r"[\s+]")
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")  # below U+0020, newline aside
 
 
 class NoteError(ValueError):
@@ -157,7 +158,7 @@ class Signer:
 def check_text(text: str) -> None:
     if not text.endswith("\n"):
         raise NoteError("note text must end in a newline")
-    if any(c < " " and c != "\n" for c in text):
+    if _CONTROL.search(text):
         raise NoteError("note text has a control character")
 
 
@@ -192,7 +193,7 @@ def parse_note(note: str) -> tuple[str, list[Signature]]:
         raise NoteError("note is not valid UTF-8") from exc
     if size > MAX_NOTE_BYTES:
         raise NoteError("note is larger than 1 MiB")
-    if any(c < " " and c != "\n" for c in note):
+    if _CONTROL.search(note):
         raise NoteError("note has a control character")
     cut = note.rfind("\n\n")
     if cut < 0 or not note.endswith("\n"):

@@ -36,8 +36,7 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def _checkpoints(log: AuditLog, sid: str) -> list[Checkpoint]:
-    """The session's checkpoints, latest last; those this machine's key
-    signed are preferred, so a proof leads to the key an auditor is given."""
+    """The session's checkpoints that parse, by size."""
     out = []
     for note in seals.read_seals(log.seal_path, None).notes.get(sid, []):
         try:
@@ -46,24 +45,32 @@ def _checkpoints(log: AuditLog, sid: str) -> list[Checkpoint]:
             continue
         if cp.session_id == sid:
             out.append(cp)
-    own = keys.local_verifier()
-    mine = [cp for cp in out if own is not None and cp.open([own]).ok]
-    return sorted(mine or out, key=lambda cp: cp.size)
+    return sorted(out, key=lambda cp: cp.size)
 
 
-def _signers(cp: Checkpoint) -> list[str]:
-    own = keys.local_verifier()
-    return [own.vkey] if own is not None and cp.open([own]).ok else []
+def _pick(cps: list[Checkpoint], own: Verifier | None) -> Checkpoint | None:
+    """The last of ``cps`` this machine's key signed, else the last: a proof
+    should lead to the key an auditor is given (one signature check, not one
+    per checkpoint of a long session)."""
+    if own is not None:
+        for cp in reversed(cps):
+            if cp.open([own]).ok:
+                return cp
+    return cps[-1] if cps else None
 
 
-def _latest(log: AuditLog, sid: str) -> Checkpoint:
-    cps = _checkpoints(log, sid)
-    if not cps:
+def _latest(cps: list[Checkpoint], sid: str, own: Verifier | None) -> Checkpoint:
+    cp = _pick(cps, own)
+    if cp is None:
         raise LogError(
             f"session {sid} has no signed checkpoint (it was sealed with HMAC, before "
             "checkpoints); there is nothing to prove against"
         )
-    return cps[-1]
+    return cp
+
+
+def _signers(cp: Checkpoint, own: Verifier | None) -> list[str]:
+    return [own.vkey] if own is not None and cp.open([own]).ok else []
 
 
 def _checked(log: AuditLog, sid: str, size: int, build: Any, check: Any) -> Any:
@@ -84,7 +91,8 @@ def _checked(log: AuditLog, sid: str, size: int, build: Any, check: Any) -> Any:
 
 def prove_inclusion(log: AuditLog, session_id: str, seq: int) -> dict[str, Any]:
     sid = log.resolve(session_id)
-    cp = _latest(log, sid)
+    own = keys.local_verifier()
+    cp = _latest(_checkpoints(log, sid), sid, own)
     if not 1 <= seq <= cp.size:
         raise UsageError(
             f"seq {seq} is not covered by the latest checkpoint of {sid} (size {cp.size}); "
@@ -122,17 +130,18 @@ def prove_inclusion(log: AuditLog, session_id: str, seq: int) -> dict[str, Any]:
         "tree_size": cp.size,
         "audit_path": [b64(h) for h in path],
         "checkpoint": cp.note,
-        "verifier_keys": _signers(cp),
+        "verifier_keys": _signers(cp, own),
     }
 
 
 def prove_consistency(log: AuditLog, session_id: str, old_size: int) -> dict[str, Any]:
     sid = log.resolve(session_id)
+    own = keys.local_verifier()
     cps = _checkpoints(log, sid)
-    cp = _latest(log, sid)
+    cp = _latest(cps, sid, own)
     if not 1 <= old_size <= cp.size:
         raise UsageError(f"OLD_SIZE must be between 1 and the latest checkpoint's size ({cp.size})")
-    old_cp = next((c for c in reversed(cps) if c.size == old_size), None)
+    old_cp = _pick([c for c in cps if c.size == old_size], own)
     old_root = old_cp.root if old_cp else subtrees(log.conn, sid, cp.size)(0, old_size)
     proof = _checked(
         log,
@@ -150,7 +159,7 @@ def prove_consistency(log: AuditLog, session_id: str, old_size: int) -> dict[str
         "new_size": cp.size,
         "proof": [b64(h) for h in proof],
         "checkpoint": cp.note,
-        "verifier_keys": _signers(cp),
+        "verifier_keys": _signers(cp, own),
     }
 
 

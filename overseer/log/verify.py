@@ -117,7 +117,8 @@ def verify_rows(
     cps = _Notes(session_id, notes or [], trusted or [])
     check_at = cps.by_size
     sid_json = json.dumps(session_id, ensure_ascii=False).encode()
-    kinds: dict[str, bytes] = {}
+    suffix = b',"session_id":' + sid_json + b',"ts":'
+    prefixes: dict[str, bytes] = {}
     expected_seq = 1
     prev = GENESIS
     n = 0
@@ -134,23 +135,14 @@ def verify_rows(
             elif prev_hash != prev:
                 broken = (seq, "broken_link", "prev_hash does not match the previous event's hash")
             else:
-                kq = kinds.get(kind)
-                if kq is None:
-                    kq = kinds[kind] = json.dumps(kind, ensure_ascii=False).encode()
+                # The canonical body of ``payload_hash`` (canonical.event_body),
+                # built from cached bytes: this loop runs once per event.
+                pre = prefixes.get(kind)
+                if pre is None:
+                    kq = json.dumps(kind, ensure_ascii=False).encode()
+                    pre = prefixes[kind] = b'{"kind":' + kq + b',"payload":'
                 data = payload.encode() if isinstance(payload, str) else payload
-                body = b"".join(
-                    (
-                        b'{"kind":',
-                        kq,
-                        b',"payload":',
-                        data,
-                        b',"session_id":',
-                        sid_json,
-                        b',"ts":',
-                        str(ts).encode(),
-                        b"}",
-                    )
-                )
+                body = pre + data + suffix + b"%d}" % ts
                 if sha(body).hexdigest() != payload_hash:
                     broken = (
                         seq,
