@@ -352,10 +352,12 @@ def test_unreadable_exports_are_one_line_and_exit_3(tmp_path, content):
 @pytest.mark.parametrize(
     "key",
     [
-        "nobody+00000000+AAAA",
-        keys.Verifier.parse(Signer.generate("k").verifier.vkey).vkey.replace("+", "+0", 1),
+        "nobody+00000000+AAAA",  # too short
+        "PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",  # wrong id
+        "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10",  # wrong length
         "not-a-key-or-file",
     ],
+    ids=["short", "wrong-id", "wrong-length", "neither"],
 )
 def test_bad_keys_are_usage_errors(exported, key):
     _sid, path, _ = exported

@@ -22,6 +22,7 @@ from typing import Any
 
 from .. import __version__
 from ..log import StoredEvent
+from ..log.verify import sealing_text
 from ..render import call_summary, describe
 from ..report import evidence, format_evidence
 from .timeline import Action, SessionRecord
@@ -211,15 +212,22 @@ def _header(rec: SessionRecord) -> str:
 
 
 def _integrity(rec: SessionRecord) -> str:
+    """Who signed, the tree size and root — or where the record broke."""
     v = rec.verify
     if v is None:
         return ""
     if v.ok:
-        sealed = f"sealed through seq {v.sealed_seq}" if v.sealed_seq else "no seal yet"
-        text = (
-            f"<b class='ok'>Chain intact.</b> {v.events} events verified; {esc(sealed)}; "
-            f"{v.unsealed} event(s) after the last seal."
-        )
+        text = f"<b class='ok'>Chain intact.</b> {v.events} events verified; "
+        if v.sealing == "checkpoint" and v.sealed_seq:
+            text += (
+                f"signed checkpoint: tree size {v.sealed_seq}, signed by "
+                f"<code>{esc(', '.join(v.signed_by))}</code>, {v.unsealed} event(s) after it."
+                f'<div class="small muted mono">Merkle root (RFC 9162) {esc(v.root)}</div>'
+                '<div class="small muted">Anyone can check the exported session with the '
+                "signer's verifier key: <code>overseer verify FILE.jsonl --key VKEY</code></div>"
+            )
+        else:
+            text += esc(sealing_text(v)) + "."
         cls = "good"
     else:
         text = (

@@ -15,7 +15,7 @@ from ..log import keys, seals
 from ..log.checkpoints import Checkpoint
 from ..log.jsonl import atomic_output
 from ..log.note import NoteError, Verifier
-from ..log.verify import VerifyResult
+from ..log.verify import VerifyResult, sealing_text
 from .common import echo_json, log_option, open_log
 
 
@@ -188,18 +188,7 @@ def verify_proof_file(path: Path, specs: tuple[str, ...], as_json: bool) -> bool
 
 def describe(r: VerifyResult) -> str:
     """One line for a verified session: what sealed it and what is left over."""
-    if r.sealing == "checkpoint" and r.sealed_seq:
-        text = (
-            f"{r.events} events, checkpoint at {r.sealed_seq} signed by {', '.join(r.signed_by)}, "
-            f"{r.unsealed} after it"
-        )
-    elif r.sealing == "hmac":
-        text = (
-            f"{r.events} events, sealed through seq {r.sealed_seq} with HMAC (before signed "
-            f"checkpoints: checkable only where its key is), {r.unsealed} unsealed"
-        )
-    else:
-        text = f"{r.events} events, no seal yet, {r.unsealed} unsealed"
+    text = f"{r.events} events, {sealing_text(r)}"
     if r.untrusted:
         text += f"; also signed by keys not trusted here: {', '.join(r.untrusted)}"
     return text

@@ -366,5 +366,21 @@ def _pruned(
     return pruned, [result] if result else []
 
 
+def sealing_text(r: VerifyResult) -> str:
+    """What sealed a verified session, in words: the latest trusted
+    checkpoint (size, signer) or the legacy HMAC seal."""
+    if r.sealing == "checkpoint" and r.sealed_seq:
+        return (
+            f"signed checkpoint at tree size {r.sealed_seq} by {', '.join(r.signed_by)}, "
+            f"{r.unsealed} event(s) after it"
+        )
+    if r.sealing == "hmac":
+        return (
+            f"sealed through seq {r.sealed_seq} with HMAC (before signed checkpoints: "
+            f"checkable only where its key is), {r.unsealed} unsealed"
+        )
+    return f"no seal yet, {r.unsealed} unsealed"
+
+
 def summarize(results: list[VerifyResult]) -> dict[str, Any]:
     return {"ok": all(r.ok for r in results), "sessions": len(results)}
