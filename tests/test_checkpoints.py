@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from overseer.broker import Broker
 from overseer.canonical import chain_hash, event_body, sha256_hex
 from overseer.cli import cli
+from overseer.errors import LogWriteError
 from overseer.events import SessionStartedPayload
 from overseer.log import AuditLog, keys, seals
 from overseer.log.checkpoints import Checkpoint
@@ -525,3 +526,24 @@ def test_benchmark_smoke():
     )
     assert res.returncode == 0, res.stderr
     assert "ratio" in res.stdout and "inclusion proof for one event" in res.stdout
+
+
+def test_odd_json_in_exports_and_proofs_is_a_clean_failure(exported, tmp_path):
+    _sid, path, vkey = exported
+    bad = tmp_path / "list.jsonl"
+    bad.write_text("[1, 2]\n")
+    code, out = run("verify", str(bad), "--key", vkey)
+    assert code == 3 and "not a JSON object" in out
+    proof = tmp_path / "p.json"
+    proof.write_text(json.dumps({"format": "overseer-inclusion-proof/1", "verifier_keys": 7}))
+    code, out = run("verify", "--proof", str(proof))
+    assert code == 3 and "bad_proof" in out and "Traceback" not in out
+
+
+def test_a_corrupt_signing_key_stops_the_record_not_a_traceback(log_path, overseer_home):
+    keys.load_signer(create=True)
+    signing_key_path().write_text("PRIVATE+KEY+broken\n")
+    with AuditLog(log_path) as log, pytest.raises(LogWriteError, match="cannot sign"):
+        log.start_session(SessionStartedPayload(task="t", agent="test"))
+    code, out = run("key", "show")
+    assert code == 2 and "corrupt" in out

@@ -169,7 +169,10 @@ class Checkpointer:
     @property
     def signer(self) -> Signer:
         if self._signer is None:
-            signer = keys.load_signer(create=True)
+            try:
+                signer = keys.load_signer(create=True)
+            except LogError as exc:  # nothing may run on an unsigned record
+                raise LogWriteError(f"cannot sign checkpoints: {exc}") from exc
             assert signer is not None
             self._signer = signer
         return self._signer
@@ -181,7 +184,10 @@ class Checkpointer:
         if tree is None or tree.size > size:
             # First seal of this session in this process (or another process
             # sealed it since): rebuild from stored tiles and leaves.
-            tree = subtrees(conn, session_id, size).frontier(size)
+            try:
+                tree = subtrees(conn, session_id, size).frontier(size)
+            except LogError as exc:
+                raise LogWriteError(str(exc)) from exc
         tiles: list[tuple[str, int, int, bytes]] = []
 
         def keep(height: int, index: int, h: bytes) -> None:
@@ -189,7 +195,11 @@ class Checkpointer:
                 tiles.append((session_id, height, index, h))
 
         if tree.size < size:
-            for leaf in db_leaves(conn, session_id)(tree.size, size):
+            try:
+                grown = db_leaves(conn, session_id)(tree.size, size)
+            except LogError as exc:  # a record that cannot be checkpointed is not durable
+                raise LogWriteError(str(exc)) from exc
+            for leaf in grown:
                 tree.append(leaf, keep)
         self._trees[session_id] = tree
         self._store_tiles(tiles)

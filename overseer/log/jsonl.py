@@ -171,6 +171,8 @@ def read_export(
     rows: list[tuple[int, int, str, str, str, str, str]] = []
     extras: list[dict[str, Any]] = []
     for lineno, rec, line in _lines(path):
+        if not isinstance(rec, dict):
+            raise UsageError(f"{path}:{lineno}: not a JSON object")
         kind = rec.get("type")
         if kind == "session":
             session = rec

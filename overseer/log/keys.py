@@ -52,7 +52,12 @@ def load_signer(
 
 
 def _read(path: Path) -> Signer:
-    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise LogError(f"cannot read the signing key {path}: {exc.strerror or exc}") from exc
     try:
         return Signer.parse(text)
     except NoteError as exc:
@@ -64,11 +69,13 @@ def _create(path: Path, name: str) -> Signer:
         signer = Signer.generate(name)
     except NoteError as exc:
         raise UsageError(f"cannot name a key {name!r}: {exc}") from exc
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return _read(path)  # another process made it first: use theirs
+    except OSError as exc:
+        raise LogError(f"cannot create the signing key {path}: {exc.strerror or exc}") from exc
     with os.fdopen(fd, "w") as fh:
         fh.write(signer.skey + "\n")
         fh.flush()

@@ -259,7 +259,8 @@ def _signature(cp: Checkpoint, trusted: list[Verifier], what: str) -> list[str]:
 def proof_keys(doc: dict[str, Any]) -> list[Verifier]:
     """The verifier keys a proof names itself (a claim, for the no --key case)."""
     out = []
-    for k in doc.get("verifier_keys") or []:
+    named = doc.get("verifier_keys")
+    for k in named if isinstance(named, list) else []:
         try:
             out.append(Verifier.parse(str(k)))
         except NoteError:
