@@ -330,9 +330,11 @@ def test_ripgrep_reads_only_files_it_was_handed(
     (tree["out"] / "app.py").write_text("APP = 'from outside'\n")
     real_batches = files_search._open_batches
 
-    def swap_then_open(fd: int, names: list[str], is_dir: bool) -> Iterator[list[tuple[str, int]]]:
+    def swap_then_open(
+        fd: int, names: list[str], is_dir: bool, protected: list[str]
+    ) -> Iterator[list[tuple[str, int]]]:
         _swap(tree["ws"] / "src", tree["out"])
-        yield from real_batches(fd, names, is_dir)
+        yield from real_batches(fd, names, is_dir, protected)
 
     monkeypatch.setattr(files_search, "_open_batches", swap_then_open)
     r = SearchTool().run(SearchArgs(pattern="APP"), ctx)
@@ -374,3 +376,58 @@ def test_concurrent_flips_never_send_a_write_outside(
     # renamed the directory it went into, or replaced one the tool created).
     inside = {name for _dir, _subdirs, names in os.walk(ws) for name in names}
     assert {r.data["path"].split("/")[-1] for r in results if r.status == "ok"} <= inside
+
+
+# -- overseer's own files under another name; bounded; no fd left behind --------------------
+
+
+def test_a_hard_link_to_overseers_key_is_refused_by_every_reader(
+    ctx: ToolContext, tree: dict[str, Path], overseer_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = overseer_home / "config" / "seal.key"
+    key.parent.mkdir(parents=True, exist_ok=True)
+    key.write_text("SEAL-KEY-MATERIAL\n")
+    os.link(key, tree["ws"] / "notes.txt")
+    r = ReadFileTool().run(ReadFileArgs(path="notes.txt"), ctx)
+    assert r.status == "error" and "hard link to one of overseer's own files" in r.output
+    preview = WriteFileTool().preview(WriteFileArgs(path="notes.txt", content="x"), ctx) or ""
+    assert "SEAL-KEY" not in preview and "hard link" in preview
+    r = EditFileTool().run(EditFileArgs(path="notes.txt", old="SEAL", new="x"), ctx)
+    assert r.status == "error" and key.read_text() == "SEAL-KEY-MATERIAL\n"
+    which = shutil.which
+    engines = ["python"] + (["ripgrep"] if which("rg") else [])
+    for engine in engines:
+        monkeypatch.setattr(
+            files_search.shutil, "which", which if engine == "ripgrep" else lambda _name: None
+        )
+        for path in (".", "notes.txt"):
+            r = SearchTool().run(SearchArgs(pattern="SEAL", path=path), ctx)
+            assert "SEAL-KEY" not in r.output and r.data.get("count", 0) == 0, (engine, path)
+
+
+def test_edit_file_is_bounded(
+    ctx: ToolContext, tree: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from overseer.tools import files_write
+
+    monkeypatch.setattr(files_write, "EDIT_CAP", 1000)
+    (tree["ws"] / "big.txt").write_text("x" * 2000)
+    r = EditFileTool().run(EditFileArgs(path="big.txt", old="x", new="y"), ctx)
+    assert r.status == "error" and "more than edit_file reads" in r.output
+
+
+def test_no_fd_is_left_open(ctx: ToolContext, tree: dict[str, Path]) -> None:
+    for i in range(300):
+        (tree["ws"] / "src" / f"m{i}.py").write_text("APP\n")
+    B.workspace_root(ctx)  # the session's own fd stays open by design
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        ReadFileTool().run(ReadFileArgs(path="src/app.py"), ctx)
+        ReadFileTool().run(ReadFileArgs(path="out/secret.txt"), ctx)
+        WriteFileTool().run(WriteFileArgs(path="src/new/a.py", content="x"), ctx)
+        WriteFileTool().run(WriteFileArgs(path="out/a.py", content="x"), ctx)
+        EditFileTool().run(EditFileArgs(path="src/app.py", old="APP", new="APP"), ctx)
+        ListDirTool().run(ListDirArgs(path="src"), ctx)
+        SearchTool().run(SearchArgs(pattern="APP", max_results=1), ctx)  # stops early
+        SearchTool().run(SearchArgs(pattern="APP"), ctx)
+    assert len(os.listdir("/proc/self/fd")) == before

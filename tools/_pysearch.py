@@ -19,7 +19,10 @@ from .files_search import SearchArgs, SearchTool
 def main() -> None:
     request = json.load(sys.stdin)
     found = SearchTool.python_search(
-        SearchArgs.model_validate(request["args"]), int(request["fd"]), bool(request["is_dir"])
+        SearchArgs.model_validate(request["args"]),
+        int(request["fd"]),
+        bool(request["is_dir"]),
+        [str(p) for p in request.get("protected") or []],
     )
     if isinstance(found, str):
         json.dump({"error": found}, sys.stdout)

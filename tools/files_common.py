@@ -21,6 +21,8 @@ from . import _beneath as B
 from ._output import bound_text
 
 READ_CAP = 256 * 1024  # bytes of text read_file returns at most
+OLD_TEXT_CAP = 8 * 1024 * 1024  # write_file diffs against old content up to this size
+EDIT_CAP = 32 * 1024 * 1024  # edit_file reads and rewrites files up to this size
 SNIFF = 8192  # bytes looked at to tell text from binary
 DIFF_CAP = 64 * 1024
 MAX_ENTRIES = 1000
@@ -109,6 +111,47 @@ def regular(fd: int, name: str, tool: str) -> os.stat_result:
     if not stat.S_ISREG(st.st_mode):
         raise B.PathRefused(f"{name} is {B.kind(st.st_mode)}; {tool} works on regular files only")
     return st
+
+
+def protected_files(ctx: ToolContext) -> list[str]:
+    """overseer's own files and directories (audit DB, seals, key, config)."""
+    from overseer.paths import protected_paths
+
+    paths = [str(p) for p in protected_paths()]
+    return paths + [str(p) for p in getattr(ctx.sandbox, "protect", ())]
+
+
+def overseer_inode(st: os.stat_result, protected: list[str]) -> bool:
+    """The open file is one of overseer's own under another name: a hard link
+    made in the workspace (invariant 4 holds for the inode, not only the
+    name). Only a file with more than one link can be one, so this costs
+    nothing for ordinary files."""
+    if st.st_nlink < 2:
+        return False
+    me = (st.st_dev, st.st_ino)
+    for p in protected:
+        try:
+            pst = os.stat(p)
+            if stat.S_ISDIR(pst.st_mode):
+                with os.scandir(p) as it:
+                    for e in it:
+                        est = e.stat(follow_symlinks=False)
+                        if (est.st_dev, est.st_ino) == me:
+                            return True
+            elif (pst.st_dev, pst.st_ino) == me:
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def guard_inode(st: os.stat_result, name: str, ctx: ToolContext) -> None:
+    """Refuse a hard link to overseer's own files (see ``overseer_inode``)."""
+    if overseer_inode(st, protected_files(ctx)):
+        raise B.PathRefused(
+            f"{name} is a hard link to one of overseer's own files (audit record, seal or "
+            "key); no tool may read or write them"
+        )
 
 
 def unified_diff(old: str, new: str, name: str, *, created: bool = False) -> str:

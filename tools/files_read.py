@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from overseer.toolapi import Facts, Tool, ToolContext, ToolResult
 
 from . import _beneath as B
-from .files_common import MAX_ENTRIES, READ_CAP, SNIFF, is_binary, regular
+from .files_common import MAX_ENTRIES, READ_CAP, SNIFF, guard_inode, is_binary, regular
 
 
 def refused(tool: str, exc: B.PathRefused, name: str, missing: str) -> ToolResult:
@@ -65,7 +65,9 @@ class ReadFileTool(Tool):
         except B.PathRefused as exc:
             return refused("read_file", exc, name, "no such file")
         try:
-            size = regular(fd, name, "read_file").st_size
+            st = regular(fd, name, "read_file")
+            guard_inode(st, name, ctx)
+            size = st.st_size
         except B.PathRefused as exc:
             os.close(fd)
             return ToolResult.fail(f"read_file: {exc.message}")

@@ -31,7 +31,7 @@ from overseer.toolapi import Facts, Tool, ToolContext, ToolResult
 from . import _beneath as B
 from ._output import BoundedOutput
 from ._proc import run_bounded
-from .files_common import SNIFF, is_binary, read_all
+from .files_common import SNIFF, is_binary, overseer_inode, protected_files, read_all
 from .files_read import refused
 
 SEARCH_FILE_CAP = 4 * 1024 * 1024  # the Python fallback skips bigger files
@@ -63,15 +63,6 @@ class SearchArgs(BaseModel):
     )
     ignore_case: bool = False
     max_results: int = Field(200, ge=1, le=5000)
-
-
-def _protected(ctx: ToolContext) -> list[str]:
-    """overseer's own files: search never returns lines from them (invariant 4)."""
-    from overseer.paths import protected_paths
-
-    paths = [str(p) for p in protected_paths()]
-    paths += list(getattr(ctx.sandbox, "protect", ()))
-    return paths
 
 
 def _join(prefix: str, rel: str) -> str:
@@ -107,14 +98,16 @@ class SearchTool(Tool):
                 return ToolResult.fail(f"search: {name} is {B.kind(mode)}")
             rg = shutil.which("rg")
             is_dir = stat.S_ISDIR(mode)
+            # overseer's own files: no line from them comes back (invariant 4),
+            # by name or through a hard link.
+            protected = protected_files(ctx)
             if rg:
-                result = self._ripgrep(rg, args, fd, is_dir, name)
+                result = self._ripgrep(rg, args, fd, is_dir, name, protected)
             else:
-                result = self._python(args, fd, is_dir, name)
+                result = self._python(args, fd, is_dir, name, protected)
         if isinstance(result, ToolResult):
             return result
         matches, truncated, engine = result
-        protected = _protected(ctx)
         base = os.path.normpath(target.absolute)
         kept = []
         for m in matches:
@@ -137,7 +130,7 @@ class SearchTool(Tool):
     # -- ripgrep -----------------------------------------------------------
 
     def _ripgrep(
-        self, rg: str, args: SearchArgs, fd: int, is_dir: bool, name: str
+        self, rg: str, args: SearchArgs, fd: int, is_dir: bool, name: str, protected: list[str]
     ) -> ToolResult | tuple[list[dict[str, Any]], bool, str]:
         flags = ["--no-config", "--color", "never"]
         if args.glob:
@@ -147,7 +140,7 @@ class SearchTool(Tool):
             return names
         matches: list[dict[str, Any]] = []
         searched = 0
-        for batch in _open_batches(fd, names, is_dir):
+        for batch in _open_batches(fd, names, is_dir, protected):
             searched += len(batch)
             try:
                 found = _rg_batch(rg, args, batch)
@@ -169,12 +162,12 @@ class SearchTool(Tool):
     # -- Python fallback -------------------------------------------------------
 
     def _python(
-        self, args: SearchArgs, fd: int, is_dir: bool, name: str
+        self, args: SearchArgs, fd: int, is_dir: bool, name: str, protected: list[str]
     ) -> ToolResult | tuple[list[dict[str, Any]], bool, str]:
         """Python's re, in a child process that inherits the open fd: re has no
         timeout, and a pattern with nested repetition can take exponential
         time on a line."""
-        request = {"args": args.model_dump(), "fd": fd, "is_dir": is_dir}
+        request = {"args": args.model_dump(), "fd": fd, "is_dir": is_dir, "protected": protected}
         try:
             res = subprocess.run(
                 [sys.executable, "-m", "overseer.tools._pysearch"],
@@ -200,7 +193,7 @@ class SearchTool(Tool):
 
     @staticmethod
     def python_search(
-        args: SearchArgs, fd: int, is_dir: bool
+        args: SearchArgs, fd: int, is_dir: bool, protected: list[str] | None = None
     ) -> tuple[list[dict[str, Any]], bool] | str:
         """The fallback search itself (run by ``_pysearch`` in a child) on an
         open file or directory: the matches (``rel`` to it, line, text) and
@@ -212,7 +205,8 @@ class SearchTool(Tool):
         matches: list[dict[str, Any]] = []
         for rel, file_fd in _python_files(fd, is_dir, args.glob):
             try:
-                if os.fstat(file_fd).st_size > SEARCH_FILE_CAP:
+                st = os.fstat(file_fd)
+                if st.st_size > SEARCH_FILE_CAP or overseer_inode(st, protected or []):
                     continue
                 data = read_all(file_fd)
             except OSError:
@@ -283,32 +277,44 @@ def _rg_files(rg: str, fd: int, flags: list[str]) -> list[str] | ToolResult:
     return sorted(listed)
 
 
-def _open_batches(fd: int, names: list[str], is_dir: bool) -> Iterator[list[tuple[str, int]]]:
+def _open_batches(
+    fd: int, names: list[str], is_dir: bool, protected: list[str]
+) -> Iterator[list[tuple[str, int]]]:
     """Open each listed file beneath the directory fd (no symlink followed),
-    skipping binary and non-regular files, in batches for ripgrep."""
+    skipping binary and non-regular files and overseer's own, in batches for
+    ripgrep. A yielded batch's fds belong to the caller, who closes them."""
     batch: list[tuple[str, int]] = []
-    for rel in names:
-        if not is_dir:
-            file_fd = os.dup(fd)
-        else:
+    try:
+        for rel in names:
+            if not is_dir:
+                file_fd = os.dup(fd)
+            else:
+                try:
+                    file_fd = B.open_below(fd, rel.split("/"), B.READ_FLAGS)
+                except OSError:
+                    continue
             try:
-                file_fd = B.open_below(fd, rel.split("/"), B.READ_FLAGS)
+                st = os.fstat(file_fd)
+                skip = (
+                    not stat.S_ISREG(st.st_mode)
+                    or overseer_inode(st, protected)
+                    or is_binary(os.pread(file_fd, SNIFF, 0))
+                )
             except OSError:
+                skip = True
+            if skip:
+                os.close(file_fd)
                 continue
-        try:
-            st = os.fstat(file_fd)
-            binary = not stat.S_ISREG(st.st_mode) or is_binary(os.pread(file_fd, SNIFF, 0))
-        except OSError:
-            binary = True
-        if binary:
-            os.close(file_fd)
-            continue
-        batch.append((rel, file_fd))
-        if len(batch) >= RG_BATCH:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+            batch.append((rel, file_fd))
+            if len(batch) >= RG_BATCH:
+                handed, batch = batch, []
+                yield handed
+        if batch:
+            handed, batch = batch, []
+            yield handed
+    finally:
+        for _rel, left in batch:  # opened, never handed over (the caller stopped early)
+            os.close(left)
 
 
 def _rg_argv(rg: str, args: SearchArgs) -> list[str]:

@@ -21,7 +21,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from overseer.toolapi import Facts, Tool, ToolContext, ToolResult
 
 from . import _beneath as B
-from .files_common import decode_text, diffstat, read_all, unified_diff, write_risk
+from .files_common import (
+    EDIT_CAP,
+    OLD_TEXT_CAP,
+    decode_text,
+    diffstat,
+    guard_inode,
+    read_all,
+    unified_diff,
+    write_risk,
+)
 
 
 @dataclass
@@ -44,10 +53,11 @@ class Current:
             self.dir_fd = None
 
 
-def current(ctx: ToolContext, path: str, *, create_dirs: bool) -> Current:
+def current(ctx: ToolContext, path: str, *, create_dirs: bool, cap: int) -> Current:
     """Open the directory of ``path`` beneath its root and read the file in
-    it, if any. Raises PathRefused for a symlink anywhere on the path, a
-    directory or a file that is not a regular one."""
+    it, if any (its first ``cap`` bytes: ``data`` stays empty for a bigger
+    one). Raises PathRefused for a symlink anywhere on the path, a directory,
+    a file that is not a regular one, or a hard link to overseer's files."""
     target = B.locate(ctx, path)
     try:
         dir_fd, name = B.open_parent(target, create=create_dirs)
@@ -80,7 +90,9 @@ def current(ctx: ToolContext, path: str, *, create_dirs: bool) -> Current:
             cur.st = os.fstat(fd)
             if not stat.S_ISREG(cur.st.st_mode):
                 raise B.PathRefused(f"{target.shown} changed while it was opened")
-            cur.data = read_all(fd)
+            guard_inode(cur.st, target.shown, ctx)
+            if cur.st.st_size <= cap:
+                cur.data = read_all(fd)
         return cur
     except BaseException:
         cur.close()
@@ -131,16 +143,17 @@ class WriteFileTool(Tool):
 
     def preview(self, args: WriteFileArgs, ctx: ToolContext) -> str | None:
         try:
-            cur = current(ctx, args.path, create_dirs=False)
+            cur = current(ctx, args.path, create_dirs=False, cap=OLD_TEXT_CAP)
         except B.PathRefused as exc:
             return f"the write will fail: {exc.message}"
         cur.close()
         if cur.st is None:
             return unified_diff("", args.content, cur.shown, created=True)
-        old = decode_text(cur.data)
+        old = decode_text(cur.data) if cur.st.st_size <= OLD_TEXT_CAP else None
         if old is None:
             return (
-                f"overwrite binary file {cur.shown} ({cur.st.st_size} bytes) with "
+                f"overwrite {'large' if cur.st.st_size > OLD_TEXT_CAP else 'binary'} file "
+                f"{cur.shown} ({cur.st.st_size} bytes) with "
                 f"{len(args.content.encode('utf-8', 'replace'))} bytes of text"
             )
         return unified_diff(old, args.content, cur.shown) or f"{cur.shown}: no change"
@@ -153,7 +166,7 @@ class WriteFileTool(Tool):
             )
         name = args.path
         try:
-            cur = current(ctx, args.path, create_dirs=True)
+            cur = current(ctx, args.path, create_dirs=True, cap=OLD_TEXT_CAP)
         except B.PathRefused as exc:
             return ToolResult.fail(f"write_file: {exc.message}")
         name = cur.shown
@@ -242,12 +255,20 @@ class EditFileTool(Tool):
     def _load(self, args: EditFileArgs, ctx: ToolContext) -> tuple[Current | None, str, str | None]:
         """(the open file with its text, problem); the caller closes it."""
         try:
-            cur = current(ctx, args.path, create_dirs=False)
+            cur = current(ctx, args.path, create_dirs=False, cap=EDIT_CAP)
         except B.PathRefused as exc:
             return None, "", f"edit_file: {exc.message}"
         if cur.st is None:
             cur.close()
             return None, "", f"edit_file: no such file: {cur.shown} (use write_file to create it)"
+        if cur.st.st_size > EDIT_CAP:
+            cur.close()
+            return (
+                None,
+                "",
+                f"edit_file: {cur.shown} is {cur.st.st_size} bytes, more than edit_file reads "
+                f"({EDIT_CAP // (1024 * 1024)} MB); use write_file or the shell",
+            )
         text = decode_text(cur.data)
         if text is None:
             cur.close()
