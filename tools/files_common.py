@@ -147,7 +147,7 @@ def overseer_inode(st: os.stat_result, protected: list[str]) -> bool:
 
 def guard_inode(st: os.stat_result, name: str, ctx: ToolContext) -> None:
     """Refuse a hard link to overseer's own files (see ``overseer_inode``)."""
-    if overseer_inode(st, protected_files(ctx)):
+    if st.st_nlink > 1 and overseer_inode(st, protected_files(ctx)):
         raise B.PathRefused(
             f"{name} is a hard link to one of overseer's own files (audit record, seal or "
             "key); no tool may read or write them"
