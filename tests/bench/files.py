@@ -68,6 +68,26 @@ def make_tree(root: Path, files: int) -> Path:
     return ws
 
 
+def tool_calls(
+    ctx: ToolContext, rel: str, text: str, target: Path
+) -> list[tuple[str, Callable[[int], object]]]:
+    """The three tool calls timed, bound to one context."""
+    read, write, edit = ReadFileTool(), WriteFileTool(), EditFileTool()
+
+    def do_edit(_i: int) -> object:
+        edit.run(EditFileArgs(path=rel, old=text[:40], new=text[:40] + " "), ctx)
+        return target.write_text(text)
+
+    return [
+        ("read_file", lambda _i: read.run(ReadFileArgs(path=rel), ctx)),
+        (
+            "write_file",
+            lambda i: write.run(WriteFileArgs(path=f"{DEEP}/out.py", content=f"x = {i}\n"), ctx),
+        ),
+        ("edit_file", do_edit),
+    ]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--smoke", action="store_true", help="a tiny run (for the test suite)")
@@ -101,26 +121,13 @@ def main() -> None:
                 print("openat2 is not available here: only the walk is measured")
                 continue
             B.FORCE_WALK = mode == "walk"
-            ctx = ToolContext(workspace=ws, session_id="bench")
-            read, write, edit = ReadFileTool(), WriteFileTool(), EditFileTool()
-            checks = [
-                ("read_file", by_name_read, lambda _i: read.run(ReadFileArgs(path=rel), ctx)),
-                (
-                    "write_file",
-                    by_name_write,
-                    lambda i: write.run(
-                        WriteFileArgs(path=f"{DEEP}/out.py", content=f"x = {i}\n"), ctx
-                    ),
-                ),
-                (
-                    "edit_file",
-                    by_name_edit,
-                    lambda _i: (
-                        edit.run(EditFileArgs(path=rel, old=text[:40], new=text[:40] + " "), ctx)
-                        and target.write_text(text)
-                    ),
-                ),
-            ]
+            checks = tool_calls(ToolContext(workspace=ws, session_id="bench"), rel, text, target)
+            bases = {
+                "read_file": by_name_read,
+                "write_file": by_name_write,
+                "edit_file": by_name_edit,
+            }
+            checks = [(name, bases[name], tool) for name, tool in checks]
             for name, base, tool in checks:
                 b = median_ms(base, n)
                 t = median_ms(tool, n)
