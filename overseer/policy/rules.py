@@ -474,8 +474,14 @@ class RulePolicy:
         # Network is granted only where an allow rule with network = true
         # covered a part that needs it (the sandbox opens nothing else).
         network = any(network_ok)
+        hard = any(r.hard and r.decision != "allow" for r in results)
         return Verdict(
-            decision=best.decision, rule=best.rule, reason=reason, parts=parts, network=network
+            decision=best.decision,
+            rule=best.rule,
+            reason=reason,
+            parts=parts,
+            network=network,
+            hard=hard,
         )
 
     def strictest(self) -> Decision:
