@@ -53,6 +53,8 @@ def describe_model_error(exc: BaseException, base_url: str | None = None) -> str
     causes = " ".join(type(c).__name__ + ": " + str(c) for c in _chain(exc)[1:])
     if "Timeout" in name:
         return f"the model server{at} did not answer in time ({detail}); raise timeout= in the --model spec, or check the server"
+    if "RemoteProtocolError" in causes or "incomplete" in causes.lower():
+        return f"the model server{at} closed the connection in the middle of its reply (a cut response); check the server"
     if "Connection" in name or "ConnectError" in causes or "Connection refused" in causes:
         why = "connection refused" if "refused" in (causes + detail).lower() else detail
         return (
@@ -117,19 +119,25 @@ class RetryRecorder(logging.Handler):
                     self._last.failed = (f"{method} {url}", f"{status} {reason}".strip())
                 else:
                     self._last.failed = None
-            elif msg.startswith("Retrying request to") and len(args) >= 2:
-                path, wait = args[0], float(args[1])  # type: ignore[arg-type]
+            elif msg.startswith("Retrying request") and args:
+                # "to %s in %f seconds" (sync clients) or "in %f seconds (retry ...)" (async)
+                path = str(args[0]) if isinstance(args[0], str) else ""
+                wait = float(args[1] if path else args[0])  # type: ignore[arg-type]
                 failed = getattr(self._last, "failed", None)
                 self._last.failed = None
                 self.retries += 1
                 client = rec.name.split(".", 1)[0]
-                why = f"{failed[0]} answered {failed[1]}" if failed else f"request to {path} failed"
+                why = (
+                    f"{failed[0]} answered {failed[1]}"
+                    if failed
+                    else f"the request{' to ' + path if path else ''} failed"
+                )
                 self._record(
                     f"{why}; the {client} client retries in {wait:.2f} s (retry {self.retries})",
                     {
                         "retry": self.retries,
                         "client": client,
-                        "path": str(path),
+                        "path": path or (failed[0] if failed else None),
                         "wait_s": round(wait, 3),
                         "status": failed[1] if failed else None,
                     },
