@@ -21,9 +21,12 @@ from overseer.agent.llm import LLMAgent
 from overseer.agent.middleware import RAW_ARGS_KEY
 from overseer.log import AuditLog
 from overseer.session import Session, run_agent
+from tests import test_agent_llm as _llm_tests
 from tests.helpers.fakes import EchoTool, FixedPolicy
 from tests.helpers.stub_llm import Call, Fail, Hang, Raw, Reply, StubServer
-from tests.test_agent_llm import _named_echo, by_call, open_session, payloads  # noqa: F401
+from tests.test_agent_llm import _named_echo, by_call, payloads
+
+open_session = _llm_tests.open_session  # the fixture: a real session with a fixed policy
 
 FLAVOURS = [
     pytest.param("openai", False, id="openai"),

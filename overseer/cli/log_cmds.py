@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -74,9 +75,14 @@ def verify(session_id: str | None, all_: bool, as_json: bool) -> None:
     with open_log() as log:
         results = log.verify(None if all_ else session_id)
         integrity = integrity_check(log.conn)
+        status = {row["id"]: row["status"] for row in log.sessions()}
     ok = integrity == "ok" and all(r.ok for r in results)
     if as_json:
-        echo_json({"ok": ok, "integrity": integrity, "sessions": [r.model_dump() for r in results]})
+        rows = [
+            {**r.model_dump(), "status": status.get(r.session_id), "ended": _ended(status, r)}
+            for r in results
+        ]
+        echo_json({"ok": ok, "integrity": integrity, "sessions": rows})
     else:
         click.echo(f"sqlite integrity_check: {integrity}")
         for r in results:
@@ -93,6 +99,7 @@ def verify(session_id: str | None, all_: bool, as_json: bool) -> None:
                 sealed = f"sealed through seq {r.sealed_seq}" if r.sealed_seq else "no seal yet"
                 click.echo(
                     f"{r.session_id}  ok  {r.events} events, {sealed}, {r.unsealed} unsealed"
+                    + _never_ended(status, r)
                 )
             else:
                 click.echo(
@@ -102,6 +109,28 @@ def verify(session_id: str | None, all_: bool, as_json: bool) -> None:
             click.echo("no sessions to verify")
     if not ok:
         sys.exit(3)
+
+
+def _ended(status: dict[str, str], r: Any) -> bool | None:
+    if r.session_id not in status:
+        return None
+    return status[r.session_id] not in ("running", "interrupted")
+
+
+def _never_ended(status: dict[str, str], r: Any) -> str:
+    """What verify adds for a session without ``session_ended``: its chain may be
+    intact, but nothing vouches for events after its last seal."""
+    state = status.get(r.session_id)
+    if state == "interrupted":
+        return (
+            " — NEVER ENDED: no session_ended record; the process that ran it is gone "
+            "(killed, or crashed), so events after the last seal may be missing unnoticed"
+        )
+    if state == "running":
+        return (
+            " — not ended yet: no session_ended record (still running, or killed on another host)"
+        )
+    return ""
 
 
 @click.command("import")

@@ -76,7 +76,7 @@ Entry = Reply | Fail | Hang | Raw | Callable[[dict[str, Any]], Any]
 @dataclass
 class Recorded:
     path: str
-    headers: dict[str, str]
+    headers: dict[str, str]  # names in lower case
     body: dict[str, Any]
 
     @property
@@ -147,7 +147,9 @@ class StubServer:
 
     def _serve(self, h: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
         with self._lock:
-            self.requests.append(Recorded(h.path, dict(h.headers), body))
+            self.requests.append(
+                Recorded(h.path, {k.lower(): v for k, v in h.headers.items()}, body)
+            )
         entry = self._next(body)
         if isinstance(entry, Hang):
             self.entered.set()
