@@ -233,3 +233,30 @@ def test_verify_says_when_a_session_never_ended(where):
         env=where["env"],
     )
     assert "NEVER ENDED: no session_ended record" in res.stdout, res.stdout
+
+
+def test_the_real_model_smoke_script_runs_against_a_local_server(where):
+    """The script users run with a real key, pointed at the stub instead."""
+    script = [
+        Reply("", [Call("read_file", {"path": "calc.py"}, "r1")]),
+        Reply("add() subtracts: calc.py returns a - b."),
+    ]
+    with StubServer("openai", script) as stub:
+        res = subprocess.run(
+            ["bash", str(ROOT / "examples" / "smoke_real_model.sh"), "openai:smoke-model"],
+            capture_output=True,
+            text=True,
+            env={
+                **where["env"],
+                "OPENAI_BASE_URL": stub.base_url,
+                "OVERSEER": str(Path(sys.executable).parent / "overseer"),
+            },
+            timeout=120,
+        )
+    assert res.returncode == 0, res.stderr
+    assert "a - b" in res.stdout and " ok " in res.stdout
+    assert [t for t in tool_results_openai(stub.requests[1].body) if "return a - b" in t]
+
+
+def tool_results_openai(body: dict[str, Any]) -> list[str]:
+    return [str(m["content"]) for m in body["messages"] if m.get("role") == "tool"]

@@ -87,8 +87,13 @@ class Recorded:
 class StubServer:
     """A scripted model server in a thread. Use as a context manager."""
 
-    def __init__(self, flavour: Literal["openai", "anthropic"], script: list[Entry]) -> None:
+    def __init__(
+        self, flavour: Literal["openai", "anthropic"], script: list[Entry], *, record: bool = True
+    ) -> None:
+        """``record=False`` (benchmarks): requests are neither parsed nor kept,
+        so the server's own cost does not grow with the history it is sent."""
         self.flavour = flavour
+        self.record = record
         self.script = list(script)
         self.requests: list[Recorded] = []
         self._lock = threading.Lock()
@@ -98,6 +103,9 @@ class StubServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: with Nagle's algorithm the
+            # client's delayed ACK would hold every reply back ~40 ms.
+            disable_nagle_algorithm = True
 
             def log_message(self, *_args: Any) -> None:  # quiet
                 return
@@ -105,6 +113,9 @@ class StubServer:
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
+                if not server.record:
+                    server._serve(self, {"stream": b'"stream":true' in raw[:200]})
+                    return
                 try:
                     body = json.loads(raw or b"{}")
                 except ValueError:
@@ -147,9 +158,10 @@ class StubServer:
 
     def _serve(self, h: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
         with self._lock:
-            self.requests.append(
-                Recorded(h.path, {k.lower(): v for k, v in h.headers.items()}, body)
-            )
+            if self.record:
+                self.requests.append(
+                    Recorded(h.path, {k.lower(): v for k, v in h.headers.items()}, body)
+                )
         entry = self._next(body)
         if isinstance(entry, Hang):
             self.entered.set()
