@@ -35,7 +35,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -125,8 +125,9 @@ def _in_action(frame: FrameType | None) -> bool:
 class SignalGuard:
     """The handlers of one session; see the module docstring."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, on_signal: Callable[[], None] | None = None) -> None:
         self.session = session
+        self.on_signal = on_signal  # e.g. the live UI: leave, the terminal may be gone
         self.count = 0
         self.signum: int | None = None
         self._retrying = False
@@ -166,6 +167,9 @@ class SignalGuard:
                 s.interrupt(signal.Signals(signum).name)
                 self._say(f"{s.interrupted}: stopping session {s.id}; the record is kept")
                 signal_children(signal.SIGTERM)
+                if self.on_signal is not None:
+                    with contextlib.suppress(Exception):
+                        self.on_signal()
                 threading.Thread(
                     target=self._follow_up, name="signal-follow-up", daemon=True
                 ).start()
@@ -198,9 +202,12 @@ class SignalGuard:
 
 
 @contextlib.contextmanager
-def session_signals(session: Session) -> Iterator[SignalGuard]:
-    """Handle SIGINT, SIGTERM and SIGHUP as an interruption of ``session``."""
-    guard = SignalGuard(session)
+def session_signals(
+    session: Session, on_signal: Callable[[], None] | None = None
+) -> Iterator[SignalGuard]:
+    """Handle SIGINT, SIGTERM and SIGHUP as an interruption of ``session``;
+    ``on_signal()`` is called (in the main thread) on the first one."""
+    guard = SignalGuard(session, on_signal)
     if threading.current_thread() is threading.main_thread():
         guard.install()
     try:

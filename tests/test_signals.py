@@ -260,3 +260,33 @@ def test_the_real_model_smoke_script_runs_against_a_local_server(where):
 
 def tool_results_openai(body: dict[str, Any]) -> list[str]:
     return [str(m["content"]) for m in body["messages"] if m.get("role") == "tool"]
+
+
+def test_sighup_to_the_live_ui_ends_the_session_cleanly(where):
+    """The terminal closes under the Textual UI: the app leaves, the session is
+    ended (terminated, SIGHUP), sealed, and the process exits 129."""
+    import pexpect
+
+    args = [a for a in run_args(where, "--model", "openai:m") if a not in ("--headless",)]
+    args[args.index("--approver") + 1] = "tui"
+    with StubServer("openai", [Hang(60)]) as stub:
+        child = pexpect.spawn(
+            sys.executable,
+            ["-m", "overseer", *args, "--base-url", stub.base_url],
+            env=where["env"],
+            dimensions=(40, 120),
+            timeout=60,
+        )
+        try:
+            _wait_for(stub.entered.is_set, timeout=60)
+            sent = time.time()
+            child.kill(signal.SIGHUP)
+            child.expect(pexpect.EOF, timeout=30)
+        finally:
+            child.close(force=True)
+    assert child.exitstatus == 129, (child.exitstatus, child.signalstatus)
+    assert ended_after(where["db"], sent) < 2.0
+    _sid, events, ok = only_session(where["db"])
+    assert ok
+    ended = [p for k, p in events if k == "session_ended"][0]
+    assert ended["status"] == "terminated" and ended["summary"]["signal"] == "SIGHUP"
