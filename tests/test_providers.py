@@ -334,3 +334,11 @@ def test_an_interrupt_during_a_model_call_ends_it_promptly_and_is_recorded(
     assert verified(log, s.id)
     # Nothing was written after the end; the last event is sealed.
     assert [e.kind for e in log.events(s.id)][-2:] == ["session_ended", "seal"]
+
+
+def test_benchmark_smoke(capsys):
+    from tests.bench.providers import main
+
+    assert main(["--smoke"]) == 0
+    out = capsys.readouterr().out
+    assert "overseer/bare per call through ChatOpenAI" in out and "1000 vs 100" not in out
