@@ -296,8 +296,17 @@ class Broker:
             )
         raw = call.args
         if isinstance(raw, str):
-            with contextlib.suppress(ValueError):
+            try:
                 raw = json.loads(raw) if raw.strip() else {}
+            except ValueError as exc:
+                # The model reads the parser's own words: where its JSON broke.
+                return self._finish(
+                    call_id,
+                    call.name,
+                    "invalid",
+                    f"arguments for {call.name} are not valid JSON ({exc}); send one JSON object",
+                    held,
+                )
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -103,9 +104,14 @@ def verify(
     with open_log() as log:
         results = log.verify(None if all_ else target, trusted=given)
         integrity = integrity_check(log.conn)
+        status = {row["id"]: row["status"] for row in log.sessions()}
     ok = integrity == "ok" and all(r.ok for r in results)
     if as_json:
-        echo_json({"ok": ok, "integrity": integrity, "sessions": [r.model_dump() for r in results]})
+        rows = [
+            {**r.model_dump(), "status": status.get(r.session_id), "ended": _ended(status, r)}
+            for r in results
+        ]
+        echo_json({"ok": ok, "integrity": integrity, "sessions": rows})
     else:
         click.echo(f"sqlite integrity_check: {integrity}")
         for r in results:
@@ -119,7 +125,7 @@ def verify(
                     f"{r.session_id}  BROKEN at prune #{r.first_broken_seq}: {r.kind} — {r.detail}"
                 )
             elif r.ok:
-                click.echo(f"{r.session_id}  ok  {describe(r)}")
+                click.echo(f"{r.session_id}  ok  {describe(r)}" + _never_ended(status, r))
             else:
                 click.echo(
                     f"{r.session_id}  BROKEN at seq {r.first_broken_seq}: {r.kind} — {r.detail}"
@@ -127,6 +133,28 @@ def verify(
         if not results:
             click.echo("no sessions to verify")
     exit_on(ok)
+
+
+def _ended(status: dict[str, str], r: Any) -> bool | None:
+    if r.session_id not in status:
+        return None
+    return status[r.session_id] not in ("running", "interrupted")
+
+
+def _never_ended(status: dict[str, str], r: Any) -> str:
+    """What verify adds for a session without ``session_ended``: its chain may be
+    intact, but nothing vouches for events after its last seal."""
+    state = status.get(r.session_id)
+    if state == "interrupted":
+        return (
+            " — NEVER ENDED: no session_ended record; the process that ran it is gone "
+            "(killed, or crashed), so events after the last seal may be missing unnoticed"
+        )
+    if state == "running":
+        return (
+            " — not ended yet: no session_ended record (still running, or killed on another host)"
+        )
+    return ""
 
 
 @click.command("import")

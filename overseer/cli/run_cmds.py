@@ -187,7 +187,11 @@ def execute(config: SessionConfig, agent: Agent, *, headless: bool, as_json: boo
                 f"or `overseer pending` / `overseer approve {session.id} CALL_ID`",
                 err=True,
             )
-        result = run_agent(session, agent)
+        from ..interrupts import session_signals
+
+        # SIGINT, SIGTERM and SIGHUP end the session cleanly, recorded and sealed.
+        with session_signals(session):
+            result = run_agent(session, agent)
     if as_json:
         click.echo(json.dumps(result.as_json(), ensure_ascii=False, default=str))
     else:
@@ -202,7 +206,21 @@ def execute(config: SessionConfig, agent: Agent, *, headless: bool, as_json: boo
 @click.argument("task")
 @click.option(
     "--model",
-    help="PROVIDER:MODEL (e.g. anthropic:claude-sonnet-4-5) or module:attr of a chat model.",
+    help="PROVIDER:MODEL (e.g. anthropic:claude-sonnet-4-5) or module:attr of a chat model; "
+    "options after '?': openai:gpt-4.1?streaming=true&temperature=0 (see docs/agents.md).",
+)
+@click.option(
+    "--base-url",
+    metavar="URL",
+    help="The model API's base URL: a local or compatible server (default: the provider's, "
+    "or $OPENAI_BASE_URL / $ANTHROPIC_BASE_URL). No API key is needed for it.",
+)
+@click.option(
+    "--max-tokens",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Token budget for the session (input + output, all turns); the run stops, "
+    "recorded, when it is spent.",
 )
 @click.option(
     "--agent",
@@ -217,6 +235,8 @@ def execute(config: SessionConfig, agent: Agent, *, headless: bool, as_json: boo
 def run(
     task: str,
     model: str | None,
+    base_url: str | None,
+    max_tokens: int | None,
     agent_spec: str | None,
     test: str | None,
     good: str | None,
@@ -231,10 +251,22 @@ def run(
         raise UsageError(
             "give --model PROVIDER:MODEL for an LLM agent, or --agent bisect / script:PLAN.json"
         )
-    agent = make_agent(spec, model=model, max_steps=opts.max_steps, test=test, good=good, bad=bad)
+    agent = make_agent(
+        spec,
+        model=model,
+        max_steps=opts.max_steps,
+        max_tokens=max_tokens,
+        base_url=base_url,
+        test=test,
+        good=good,
+        bad=bad,
+    )
     if spec == "bisect":
         _require_git(opts.repo, "the bisect agent")
-    sys.exit(opts.execute(opts.config(task, spec, model=model), agent).exit_code)
+    recorded = model
+    if model and base_url:
+        recorded = f"{model}{'&' if '?' in model else '?'}base_url={base_url}"
+    sys.exit(opts.execute(opts.config(task, spec, model=recorded), agent).exit_code)
 
 
 @click.command()
