@@ -280,10 +280,10 @@ def demo(directory: Path | None, opts: RunOptions) -> None:
         click.echo(f"overseer demo: built {target} (30 commits, tests fail at HEAD)", err=True)
     agent = BisectAgent(test=facts["test"])
     task = f"find the commit that broke `{facts['test']}` in the shopcart demo"
+    # execute() prints the report (which names the first bad commit, or says
+    # why none was found), the session id and how to replay it: a line of our
+    # own after it only said the same thing again.
     result = opts.execute(opts.config(task, "bisect", workspace=target), agent)
-    if not opts.as_json:
-        # execute() has printed the session id and how to replay it.
-        click.echo(f"first bad commit: {result.data.get('first_bad') or 'not found'}")
     sys.exit(result.exit_code)
 
 
