@@ -9,6 +9,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from .report import format_counts
+
 
 def clock(ts_ns: int) -> str:
     return datetime.fromtimestamp(ts_ns / 1e9, UTC).strftime("%H:%M:%S")
@@ -116,7 +118,12 @@ def describe(kind: str, p: dict[str, Any]) -> str:
         return f"running {p.get('tool')}: {short_args(str(p.get('tool')), p.get('args'))} (decided by {p.get('decided_by')}, sandbox {p.get('sandbox')})"
     if kind == "action_finished":
         code = f" exit {p['exit_code']}" if p.get("exit_code") is not None else ""
-        err = f": {p['error']}" if p.get("error") else ""
+        data = p.get("data") if isinstance(p.get("data"), dict) else {}
+        counts = format_counts(data) if p.get("tool") == "run_tests" else ""
+        if counts:  # the tool's error would only repeat its own, shorter, count line
+            err = f": {counts}" + (f" ({data['reason']})" if data.get("reason") else "")
+        else:
+            err = f": {p['error']}" if p.get("error") else ""
         return f"finished {p.get('tool')}: {p.get('status')}{code} in {p.get('duration_ms', 0)} ms{err}"
     if kind == "file_changed":
         by = f" by {p['call_id']}" if p.get("call_id") else " (no action running)"

@@ -21,6 +21,43 @@ def _outside(path: str, workspace: Path | None) -> bool:
     return not os.path.normpath(p).startswith(os.path.normpath(base) + os.sep)
 
 
+COUNT_KEYS = ("passed", "failed", "errors", "skipped", "xfailed", "xpassed")
+
+
+def tests_ran(run: dict[str, Any]) -> int | None:
+    """How many tests of a recorded run executed (None: the run has no counts).
+    A skipped test did not run; an xfailed one did, and failed as expected."""
+    if run.get("passed") is None:
+        return None
+    return sum(int(run.get(k) or 0) for k in COUNT_KEYS if k != "skipped")
+
+
+def vacuous(run: dict[str, Any]) -> bool:
+    """A run that "passed" without a single test passing: all skipped or xfailed, or none."""
+    return (
+        run.get("outcome") == "passed"
+        and run.get("passed") is not None
+        and not (int(run.get("passed") or 0) + int(run.get("xpassed") or 0))
+    )
+
+
+def format_counts(run: dict[str, Any]) -> str:
+    """``9 passed, 1 failed, 2 skipped``: every count a run has, the zero ones
+    kept for passed and failed; and, when no test passed, that it says nothing."""
+    if run.get("passed") is None:
+        return ""
+    text = ", ".join(
+        f"{int(run.get(k) or 0)} {k}" for k in COUNT_KEYS if k in ("passed", "failed") or run.get(k)
+    )
+    if vacuous(run):
+        skipped = int(run.get("skipped") or 0)
+        if not tests_ran(run):
+            text += " — NO TEST RAN" + (f": all {skipped} skipped" if skipped else "")
+        else:
+            text += " — no test passed"
+    return text
+
+
 def evidence(events: Iterable[tuple[int, str, dict[str, Any]]]) -> dict[str, Any]:
     """Summarise ``(seq, kind, payload)`` events of one session."""
     tests: list[dict[str, Any]] = []
@@ -53,16 +90,18 @@ def evidence(events: Iterable[tuple[int, str, dict[str, Any]]]) -> dict[str, Any
                 "edited",
                 "terminated",
             ):
-                tests.append(
-                    {
-                        "seq": seq,
-                        "outcome": data.get("outcome", p.get("status")),
-                        "command": data.get("command"),
-                        "rev": data.get("rev"),
-                        "passed": data.get("passed"),
-                        "failed": data.get("failed"),
-                    }
-                )
+                run = {
+                    "seq": seq,
+                    "outcome": data.get("outcome", p.get("status")),
+                    "command": data.get("command"),
+                    "rev": data.get("rev"),
+                    **{
+                        k: data.get(k) for k in COUNT_KEYS if k in ("passed", "failed") or k in data
+                    },
+                }
+                if vacuous(run):
+                    run["vacuous"] = True
+                tests.append(run)
             if p.get("tool") == "bisect" and isinstance(data.get("first_bad"), dict):
                 bisects.append({"seq": seq, **data["first_bad"]})
             if p.get("tool") == "git_commit" and p.get("status") == "ok" and data.get("sha"):
@@ -110,11 +149,7 @@ def format_evidence(ev: dict[str, Any]) -> str:
     lines = ["Evidence from the audit log:"]
     if ev["test_runs"]:
         for t in ev["test_runs"]:
-            counts = (
-                f" ({t['passed']} passed, {t['failed']} failed)"
-                if t.get("passed") is not None
-                else ""
-            )
+            counts = f" ({format_counts(t)})" if t.get("passed") is not None else ""
             at = f" at {t['rev']}" if t.get("rev") else ""
             lines.append(f"- test run{at}: {t['outcome']}{counts} [seq {t['seq']}]")
     else:
