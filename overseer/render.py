@@ -118,7 +118,8 @@ def describe(kind: str, p: dict[str, Any]) -> str:
         return f"running {p.get('tool')}: {short_args(str(p.get('tool')), p.get('args'))} (decided by {p.get('decided_by')}, sandbox {p.get('sandbox')})"
     if kind == "action_finished":
         code = f" exit {p['exit_code']}" if p.get("exit_code") is not None else ""
-        data = p.get("data") if isinstance(p.get("data"), dict) else {}
+        raw = p.get("data")
+        data: dict[str, Any] = raw if isinstance(raw, dict) else {}
         counts = format_counts(data) if p.get("tool") == "run_tests" else ""
         if counts:  # the tool's error would only repeat its own, shorter, count line
             err = f": {counts}" + (f" ({data['reason']})" if data.get("reason") else "")
