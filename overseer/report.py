@@ -22,6 +22,22 @@ def _outside(path: str, workspace: Path | None) -> bool:
 
 
 COUNT_KEYS = ("passed", "failed", "errors", "skipped", "xfailed", "xpassed")
+TOKEN_KEYS = ("input_tokens", "output_tokens", "total_tokens")
+
+
+def format_tokens(usage: Any) -> str:
+    """``1,234 in, 56 out, 1,290 total tokens`` ("" when there is no usage)."""
+    if not isinstance(usage, dict):
+        return ""
+    n = {k: usage.get(k) for k in TOKEN_KEYS}
+    if not any(isinstance(v, int) and v for v in n.values()):
+        return ""
+    parts = [
+        f"{int(v):,} {label}"
+        for v, label in zip(n.values(), ("in", "out", "total"), strict=True)
+        if isinstance(v, int)
+    ]
+    return ", ".join(parts) + " tokens"
 
 
 def tests_ran(run: dict[str, Any]) -> int | None:
@@ -70,11 +86,20 @@ def evidence(events: Iterable[tuple[int, str, dict[str, Any]]]) -> dict[str, Any
     actions = 0
     tools: dict[str, str] = {}
     workspace: Path | None = None
+    turns = failed_turns = 0
+    tokens: dict[str, int] = {}
     writes: dict[str, str] = {}  # call_id -> path written by a file tool
     outside: list[str] = []  # paths outside the workspace that file tools wrote
     for seq, kind, p in events:
         if kind == "session_started" and p.get("workspace"):
             workspace = Path(str(p["workspace"]))
+        elif kind == "model_turn":
+            turns += 1
+            failed_turns += bool(p.get("error"))
+            usage = p.get("usage")
+            for k in TOKEN_KEYS:
+                if isinstance(usage, dict) and isinstance(usage.get(k), int):
+                    tokens[k] = tokens.get(k, 0) + usage[k]
         elif kind == "action_proposed":
             tools[str(p.get("call_id"))] = str(p.get("tool"))
         elif kind == "action_started" and p.get("tool") in ("write_file", "edit_file"):
@@ -138,6 +163,7 @@ def evidence(events: Iterable[tuple[int, str, dict[str, Any]]]) -> dict[str, Any
         "approvals": approvals,
         "denials": denials,
         "flags": flags,
+        "model": {"turns": turns, "failed_turns": failed_turns, "usage": tokens},
     }
 
 
@@ -186,4 +212,12 @@ def format_evidence(ev: dict[str, Any]) -> str:
         lines.append(f"  - denied {d.get('tool') or ''}: {why[:160]} [seq {d['seq']}]")
     for f in ev["flags"]:
         lines.append(f"- FLAG {f['flag']}: {f['reason']} [seq {f['seq']}]")
+    model = ev.get("model") or {}
+    if model.get("turns"):
+        failed = f", {model['failed_turns']} failed" if model.get("failed_turns") else ""
+        used = format_tokens(model.get("usage"))
+        lines.append(
+            f"- {_count(model['turns'], 'model turn')}{failed}"
+            + (f": {used}" if used else ", no token usage reported")
+        )
     return "\n".join(lines)
