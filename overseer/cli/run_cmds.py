@@ -101,8 +101,8 @@ def session_options(f: Callable[..., Any]) -> Callable[..., Any]:
             "--tool",
             "tools",
             multiple=True,
-            metavar="MODULE:ATTR",
-            help="Add a Python or LangChain tool.",
+            metavar="MODULE:ATTR|NAME",
+            help="Add a Python or LangChain tool, or the opt-in plugin tool NAME.",
         ),
         click.option(
             "--max-steps",
