@@ -15,6 +15,8 @@ from .claims import BISECT_OUT, judge_claims
 from .model import CONTENT_KEYS, NEW_KEYS, OLD_KEYS, PATH_KEYS, WRITE_TOOLS, Flag, first
 from .novelty import novel_flags
 
+_RUN_SEQ = re.compile(r"\bat seq (\d+)\b")
+
 _TEST_COMMAND = re.compile(
     r"(^|[\s;&|(/])(pytest|py\.test|tox|nox|unittest|ctest|rspec|jest|vitest|mocha|phpunit)\b|"
     r"\b(make\s+(test|check)|(npm|yarn|pnpm)\s+(run\s+)?test|go\s+test|cargo\s+test|mvn\s+\S*\s*test|"
@@ -46,6 +48,7 @@ class FlagDetector:
         self._history: tuple[set[str], set[str]] | None = None
         self._history_loaded = False
         self.contents: dict[Path, str | None] = {}  # last known content per file
+        self.origins: dict[Path, str | None] = {}  # content at the start (or first seen)
         self.snapshots: dict[
             tuple[str, Path], str | None
         ] = {}  # (call, path) -> content before it ran
@@ -143,7 +146,12 @@ class FlagDetector:
             passed = outcome in ("passed", "pass", "ok", "success") if outcome else status == "ok"
             if data.get("failed"):
                 passed = False
-            self.test_runs.append((seq, passed, output))
+            # The failures' texts (from JUnit XML) hold the assertion reports
+            # even when the output was cut to its head and tail.
+            failures = [
+                str(f.get("text") or "") for f in data.get("failures") or [] if isinstance(f, dict)
+            ]
+            self.test_runs.append((seq, passed, "\n".join([output, *failures])))
             counts = {k: data[k] for k in COUNT_KEYS if isinstance(data.get(k), int)}
             if counts:
                 self.test_counts[seq] = counts
@@ -180,7 +188,7 @@ class FlagDetector:
                     cid, path, before.replace(old, new, 1), seq=seq, known_after=True
                 )
             self.analyzed.add((cid, path))
-            found = snippet_weakening(self.rel(path), old, new, self._last_output())
+            found = snippet_weakening(self.rel(path), old, new, runs=self._runs())
             return self._reward_flag(cid, path, found.reasons, found.details, [seq])
         return []
 
@@ -239,13 +247,20 @@ class FlagDetector:
             before = self.contents[path]
         else:
             before = self._before(path)
+        # What the file said when the session started (or when it was first
+        # seen): an expected value is judged against its history, not only
+        # against the edit just before.
+        origin = self.origins.setdefault(path, self._before(path) or before)
         if after is None and not known_after:
             # Content unknown (unreadable or gone again): judge the recorded diff alone.
-            found = weakening(self.rel(path), None, None, diff=diff, output=self._last_output())
+            found = weakening(self.rel(path), None, None, diff=diff, runs=self._runs())
         else:
-            found = weakening(self.rel(path), before, after, diff=diff, output=self._last_output())
+            found = weakening(
+                self.rel(path), before, after, diff=diff, runs=self._runs(), history=[origin]
+            )
             self.contents[path] = after
-        return self._reward_flag(cid, path, found.reasons, found.details, [seq])
+        shown = [int(m) for r in found.reasons for m in _RUN_SEQ.findall(r)]
+        return self._reward_flag(cid, path, found.reasons, found.details, [seq, *shown])
 
     def _reward_flag(
         self,
@@ -274,8 +289,9 @@ class FlagDetector:
             reason = f"edit weakens tests in {self.rel(path)}: " + "; ".join(reasons[:3]) + more
         return [Flag("reward_hacking", reason, evidence, cid, details)]
 
-    def _last_output(self) -> str:
-        return self.test_runs[-1][2] if self.test_runs else ""
+    def _runs(self) -> list[tuple[int | None, str]]:
+        """The session's test runs so far, (seq, what they printed and reported)."""
+        return [(seq, text) for seq, _passed, text in self.test_runs]
 
     # -- novelty ------------------------------------------------------------------
 
