@@ -163,23 +163,32 @@ class Session:
         snapshot_ref = None
         if config.snapshot:
             snapshot_ref = s._snapshot()
-        s.log.start_session(
-            SessionStartedPayload(
-                task=config.task,
-                agent=config.agent,
-                model=config.model,
-                policy_name=s.policy.name,
-                policy_text=s.policy.text,
-                policy_hash=s.policy.hash or hashlib.sha256(s.policy.text.encode()).hexdigest(),
-                workspace=str(s.workspace),
-                git_head=_git_head(s.workspace),
-                snapshot_ref=snapshot_ref,
-                sandbox=s.sandbox.name,
-                approver=approver.name if approver else config.approver,
-                versions=_versions(),
-            ),
-            session_id=s.id,
-        )
+        try:
+            s.log.start_session(
+                SessionStartedPayload(
+                    task=config.task,
+                    agent=config.agent,
+                    model=config.model,
+                    policy_name=s.policy.name,
+                    policy_text=s.policy.text,
+                    policy_hash=s.policy.hash or hashlib.sha256(s.policy.text.encode()).hexdigest(),
+                    workspace=str(s.workspace),
+                    git_head=_git_head(s.workspace),
+                    snapshot_ref=snapshot_ref,
+                    sandbox=s.sandbox.name,
+                    approver=approver.name if approver else config.approver,
+                    versions=_versions(),
+                ),
+                session_id=s.id,
+            )
+        except BaseException:
+            # The log refused the session (a full disk at its first commit...):
+            # nothing runs, and no snapshot is left for a session never recorded.
+            if snapshot_ref:
+                from .snapshot import drop_snapshot
+
+                drop_snapshot(s.workspace, snapshot_ref)
+            raise
         if s.sandbox.reason:
             s.notice("sandbox", s.sandbox.reason)
         for loader in TOOL_LOADERS:

@@ -197,6 +197,20 @@ class EventIndex:
                 self._summaries.popitem(last=False)
         return {s: self._summaries.get(s, "") for s in wanted}
 
+    def usage(self) -> dict[str, int]:
+        """Token usage summed over the session's model turns ({} when none reported)."""
+        if "model_turn" not in self.kind_counts():
+            return {}
+        row = self.conn.execute(
+            "SELECT sum(json_extract(payload, '$.usage.input_tokens')),"
+            " sum(json_extract(payload, '$.usage.output_tokens')),"
+            " sum(json_extract(payload, '$.usage.total_tokens'))"
+            " FROM events WHERE session_id=? AND kind='model_turn'",
+            (self.session_id,),
+        ).fetchone()
+        keys = ("input_tokens", "output_tokens", "total_tokens")
+        return {k: int(v) for k, v in zip(keys, row or (), strict=False) if v is not None}
+
     def kind_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for kind in self.kinds:

@@ -24,7 +24,7 @@ from .. import __version__
 from ..log import StoredEvent
 from ..log.verify import sealing_text
 from ..render import call_summary, describe
-from ..report import evidence, format_evidence
+from ..report import evidence, format_evidence, format_tokens
 from .timeline import Action, SessionRecord
 
 PREVIEW_LINES = 12
@@ -417,9 +417,17 @@ def _event(e: StoredEvent) -> str:
             str(c.get("name", "?")) for c in p.get("tool_calls", []) if isinstance(c, dict)
         )
         body = collapsible(text, "model text") if text else ""
+        used = format_tokens(p.get("usage"))
+        tokens = f' <span class="muted small">{esc(used)}</span>' if used else ""
+        failed = (
+            f' <span class="failed">failed: {esc(" ".join(str(p["error"]).split()))}</span>'
+            if p.get("error")
+            else ""
+        )
         return (
             f'<div class="event" id="e-{e.seq}">{head}<b>model turn {esc(p.get("turn"))}</b>'
-            f"{' → calls ' + esc(calls) if calls else ''}{body}</div>"
+            f"{failed}{' → calls ' + esc(calls) if calls else ''}"
+            f"{tokens}{body}</div>"
         )
     if e.kind == "flag_raised":
         ev = ", ".join(_seq_link(int(s)) for s in p.get("evidence", []) if isinstance(s, int))

@@ -11,6 +11,7 @@ is read inside the ``BEGIN IMMEDIATE`` transaction that extends it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import json
 import os
@@ -35,6 +36,7 @@ from ..redact import Redactor
 from . import keys, schema, seals
 from .checkpoints import Checkpoint, Checkpointer
 from .note import Verifier
+from .unusable import unusable
 from .verify import VerifyResult, verify_all, verify_session
 
 
@@ -154,12 +156,19 @@ class AuditLog:
         self._heads: dict[str, tuple[int, str]] = {}  # session -> (seq, hash) last written here
         self._wal_sized = False
         self._subscribers: list[Callable[[str, int, str, dict[str, Any]], None]] = []
-        if not self.path.exists():
-            if not create:
-                raise LogError(
-                    f"no audit log at {self.path}; pass --log PATH or set OVERSEER_LOG to an existing log"
-                )
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        doing = "open"  # a path that cannot hold a log: one line that says why
+        try:
+            if self.path.is_dir():
+                raise IsADirectoryError(errno.EISDIR, "is a directory", str(self.path))
+            if not self.path.exists():
+                if not create:
+                    raise LogError(
+                        f"no audit log at {self.path}; pass --log PATH or set OVERSEER_LOG to an existing log"
+                    )
+                doing = "create"
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LogError(unusable(self.path, exc, doing)) from exc
         try:
             self.conn = sqlite3.connect(
                 str(self.path), timeout=60.0, isolation_level=None, check_same_thread=False
@@ -170,10 +179,16 @@ class AuditLog:
             if not schema.is_overseer_db(self.conn):
                 self._create_schema()
         except sqlite3.DatabaseError as exc:
-            raise LogError(
-                f"{self.path} is not a readable overseer audit log ({exc}); "
-                "check the path, or restore the file from a backup"
-            ) from exc
+            if getattr(exc, "sqlite_errorname", "").startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")):
+                raise LogError(
+                    f"{self.path} is not a readable overseer audit log ({exc}); "
+                    "check the path, or restore the file from a backup"
+                ) from exc
+            # Not the file's content but where it is: no permission, a
+            # read-only file system, a full disk...
+            raise LogError(unusable(self.path, exc)) from exc
+        except OSError as exc:  # the schema lock on the directory
+            raise LogError(unusable(self.path, exc)) from exc
         self.journal_mode = mode
         self._mark_interrupted()
 
@@ -273,7 +288,7 @@ class AuditLog:
                     ),
                 )
             except sqlite3.Error as exc:
-                raise LogWriteError(f"cannot create session in {self.path}: {exc}") from exc
+                raise LogWriteError(unusable(self.path, exc, "start a session in")) from exc
         payload.pid = pid
         payload.host = socket.gethostname()
         started = self.append(sid, "session_started", payload)
@@ -440,7 +455,7 @@ class AuditLog:
             except sqlite3.Error as exc:
                 self._rollback()
                 self._heads.pop(session_id, None)
-                raise LogWriteError(f"cannot write to audit log {self.path}: {exc}") from exc
+                raise LogWriteError(unusable(self.path, exc, "write to")) from exc
         raise LogWriteError(
             f"cannot extend session {session_id}: its chain is being written by another process"
         )
@@ -542,7 +557,7 @@ class AuditLog:
         try:
             self.conn.execute(f"PRAGMA synchronous={level}")
         except sqlite3.Error as exc:
-            raise LogWriteError(f"cannot write to audit log {self.path}: {exc}") from exc
+            raise LogWriteError(unusable(self.path, exc, "write to")) from exc
         try:
             yield
         finally:
@@ -560,7 +575,7 @@ class AuditLog:
             try:
                 self.conn.execute(sql, params)
             except sqlite3.Error as exc:
-                raise LogWriteError(f"cannot store {what} in {self.path}: {exc}") from exc
+                raise LogWriteError(unusable(self.path, exc, f"store {what} in")) from exc
 
     def put_message(self, message: dict[str, Any]) -> str:
         """Store a model message once (redacted, canonical); returns its hash."""
@@ -576,16 +591,22 @@ class AuditLog:
     def post(self, session_id: str, kind: str, payload: dict[str, Any], by: str) -> int:
         text = canonical_json(self.redactor.value(payload), check=False)
         with self._lock:
-            cur = self.conn.execute(
-                "INSERT INTO inbox (session_id, kind, payload, by, created) VALUES (?,?,?,?,?)",
-                (session_id, kind, text, by, now_ns()),
-            )
+            try:
+                cur = self.conn.execute(
+                    "INSERT INTO inbox (session_id, kind, payload, by, created) VALUES (?,?,?,?,?)",
+                    (session_id, kind, text, by, now_ns()),
+                )
+            except sqlite3.Error as exc:
+                raise LogWriteError(unusable(self.path, exc, "write to")) from exc
             return int(cur.lastrowid or 0)
 
     def take(self, session_id: str, kind: str | None = None) -> list[dict[str, Any]]:
         """Claim the untaken inbox rows of a session (each is taken once)."""
         with self._lock:
-            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise LogWriteError(unusable(self.path, exc, "write to")) from exc
             try:
                 q = "SELECT id, kind, payload, by, created FROM inbox WHERE session_id=? AND taken IS NULL"
                 params: list[Any] = [session_id]
