@@ -144,12 +144,13 @@ def test_a_failed_model_call_shows_its_error_and_why_the_session_failed(make_rep
     repo, db = make_repo(), tmp_path / "audit.db"
     res = run("failing_model", repo, db)
     assert res.returncode == 1, res.stderr[-3000:]
-    error = "ConnectionError: the model server refused the connection"
+    # the fault is named the way the LLM agent names it (overseer/agent/faults.py)
+    error = "cannot reach the model server (connection refused)"
     assert f"model turn 1 failed: {error}" in res.stderr
     shown = overseer("show", session_id(db), "--log", str(db))
     lines = shown.splitlines()
     assert any(f"model turn 1 failed: {error}" in ln for ln in lines), shown
     assert not any(ln.rstrip().endswith("model turn 1:") for ln in lines), shown
     [ended] = [ln for ln in lines if "session ended:" in ln]
-    assert f"session ended: failed (the agent failed: {error})" in ended
+    assert f"session ended: failed (the model call failed: {error}" in ended
     assert "- 1 model turn, 1 failed, no token usage reported" in res.stdout
