@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from overseer.tools import _beneath as B
+from overseer.tools import _fdops as F
 from overseer.tools import files_search
 from overseer.tools.files_read import ListDirArgs, ListDirTool, ReadFileArgs, ReadFileTool
 from overseer.tools.files_search import SearchArgs, SearchTool
@@ -261,14 +262,14 @@ def test_write_lands_in_the_opened_directory_when_it_is_swapped_mid_write(
 ) -> None:
     """The swap happens after the directory was opened and before the
     rename: the file goes into the directory that was opened and judged."""
-    real_replace = B.replace_at
+    real_replace = F.replace_at
     swapped: list[Path] = []
 
     def swap_then_replace(*args: object, **kw: object) -> None:
         swapped.append(_swap(tree["ws"] / "src", tree["out"]))
         real_replace(*args, **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(B, "replace_at", swap_then_replace)
+    monkeypatch.setattr(F, "replace_at", swap_then_replace)
     r = WriteFileTool().run(WriteFileArgs(path="src/new.py", content="N\n"), ctx)
     assert r.status == "ok", r.output
     assert (swapped[0] / "new.py").read_text() == "N\n"
@@ -278,7 +279,7 @@ def test_write_lands_in_the_opened_directory_when_it_is_swapped_mid_write(
 def test_edit_notices_the_file_replaced_mid_edit(
     ctx: ToolContext, tree: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_replace = B.replace_at
+    real_replace = F.replace_at
 
     def replace_file_then(*args: object, **kw: object) -> None:
         app = tree["ws"] / "src" / "app.py"
@@ -286,7 +287,7 @@ def test_edit_notices_the_file_replaced_mid_edit(
         app.write_text("APP = 1\nSOMEONE ELSE\n")
         real_replace(*args, **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(B, "replace_at", replace_file_then)
+    monkeypatch.setattr(F, "replace_at", replace_file_then)
     r = EditFileTool().run(EditFileArgs(path="src/app.py", old="APP = 1", new="APP = 2"), ctx)
     assert r.status == "error" and "replaced by another process" in r.output
     assert (tree["ws"] / "src" / "app.py").read_text() == "APP = 1\nSOMEONE ELSE\n"
@@ -302,7 +303,7 @@ def test_a_directory_swapped_mid_walk_is_not_entered(
     (tree["out"] / "sub" / "loot.txt").write_text("TOP SECRET\n")
     (tree["ws"] / "tests" / "deep").mkdir()
     (tree["ws"] / "tests" / "deep" / "t.txt").write_text("SECRET-free\n")
-    real_visit = B._visit
+    real_visit = F._visit
 
     def visit(rel: str, fd: int, skip: object, depth: int) -> Iterator[tuple[str, int, list[str]]]:
         if rel == "tests":
@@ -310,7 +311,7 @@ def test_a_directory_swapped_mid_walk_is_not_entered(
         yield from real_visit(rel, fd, skip, depth)  # type: ignore[arg-type]
 
     # The child process walks; run the same function in this process to swap mid-walk.
-    monkeypatch.setattr(B, "_visit", visit)
+    monkeypatch.setattr(F, "_visit", visit)
     fd = B.open_at(B.locate(ctx, "."), B.READ_FLAGS)
     try:
         found = SearchTool.python_search(SearchArgs(pattern="SECRET"), fd, True)

@@ -18,6 +18,7 @@ from overseer import textdiff
 from overseer.toolapi import Risk, ToolContext
 
 from . import _beneath as B
+from . import _fdops as F
 from ._output import bound_text
 
 READ_CAP = 256 * 1024  # bytes of text read_file returns at most
@@ -109,7 +110,7 @@ def regular(fd: int, name: str, tool: str) -> os.stat_result:
             f"{name} is a directory" + ("; use list_dir" if tool == "read_file" else "")
         )
     if not stat.S_ISREG(st.st_mode):
-        raise B.PathRefused(f"{name} is {B.kind(st.st_mode)}; {tool} works on regular files only")
+        raise B.PathRefused(f"{name} is {F.kind(st.st_mode)}; {tool} works on regular files only")
     return st
 
 

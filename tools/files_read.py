@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from overseer.toolapi import Facts, Tool, ToolContext, ToolResult
 
 from . import _beneath as B
+from . import _fdops as F
 from .files_common import MAX_ENTRIES, READ_CAP, SNIFF, guard_inode, is_binary, regular
 
 
@@ -160,12 +161,12 @@ class ListDirTool(Tool):
             fd = B.open_at(target, B.READ_FLAGS)
         except B.PathRefused as exc:
             return refused("list_dir", exc, name, "no such directory")
-        with B.opened(fd):
+        with F.opened(fd):
             mode = os.fstat(fd).st_mode
             if stat.S_ISREG(mode):
                 return ToolResult.fail(f"list_dir: {name} is a file; use read_file")
             if not stat.S_ISDIR(mode):
-                return ToolResult.fail(f"list_dir: {name} is {B.kind(mode)}, not a directory")
+                return ToolResult.fail(f"list_dir: {name} is {F.kind(mode)}, not a directory")
             try:
                 with os.scandir(fd) as it:
                     items = sorted(it, key=lambda e: e.name)

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from overseer.toolapi import Facts, Tool, ToolContext, ToolResult
 
 from . import _beneath as B
+from . import _fdops as F
 from ._output import BoundedOutput
 from ._proc import run_bounded
 from .files_common import SNIFF, is_binary, overseer_inode, protected_files, read_all
@@ -92,10 +93,10 @@ class SearchTool(Tool):
             fd = B.open_at(target, B.READ_FLAGS)
         except B.PathRefused as exc:
             return refused("search", exc, name, "no such file or directory")
-        with B.opened(fd):
+        with F.opened(fd):
             mode = os.fstat(fd).st_mode
             if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
-                return ToolResult.fail(f"search: {name} is {B.kind(mode)}")
+                return ToolResult.fail(f"search: {name} is {F.kind(mode)}")
             rg = shutil.which("rg")
             is_dir = stat.S_ISDIR(mode)
             # overseer's own files: no line from them comes back (invariant 4),
@@ -233,7 +234,7 @@ def _python_files(fd: int, is_dir: bool, glob: str | None) -> Iterator[tuple[str
         yield "", fd
         return
     skip = lambda d: d in _SKIP_DIRS or d.startswith(".")  # noqa: E731
-    for rel, dir_fd, files in B.walk(fd, skip):
+    for rel, dir_fd, files in F.walk(fd, skip):
         for f in files:
             if f.startswith(".") or (glob and not fnmatch.fnmatch(f, glob)):
                 continue

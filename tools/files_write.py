@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from overseer.toolapi import Facts, Tool, ToolContext, ToolResult
 
 from . import _beneath as B
+from . import _fdops as F
 from .files_common import (
     EDIT_CAP,
     OLD_TEXT_CAP,
@@ -67,7 +68,7 @@ def current(ctx: ToolContext, path: str, *, create_dirs: bool, cap: int) -> Curr
         raise
     cur = Current(target, dir_fd, name, None)
     try:
-        st = B.lstat_at(dir_fd, name)
+        st = F.lstat_at(dir_fd, name)
         if st is None:
             return cur
         if stat.S_ISLNK(st.st_mode):
@@ -80,13 +81,13 @@ def current(ctx: ToolContext, path: str, *, create_dirs: bool, cap: int) -> Curr
             raise B.PathRefused(f"{target.shown} is a directory", errno.EISDIR)
         if not stat.S_ISREG(st.st_mode):
             raise B.PathRefused(
-                f"{target.shown} is {B.kind(st.st_mode)}; file tools change regular files only"
+                f"{target.shown} is {F.kind(st.st_mode)}; file tools change regular files only"
             )
         try:
             fd = os.open(name, B.READ_FLAGS, dir_fd=dir_fd)
         except OSError as exc:
             raise B.explain(target, exc) from None
-        with B.opened(fd):
+        with F.opened(fd):
             cur.st = os.fstat(fd)
             if not stat.S_ISREG(cur.st.st_mode):
                 raise B.PathRefused(f"{target.shown} changed while it was opened")
@@ -108,7 +109,7 @@ def _encode(text: str) -> bytes | None:
 
 def _replace(cur: Current, data: bytes, *, check_same: bool) -> None:
     assert cur.dir_fd is not None
-    B.replace_at(
+    F.replace_at(
         cur.dir_fd,
         cur.name,
         data,
