@@ -36,6 +36,10 @@ PYTEST = spec(
     # -p no:NAME only switches a plugin off; -p NAME loads one (asks).
     extra={"-p": Opt("T", shape=re.compile(r"^no:[\w.-]+$"))},
     runs_code=_RUNS_TESTS,
+    # pytest (argparse, allow_abbrev=False) takes no abbreviations, and reads
+    # more arguments from @FILE (-p plugins, --junitxml=/elsewhere...).
+    abbrev=False,
+    at_files=True,
 )
 
 UNITTEST = spec(

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 
+from .awkscript import awk_program_danger
 from .grammar import Opt, Parsed, Spec, spec, with_opts
 from .model import Part
-from .programs import AWK_DANGER, FIND_DANGERS, word_set
+from .programs import FIND_DANGERS, word_set
 from .sedscript import sed_script_danger
 
 _FOLLOWS = Opt(follows_links=True)
@@ -66,6 +67,8 @@ RG = spec(
     long=_RG_LONG,
     args="T R*",
     first_from="-e --regexp -f --file --files --type-list",
+    # ripgrep matches long options exactly (no GNU abbreviations).
+    abbrev=False,
     dangers={
         "--pre": _RG_RUNS,
         "--pre-glob": _RG_RUNS,
@@ -93,7 +96,7 @@ _FIND_TEXT = word_set(
     -maxdepth -mindepth -regextype -lname -ilname -fstype -used -printf -context
     """
 )
-_FIND_READ = word_set("-newer -anewer -cnewer -samefile -files0-from")
+_FIND_READ = word_set("-newer -anewer -cnewer -samefile")
 _FIND_NEWER = re.compile(r"^-newer[aBcm][aBcmt]$")
 _FIND_EXEC = frozenset({"-exec", "-execdir", "-ok", "-okdir"})
 _FIND_WRITES = {"-fprint": 1, "-fprint0": 1, "-fls": 1, "-fprintf": 2}
@@ -133,6 +136,12 @@ def _find(s: Spec, part: Part, start: int) -> Parsed:
             p.follows_links = True
             i += 1
         elif v in _FIND_TEXT:
+            i += 2
+        elif v == "-files0-from":
+            # the starting points are the names the file lists: not checkable
+            if i + 1 < n:
+                p.reads.append(argv[i + 1])
+            p.unknown.append("find -files0-from starts from the names a file lists")
             i += 2
         elif v in _FIND_READ or (_FIND_NEWER.match(v) and not v.endswith("t")):
             if i + 1 < n:
@@ -205,10 +214,9 @@ def _awk_check(part: Part, p: Parsed) -> None:
         if not p.operands:
             p.code.append(f"{p.spec.name} without a program")
     for w in programs:
-        if not w.literal or AWK_DANGER.search(w.value):
-            p.code.append(
-                f"{p.spec.name} program can run commands or write files (system, |, >, getline)"
-            )
+        why = awk_program_danger(w.value) if w.literal else "the awk program is not a literal"
+        if why:
+            p.code.append(f"{p.spec.name}: {why}")
 
 
 AWK = spec(
@@ -227,15 +235,35 @@ AWK = spec(
 
 # -- jq ------------------------------------------------------------------------
 
+_JQ_MODULES = re.compile(r"\b(?:import|include|modulemeta|get_search_list)\b")
+
+
+def _jq_check(part: Part, p: Parsed) -> None:
+    # A filter cannot run commands, but import/include load modules and JSON
+    # data files from a search path outside the workspace (~/.jq, ../lib).
+    if p.has("-f", "--from-file"):
+        return
+    for _, w, kind in p.operands[:1]:
+        if kind == "T" and (not w.literal or _JQ_MODULES.search(w.value)):
+            p.unknown.append("the jq filter imports modules or data files from outside")
+
+
 JQ = spec(
     "jq",
-    "filters JSON (filters cannot run commands; --arg/--slurpfile are not known)",
+    "filters JSON (filters cannot run commands; --arg/--slurpfile, import/include are not known)",
     short="r j a c n e s S C M R t h V f:R 0",
     long="raw-output join-output ascii-output compact-output null-input exit-status slurp "
     "sort-keys color-output monochrome-output raw-input tab indent=N seq stream "
     "stream-errors from-file=R raw-output0 unbuffered",
     args="T R*",
     first_from="-f --from-file",
+    dangers={
+        "-f": "runs a filter file that cannot be checked (import/include read files)",
+        "--from-file": "runs a filter file that cannot be checked (import/include read files)",
+    },
+    # jq matches its long options exactly (no abbreviations).
+    abbrev=False,
+    check=_jq_check,
 )
 
 SEARCH: list[Spec] = [

@@ -247,11 +247,12 @@ GIT_DANGEROUS_OPTIONS = {
     "--filters": "runs the clean/smudge filter programs",
 }
 # awk programs that may run commands, write or read other files, or read the
-# environment: system(), pipes (not ||), output redirection in print/printf
-# (not comparisons), getline, ARGV/ARGC rewrites (which change the input
-# files), gawk's @load/@include and indirect calls (@f()), /inet files.
+# environment: system(), pipes (not ||), getline, ARGV/ARGC rewrites (which
+# change the input files, also through gawk's SYMTAB), gawk's @load/@include
+# and indirect calls (@f()), /inet files. Output redirection in print/printf
+# (not comparisons) is found by ``awkscript``.
 AWK_DANGER = re.compile(
-    r"system|getline|(?<!\|)\|(?!\|)|\bprintf?\b[^;}\n]*>|ENVIRON|ARGV|ARGC|PROCINFO"
+    r"system|getline|(?<!\|)\|(?!\|)|ENVIRON|ARGV|ARGC|PROCINFO|SYMTAB|FUNCTAB"
     r"|close\s*\(|fflush|@|/inet"
 )
 
