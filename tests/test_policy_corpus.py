@@ -60,6 +60,9 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     os.symlink("..", ws / "up")
     os.symlink(os.path.expanduser("~"), ws / "home_link")
     os.symlink("/", ws / "src" / "escape")
+    # a link that stays inside: bash's logical cd makes inner/../.. the parent
+    (ws / "src" / "pkg" / "sub").mkdir(parents=True)
+    os.symlink(ws / "src" / "pkg" / "sub", ws / "inner")
     return ws
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import glob as globlib
 import itertools
 import os
+import posixpath
 import re
 from collections.abc import Sequence
 
@@ -112,23 +113,76 @@ def place_listing(s: Subject, w: Word, c: Call, findings: list[Result]) -> None:
         place(s, d, c, None)
 
 
+def _targets(target: Word, base: str) -> list[str]:
+    """What ``target`` names from ``base``: the glob's matches (bash expands
+    ``cd s*``), else the word itself."""
+    if target.glob:
+        value = os.path.expanduser(target.value) if target.tilde else target.value
+        try:
+            found = list(
+                itertools.islice(
+                    globlib.iglob(value, root_dir=None if os.path.isabs(value) else base), 17
+                )
+            )
+        except (OSError, ValueError, re.error):
+            found = []
+        return found + [value]
+    return [target.value]
+
+
 def cd_bases(parts: Sequence[Part], cwd: str) -> tuple[str, ...]:
     """``cwd`` plus every directory a literal ``cd``/``pushd`` in the command
     may move to (relative to any earlier one): a superset of where each part
-    really runs, so checking every path against each of them is safe."""
+    really runs, so checking every path against each of them is safe.
+
+    bash's ``cd`` is logical unless given ``-P``: ``cd lnk/..`` goes to the
+    directory holding ``lnk``, not to the parent of its target, so each move
+    is followed both ways (the logical ``$PWD`` strings are kept for the
+    next ``cd``)."""
     bases = [cwd]
+    logical = [cwd]  # $PWD as bash keeps it, for each reachable directory
     for part in parts:
         if not part.argv or program_name(part.argv[0].value) not in ("cd", "pushd"):
             continue
-        operands = [w for w in part.argv[1:] if not (w.literal and w.value.startswith("-"))]
+        words = part.argv[1:]
+        physical_only = any(w.literal and w.value.startswith("-P") for w in words)
+        operands = [w for w in words if not (w.literal and w.value.startswith("-"))]
         target = operands[-1] if operands else Word("~", "~", True, False, True)
         if not target.literal:
             continue  # already a finding (ask) on that part
-        for base in list(bases):
-            try:
-                moved = P.resolve(target.value, base)
-            except (ValueError, OSError):
-                continue
-            if moved not in bases and len(bases) < 16:
-                bases.append(moved)
+        for base, pwd in list(zip(bases, logical, strict=True)):
+            for value in _targets(target, base):
+                moves: list[tuple[str, str]] = []
+                try:
+                    moved = P.resolve(value, base)
+                    moves.append((moved, moved))
+                    if not physical_only and not value.startswith("~"):
+                        lpath = posixpath.normpath(posixpath.join(pwd, value))
+                        moves.append((os.path.realpath(lpath), lpath))
+                except (ValueError, OSError):
+                    continue
+                for phys, lpath in moves:
+                    if phys not in bases and len(bases) < 16:
+                        bases.append(phys)
+                        logical.append(lpath)
     return tuple(bases)
+
+
+def chdir_bases(dirs: Sequence[Word], bases: Sequence[str]) -> tuple[str, ...]:
+    """The directories a program reaches after changing into ``dirs`` in
+    order (``git -C a -C b``), from each of ``bases``."""
+    out = list(bases)
+    for d in dirs:
+        if not d.literal:
+            return tuple(out)
+        nxt: list[str] = []
+        for base in out:
+            for value in _targets(d, base):
+                try:
+                    moved = P.resolve(value, base)
+                except (ValueError, OSError):
+                    continue
+                if moved not in nxt and len(nxt) < 16:
+                    nxt.append(moved)
+        out = nxt or out
+    return tuple(out)

@@ -45,7 +45,7 @@ from ..events import Decision, PartDecision
 from ..toolapi import Facts
 from . import paths as P
 from .base import STRICTNESS, Verdict
-from .placing import cd_bases, place, place_listing, place_word
+from .placing import cd_bases, chdir_bases, place, place_listing, place_word
 from .rule import RISKY, Call, Condition, Match, Result, Rule, Subject
 from .shell import (
     Part,
@@ -308,6 +308,28 @@ class RulePolicy:
             place_word(s, w, c, None, findings)
         for w in part.listed:
             place_listing(s, w, c, findings)
+        if part.chdirs:
+            # git -C DIR, env -C DIR: the program opens its relative paths from
+            # DIR, so they are placed from there too (a superset of where).
+            saved = c.bases
+            try:
+                for k in range(1, len(part.chdirs)):  # git -C a -C b: b is a/b
+                    c.bases = chdir_bases(part.chdirs[:k], saved or (c.ws,))
+                    place_word(s, part.chdirs[k], c, None, findings)
+                c.bases = chdir_bases(part.chdirs, saved or (c.ws,))
+                chdirs = {id(w) for w in part.chdirs}
+                for w in part.path_args:
+                    if id(w) not in chdirs:
+                        place_word(s, w, c, None, findings)
+                for w in part.listed:
+                    place_listing(s, w, c, findings)
+            finally:
+                c.bases = saved
+        if part.kind == "command" and s.base in ("cd", "pushd"):
+            # where a cd in this command may go (logically too: cd lnk/../..)
+            for b in c.bases[1:]:
+                if not P.inside(b, c.ws):
+                    s.outside.append(f"{b} (where a cd in this command goes)")
         if part.follows_links:
             # grep -R, rg -L, find -L...: a symlink below a directory argument
             # (or the cwd when none is given) is followed, wherever it points.

@@ -226,14 +226,15 @@ def _long(spec: Spec, key: str) -> tuple[str, Opt] | None:
 
 
 class _Reader:
-    __slots__ = ("spec", "part", "argv", "p", "ops")
+    __slots__ = ("spec", "part", "argv", "p", "ops", "stop")
 
-    def __init__(self, spec: Spec, part: Part, start: int) -> None:
+    def __init__(self, spec: Spec, part: Part, start: int, stop: bool = False) -> None:
         self.spec = spec
         self.part = part
         self.argv = part.argv
         self.p = Parsed(spec, start=start)
         self.ops: list[int] = []
+        self.stop = stop  # a wrapper: the first operand is the command it runs
 
     def record(self, name: str, opt: Opt, value: Word | None, index: int) -> None:
         p = self.p
@@ -288,6 +289,8 @@ class _Reader:
             v = w.value
             if done or not w.literal or v == "-" or not v.startswith("-"):
                 self.ops.append(i)
+                if self.stop:
+                    return self.p
                 if spec.posix or (spec.subcommands is not None and len(self.ops) == 1):
                     done = True
                     if spec.subcommands is not None:
@@ -409,6 +412,16 @@ class _Reader:
                 self.p.operands.append((idx, w, o.kind))
                 self.place(o.kind, w, f"{spec.name} operand")
                 j += 1
+
+
+def read_options(spec: Spec, part: Part, start: int = 1) -> tuple[Parsed, int]:
+    """A wrapper's options (``env -u X``, ``xargs -a F``, ``timeout -s KILL``),
+    read as ``spec`` says up to its first operand, which is returned (its
+    index, ``len(argv)`` when there is none): getopt with ``+``, as these
+    programs use it."""
+    reader = _Reader(spec, part, start, stop=True)
+    p = reader.run()
+    return p, reader.ops[0] if reader.ops else len(part.argv)
 
 
 def parse(spec: Spec, part: Part, start: int = 1) -> Parsed:

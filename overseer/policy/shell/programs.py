@@ -199,21 +199,6 @@ def is_dangerous_var(name: str) -> bool:
     return name in _DANGEROUS_VARS or name.startswith(_DANGEROUS_PREFIXES)
 
 
-# Wrappers that take options and then a command: the options that take a
-# value (skipped with it), and the ones that make them act on another
-# process instead (they run nothing).
-OPTION_WRAPPERS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
-    "nice": (frozenset({"-n", "--adjustment"}), frozenset()),
-    "ionice": (
-        frozenset({"-c", "-n", "--class", "--classdata"}),
-        frozenset({"-p", "-P", "-u", "--pid", "--pgid", "--uid"}),
-    ),
-    "setsid": (frozenset(), frozenset()),
-    "stdbuf": (frozenset({"-i", "-o", "-e"}), frozenset()),
-    "timeout": (frozenset({"-s", "-k", "--signal", "--kill-after"}), frozenset()),
-}
-
-
 HARMLESS_TARGETS = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"})
 DEV_FD_RE = re.compile(r"^/dev/fd/[0-9]+$")
 
