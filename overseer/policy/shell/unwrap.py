@@ -88,6 +88,15 @@ def _unwrap_one(part: Part, name: str, argv: list[Word]) -> list[Word] | None:
     return vals[i:]
 
 
+# Options of `sh -c LITERAL` that leave the script meaning what it says
+# (-c itself, -s, errexit, nounset, xtrace, verbose, noexec, login).
+_HARMLESS_SHELL_FLAGS = frozenset("cseuxvnl")
+_HARMLESS_SHELL_LONG = frozenset({"--norc", "--noprofile", "--noediting", "--login"})
+_HARMLESS_SHELL_SET_O = frozenset(
+    {"pipefail", "errexit", "nounset", "xtrace", "verbose", "noclobber", "noexec"}
+)
+
+
 def _shell(
     part: Part, name: str, argv: list[Word], depth: int, run: Callable[[str, int], None]
 ) -> bool:
@@ -101,6 +110,7 @@ def _shell(
     n = len(argv)
     code = False
     stdin = False
+    changes: list[str] = []  # options that change how the script is read or run
     while i < n:
         w = argv[i]
         if not w.literal:
@@ -112,8 +122,11 @@ def _shell(
             break
         if v.startswith("--"):
             if v in ("--rcfile", "--init-file"):
+                changes.append(f"{v} runs a file of shell code first")
                 i += 2
                 continue
+            if v not in _HARMLESS_SHELL_LONG:
+                changes.append(f"{v} changes how the shell reads or runs the script")
             i += 1
             continue
         if v.startswith(("-", "+")) and len(v) > 1:
@@ -122,12 +135,22 @@ def _shell(
                 code = True
             if "s" in letters:
                 stdin = True
+            odd = set(letters) - _HARMLESS_SHELL_FLAGS if v[0] == "-" else set(letters)
+            if v == "-o" and i + 1 < n and argv[i + 1].value in _HARMLESS_SHELL_SET_O:
+                odd = set()
+            if odd:
+                # -O extglob (@(..) globs), -O cdable_vars (cd HOME), -k (VAR=x
+                # words anywhere become environment), -i (reads an rc file)...
+                changes.append(f"{v} changes how the shell reads or runs the script")
             if letters[-1] in "oO":
                 i += 2
                 continue
             i += 1
             continue
         break
+    if changes and code:
+        part.add("shell-options", f"{name} {changes[0]}")
+        return False
     if code:
         if i >= n:
             part.add("shell-code", f"{name} -c without a command string")
