@@ -122,8 +122,16 @@ _DANGEROUS_VARS = word_set(
     PERL5LIB PERLLIB RUBYOPT RUBYLIB JAVA_TOOL_OPTIONS _JAVA_OPTIONS SSH_ASKPASS
     SUDO_ASKPASS XDG_CONFIG_HOME RIPGREP_CONFIG_PATH GREP_OPTIONS TAR_OPTIONS MAKEFLAGS
     TMPDIR SHELL PWD OLDPWD
+    GCONV_PATH PYTHONWARNINGS PYTHONPLATLIBDIR POSIXLY_CORRECT GNUPGHOME OPENSSL_CONF
+    OPENSSL_ENGINES OPENSSL_MODULES LOCPATH NLSPATH
     """
 )
+# GCONV_PATH: glibc's iconv loads code from it (git log --encoding=X ran a
+# workspace .so). PYTHONWARNINGS: python imports each filter's category
+# module (error::evil.W imports evil). POSIXLY_CORRECT: GNU programs stop
+# reading options at the first operand, so `tail f -n/../x` reads a file the
+# grammar read as an option. GNUPGHOME, OPENSSL_*: configuration that names
+# programs or modules to load.
 _DANGEROUS_PREFIXES = ("LD_", "DYLD_", "GIT_", "BASH_FUNC_")
 PATH_VARS = frozenset({"PYTHONPATH"})
 # Set by the shell tool to keep commands safe (tools/_env.py): git ignores

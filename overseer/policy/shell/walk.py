@@ -11,6 +11,7 @@ judged by ``unwrap`` and ``checks``.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from tree_sitter import Node
@@ -312,6 +313,16 @@ class _Analyser:
         target, subst = make_word(dests[0])
         for s in subst:
             self.substitution(s, part, depth)
+        fds = [_text(c) for c in node.children if c.type == "file_descriptor"]
+        if op in (">&", "<&", ">&-", "<&-") and target.value.isdigit():
+            fds.append(target.value)
+        elif target.literal and DEV_FD_RE.match(target.value):
+            fds.append(target.value.rsplit("/", 1)[1])
+        if any(not fd.isdigit() or int(fd) > 9 for fd in fds):
+            # bash keeps its own descriptors at 10 and up (overseer's status
+            # socket among them); scripts use 0-9.
+            part.add("redirect", f"redirection {_text(node)[:60]} uses a descriptor of the shell's")
+            return
         if op in (">&", "<&", ">&-", "<&-") and (target.value.isdigit() or target.value == "-"):
             return  # 2>&1, >&2, 3<&0, >&-: descriptor duplication or closing
         if not target.literal:
@@ -345,6 +356,7 @@ class _Analyser:
             elif ct in _WORDISH or ct in SUBSTITUTIONS:
                 w, subst = make_word(child)
                 words.append(w)
+                _named_fd(child, part)
                 for sub in subst:
                     self.substitution(sub, part, depth)
             elif ct == "variable_assignment":
@@ -355,6 +367,7 @@ class _Analyser:
                 for extra in child.children_by_field_name("destination")[1:]:
                     w, subst = make_word(extra)
                     words.append(w)
+                    _named_fd(extra, part)
                     for sub in subst:
                         self.substitution(sub, part, depth)
             elif child.is_named and ct != "comment":
@@ -375,6 +388,18 @@ class _Analyser:
             part.argv = tuple(literal_word(_text(c)) for _, c in assignments)
             return
         unwrap(part, words, depth, self.run)
+
+
+_NAMED_FD_RE = re.compile(r"^\{[A-Za-z_][A-Za-z0-9_]*(?:\[[^\]]*\])?\}$")
+
+
+def _named_fd(node: Node, part: Part) -> None:
+    """``{var}>file``: bash opens a descriptor and assigns its number to
+    ``var`` (``{PATH}>&1``, ``{IFS}<x`` change later commands). tree-sitter
+    reads ``{var}`` as a word, so look at what follows it."""
+    src: bytes = _LOCAL.src
+    if _NAMED_FD_RE.match(_text(node)) and src[node.end_byte : node.end_byte + 1] in (b"<", b">"):
+        part.add("shell-state", f"the redirection {_text(node)[:40]}... assigns a shell variable")
 
 
 @short_text_cache(maxsize=8192)
