@@ -97,3 +97,34 @@ def test_everyday_commands_allowed(case: tuple[str, str], default_policy, worksp
     assert verdict.decision == "allow", (
         f"[{cls}] {command!r}: {verdict.decision} ({verdict.rule}: {verdict.reason})"
     )
+
+
+# With the shell's cwd outside the workspace (a `cd` someone approved), a
+# program that reads the cwd when given no operand must not list it unasked.
+CWD_READERS = [
+    "ls",
+    "ls -la",
+    "du -sh",
+    "tree",
+    "find -name '*.pem'",
+    "grep -r password",
+    "grep -d recurse password",
+    "rg password",
+    "rg --files",
+    "git log -1",
+    "git status",
+    "pytest -q",
+    "python -m unittest",
+]
+
+
+@pytest.mark.parametrize("command", CWD_READERS)
+def test_programs_reading_an_outside_cwd_ask(command: str, default_policy, workspace: Path) -> None:  # type: ignore[no-untyped-def]
+    outside = workspace.parent / "outside"
+    facts = Facts(commands=[command], sandbox="bwrap", cwd=str(outside))
+    verdict = default_policy.decide("shell", {"command": command}, facts, workspace)
+    assert verdict.decision != "allow", f"{command!r} read {outside}: {verdict}"
+    inside = default_policy.decide(
+        "shell", {"command": command}, Facts(commands=[command], sandbox="bwrap"), workspace
+    )
+    assert inside.decision == "allow", f"{command!r} inside: {inside}"

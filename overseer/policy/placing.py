@@ -41,6 +41,44 @@ def place(s: Subject, value: str, c: Call, bucket: list[str] | None) -> None:
         s.protected.append(path)
 
 
+def superset_glob(pattern: str) -> str:
+    """``pattern`` with every bracket expression made a ``*``: Python's glob
+    reads ``[^x]`` as "^ or x" and knows no ``[[:alpha:]]``, where bash
+    negates and classes, and a quoted ``\\[x\\]`` reaches here as a class.
+    A ``*`` matches whatever the bracket can (one character, or the literal
+    text), so the files found are a superset of what bash expands."""
+    if "[" not in pattern:
+        return pattern
+    out: list[str] = []
+    for comp in pattern.split("/"):
+        i, n = 0, len(comp)
+        buf: list[str] = []
+        while i < n:
+            c = comp[i]
+            if c != "[":
+                buf.append(c)
+                i += 1
+                continue
+            j = i + 1
+            if j < n and comp[j] in "!^":
+                j += 1
+            if j < n and comp[j] == "]":
+                j += 1  # a leading ] is part of the set
+            while j < n and comp[j] != "]":
+                if comp[j] == "[" and j + 1 < n and comp[j + 1] in ":=.":
+                    end = comp.find(comp[j + 1] + "]", j + 2)
+                    j = end + 2 if end >= 0 else n
+                    continue
+                j += 1
+            if j >= n:
+                buf.append(comp[i:])  # no closing ]: bash reads [ as itself
+                break
+            buf.append("*")
+            i = j + 1
+        out.append("".join(buf))
+    return "/".join(out)
+
+
 def place_word(
     s: Subject, w: Word, c: Call, bucket: list[str] | None, findings: list[Result]
 ) -> None:
@@ -50,6 +88,7 @@ def place_word(
     value = w.value
     if w.tilde:
         value = os.path.expanduser(value)
+    value = superset_glob(value)
     c.globs += 1
     if c.globs > MAX_GLOB_WORDS:
         if c.globs == MAX_GLOB_WORDS + 1:
@@ -87,7 +126,7 @@ def place_listing(s: Subject, w: Word, c: Call, findings: list[Result]) -> None:
     """A glob whose matches are only printed: each match's directory is
     listed (``*/*`` lists every directory ``*`` matches, a symlink to /
     among them), not the matches' targets."""
-    value = os.path.expanduser(w.value) if w.tilde else w.value
+    value = superset_glob(os.path.expanduser(w.value) if w.tilde else w.value)
     head = value.split("*", 1)[0].split("?", 1)[0].split("[", 1)[0]
     dirs = {os.path.dirname(head) or "."}
     c.globs += 1

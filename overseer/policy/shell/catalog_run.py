@@ -55,6 +55,7 @@ PYTEST = spec(
     # more arguments from @FILE (-p plugins, --junitxml=/elsewhere...).
     abbrev=False,
     at_files=True,
+    cwd_default=True,
 )
 
 UNITTEST = spec(
@@ -65,6 +66,7 @@ UNITTEST = spec(
     "pattern=T top-level-directory=R",
     args="T*",
     runs_code=_RUNS_TESTS,
+    cwd_default=True,
 )
 
 MODULES: dict[str, Spec] = {"pytest": PYTEST, "unittest": UNITTEST}

@@ -13,11 +13,20 @@ import re
 
 from .awkscript import awk_program_danger
 from .grammar import Opt, Parsed, Spec, spec, with_opts
-from .model import Part
+from .model import Part, Word
 from .programs import FIND_DANGERS, word_set
 from .sedscript import sed_script_danger
 
 _FOLLOWS = Opt(follows_links=True)
+
+def _grep_cwd(part: Part, p: Parsed) -> None:
+    # grep -r with no file operand searches the current directory.
+    recursive = p.has("-r", "-R", "--recursive", "--dereference-recursive") or any(
+        w.literal and w.value.startswith("rec") for w in p.values("-d", "--directories")
+    )
+    if recursive and not any(kind == "R" for _, _, kind in p.operands):
+        p.reads.append(Word(".", ".", True))
+
 
 GREP = spec(
     "grep",
@@ -34,6 +43,7 @@ GREP = spec(
     first_from="-e --regexp -f --file",
     extra={"-R": _FOLLOWS, "--dereference-recursive": _FOLLOWS},
     numeric=True,
+    check=_grep_cwd,
 )
 
 _RG_SHORT = (
@@ -77,6 +87,7 @@ RG = spec(
         "--hostname-bin": "runs a program to find the host name",
     },
     extra={"-L": _FOLLOWS, "--follow": _FOLLOWS},
+    cwd_default=True,
 )
 
 
@@ -122,11 +133,14 @@ def _find(s: Spec, part: Part, start: int) -> Parsed:
         else:
             break
     starts = 0
+    first = i
     while i < n and not (argv[i].literal and (argv[i].value[:1] in "-!(," and argv[i].value)):
         p.reads.append(argv[i])
         p.operands.append((i, argv[i], "R"))
         starts += 1
         i += 1
+    if starts == 0 and first <= n:
+        p.reads.append(Word(".", ".", True))  # find with no start point: "."
     while i < n:
         w = argv[i]
         v = w.value if w.literal else ""

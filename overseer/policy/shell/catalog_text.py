@@ -118,6 +118,7 @@ TEXT: list[Spec] = [
         "quoting-style=T reverse recursive size sort=T time=T time-style=T tabsize=N "
         "width=N context zero",
         check=_ls_links,
+        cwd_default=True,
     ),
     spec("pwd", "prints the current directory", short="L P", long="logical physical", args=""),
     spec(
@@ -299,6 +300,7 @@ TEXT: list[Spec] = [
         "summarize threshold=T time==T time-style=T exclude-from=R exclude=T "
         "one-file-system files0-from=L",
         extra={"-L": _FOLLOWS, "--dereference": _FOLLOWS},
+        cwd_default=True,
     ),
     spec(
         "df",
@@ -315,6 +317,7 @@ TEXT: list[Spec] = [
         "gitignore info timefmt=T sort=T inodes device noindent",
         dangers={"-o": "writes a file", "-R": "writes 00Tree.html files in every directory"},
         extra={"-l": _FOLLOWS},
+        cwd_default=True,
     ),
     spec("md5sum", "prints checksums", long=_CKSUM, short="b c t z w", check=_checksum_list),
     spec("sha1sum", "prints checksums", long=_CKSUM, short="b c t z w", check=_checksum_list),

@@ -123,6 +123,10 @@ class Spec:
     # Reads more arguments from FILE for a word @FILE (binutils' expandargv,
     # argparse's fromfile_prefix_chars): what the file says cannot be checked.
     at_files: bool = False
+    # With no file operand the program reads the current directory (ls, du,
+    # rg, pytest): "." is then a read, so a shell whose cwd is outside the
+    # workspace does not list it unasked.
+    cwd_default: bool = False
 
 
 def _kind(code: str, where: str) -> Kind:
@@ -437,6 +441,8 @@ def parse(spec: Spec, part: Part, start: int = 1) -> Parsed:
                     f"{spec.name} reads more arguments from the file {w.source[:40]}, "
                     "which cannot be checked"
                 )
+    if spec.cwd_default and not any(kind in "RPL" for _, _, kind in p.operands):
+        p.reads.append(Word(".", ".", True))
     if p.runs_code is None:
         p.runs_code = spec.runs_code
     if spec.check is not None:
