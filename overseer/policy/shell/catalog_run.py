@@ -58,6 +58,23 @@ PYTEST = spec(
     cwd_default=True,
 )
 
+def _unittest_operands(part: Part, p: Parsed) -> None:
+    """``unittest discover [START [PATTERN [TOP]]]``: START and TOP are
+    directories whose tests run (``discover ../other`` runs another project's
+    code); any other operand naming a file (``a/b.py``) is read too."""
+    ops = [(k, w) for k, w, _ in p.operands]
+    if ops and ops[0][1].value == "discover":
+        for pos, (_, w) in enumerate(ops[1:4]):
+            if pos != 1:  # START, TOP (PATTERN is text)
+                p.reads.append(w)
+        if len(ops) > 4:
+            p.unknown.append("unittest discover takes at most three operands")
+        return
+    for _, w in ops:
+        if not w.literal or "/" in w.value or w.value.startswith(("~", ".")):
+            p.reads.append(w)
+
+
 UNITTEST = spec(
     "unittest",
     "runs the project's unittest tests",
@@ -67,6 +84,7 @@ UNITTEST = spec(
     args="T*",
     runs_code=_RUNS_TESTS,
     cwd_default=True,
+    check=_unittest_operands,
 )
 
 MODULES: dict[str, Spec] = {"pytest": PYTEST, "unittest": UNITTEST}

@@ -61,6 +61,9 @@ def _cd(s: Spec, part: Part, start: int) -> Parsed:
         p.operands.append((k, w, "R"))
         if w.literal and w.value == "-":
             continue  # cd -: a finding of its own (checks)
+        if s.name == "pushd" and w.literal and w.value[:1] == "+":
+            p.unknown.append("pushd +N goes to a directory of the stack, which cannot be checked")
+            continue
         p.reads.append(w)
     return p
 
