@@ -54,6 +54,7 @@ from .shell import (
     program_name,
     trusted_program,
 )
+from .shell.programs import BASH_BUILTINS
 
 # --------------------------------------------------------------------------
 # The policy
@@ -304,6 +305,13 @@ class RulePolicy:
                 prog = os.path.expanduser(prog)
             full = posixpath.normpath(prog if os.path.isabs(prog) else posixpath.join(ws, prog))
             s.prog_path = posixpath.relpath(full, ws) if P.inside(full, ws) and full != ws else full
+        elif argv and argv[0].literal and argv[0].value not in BASH_BUILTINS:
+            # A PATH directory inside the workspace (an activated .venv/bin)
+            # makes a bare name run a file the agent may have put there.
+            shadow = P.path_shadow(argv[0].value, c.ws, c.bases)
+            if shadow is not None:
+                s.prog_trusted = False
+                s.prog_path = posixpath.relpath(shadow, c.ws) if P.inside(shadow, c.ws) else shadow
         for w in part.path_args:
             place_word(s, w, c, None, findings)
         for w in part.listed:

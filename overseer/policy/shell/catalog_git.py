@@ -293,6 +293,7 @@ GIT_SUBCOMMANDS: dict[str, Spec] = {
     ]
 }
 
+
 def _git_cwd(part: Part, p: Parsed) -> None:
     # git finds its repository from the current directory (or -C DIR).
     p.reads.append(Word(".", ".", True))

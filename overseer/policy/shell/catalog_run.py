@@ -58,6 +58,7 @@ PYTEST = spec(
     cwd_default=True,
 )
 
+
 def _unittest_operands(part: Part, p: Parsed) -> None:
     """``unittest discover [START [PATTERN [TOP]]]``: START and TOP are
     directories whose tests run (``discover ../other`` runs another project's

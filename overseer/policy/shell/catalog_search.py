@@ -19,6 +19,7 @@ from .sedscript import sed_script_danger
 
 _FOLLOWS = Opt(follows_links=True)
 
+
 def _grep_cwd(part: Part, p: Parsed) -> None:
     # grep -r with no file operand searches the current directory.
     recursive = p.has("-r", "-R", "--recursive", "--dereference-recursive") or any(

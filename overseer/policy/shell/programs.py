@@ -191,6 +191,19 @@ TRUSTED_DIRS = word_set(
 ``sh``, ``ls``...) when they live in one of these directories."""
 
 
+# bash builtins and keywords: a bare name among these never runs a file found
+# on PATH (the shadowing check in the rule engine skips them).
+BASH_BUILTINS = word_set(
+    """
+    : . [ alias bg bind break builtin caller cd command compgen complete compopt continue
+    declare dirs disown echo enable eval exec exit export false fc fg getopts hash help
+    history jobs kill let local logout mapfile popd printf pushd pwd read readarray
+    readonly return set shift shopt source suspend test time times trap true type
+    typeset ulimit umask unalias unset wait [[ coproc
+    """
+)
+
+
 def trusted_program(value: str) -> bool:
     """A bare name (looked up on PATH) or a path into a system directory."""
     if "/" not in value:
