@@ -257,43 +257,42 @@ def is_protected(path: str) -> bool:
     return path in exact or path.startswith(dirs)
 
 
-_PATH_DIRS_CACHE: dict[tuple[str, str], tuple[str, ...]] = {}
+_PATH_DIRS_CACHE: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {}
 
 
-def workspace_path_dirs(workspace: str) -> tuple[str, ...]:
-    """The directories of overseer's ``PATH`` (which the shell inherits) that
-    lie inside ``workspace`` (an activated ``.venv/bin``), resolved."""
-    env_path = os.environ.get("PATH", "")
+def workspace_path_dirs(env_path: str, workspace: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the directories of ``env_path`` inside ``workspace``, resolved — an
+    activated ``.venv/bin``; its relative entries — ``.``, an empty one)."""
     key = (env_path, workspace)
     hit = _PATH_DIRS_CACHE.get(key)
     if hit is None:
         found: list[str] = []
+        relative: list[str] = []
         for d in env_path.split(":"):
-            if not d:
-                continue  # an empty entry is the cwd: see path_shadow
-            real = os.path.realpath(d if os.path.isabs(d) else os.path.join(workspace, d))
+            if not d.startswith("/"):
+                relative.append(d or ".")
+                continue
+            real = os.path.realpath(d)
             if inside(real, workspace) and real not in found:
                 found.append(real)
-        hit = tuple(found)
+        hit = (tuple(found), tuple(relative))
         if len(_PATH_DIRS_CACHE) > 64:
             _PATH_DIRS_CACHE.clear()
         _PATH_DIRS_CACHE[key] = hit
     return hit
 
 
-def path_shadow(name: str, workspace: str, bases: Iterable[str] = ()) -> str | None:
+def path_shadow(
+    name: str, dirs: tuple[tuple[str, ...], tuple[str, ...]], bases: Iterable[str] = ()
+) -> str | None:
     """The file a bare program name runs when a ``PATH`` directory inside the
     workspace holds one by that name (the agent may have put it there), or
-    None. A relative ``PATH`` entry (``.``, an empty one) is looked up from
-    each of ``bases`` (the directories the shell may be in)."""
-    env_path = os.environ.get("PATH", "")
-    dirs = workspace_path_dirs(workspace)
-    relative = [d or "." for d in env_path.split(":") if not d.startswith("/")]
-    if not dirs and not relative:
-        return None
-    candidates = [f"{d}/{name}" for d in dirs]
+    None. ``dirs`` is ``workspace_path_dirs``; a relative ``PATH`` entry is
+    looked up from each of ``bases`` (the directories the shell may be in)."""
+    inside_dirs, relative = dirs
+    candidates = [f"{d}/{name}" for d in inside_dirs]
     candidates += [os.path.join(b, d, name) for d in relative for b in bases]
     for candidate in candidates:
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return os.path.realpath(candidate) if not candidate.startswith(dirs) else candidate
+            return os.path.realpath(candidate)
     return None

@@ -28,7 +28,8 @@ def place(s: Subject, value: str, c: Call, bucket: list[str] | None) -> None:
             place(s, value, Call(c.ws, c.protected, c.protected_dirs, None, (base,)), bucket)
         return
     try:
-        path = P.resolve(value, bases[0])
+        # "." (a program reading its cwd) is the base itself, already resolved
+        path = bases[0] if value == "." else P.resolve(value, bases[0])
     except (ValueError, OSError):
         s.unresolved.append(value[:200])
         return

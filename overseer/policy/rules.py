@@ -305,10 +305,15 @@ class RulePolicy:
                 prog = os.path.expanduser(prog)
             full = posixpath.normpath(prog if os.path.isabs(prog) else posixpath.join(ws, prog))
             s.prog_path = posixpath.relpath(full, ws) if P.inside(full, ws) and full != ws else full
-        elif argv and argv[0].literal and argv[0].value not in BASH_BUILTINS:
+        elif (
+            (c.path_dirs[0] or c.path_dirs[1])
+            and argv
+            and argv[0].literal
+            and (argv[0].value not in BASH_BUILTINS)
+        ):
             # A PATH directory inside the workspace (an activated .venv/bin)
             # makes a bare name run a file the agent may have put there.
-            shadow = P.path_shadow(argv[0].value, c.ws, c.bases)
+            shadow = P.path_shadow(argv[0].value, c.path_dirs, c.bases)
             if shadow is not None:
                 s.prog_trusted = False
                 s.prog_path = posixpath.relpath(shadow, c.ws) if P.inside(shadow, c.ws) else shadow
@@ -468,6 +473,8 @@ class RulePolicy:
         ws = self._workspace(workspace)
         cwd = P.resolve(facts.cwd, ws) if facts.cwd else ws
         c = Call(ws, exact, dirs, collect, (cwd,), sandbox=facts.sandbox)
+        if facts.commands:
+            c.path_dirs = P.workspace_path_dirs(os.environ.get("PATH", ""), ws)
         parts: list[PartDecision] = []
         results: list[Result] = []
         network_ok: list[bool] = []
