@@ -239,3 +239,24 @@ def test_shell_descriptors_and_named_fd_redirections(repo: Path, log_path: Path)
     finished = [e.payload for e in events(log_path, got[""], "action_finished")]
     path_out = next(str(p) for p in finished if "PATH is" in str(p))
     assert "PATH is /" in path_out, path_out
+
+
+def test_arithmetic_never_evaluates_a_value_the_agent_chose(repo: Path, log_path: Path) -> None:
+    # bash evaluates a variable's value as arithmetic, and a subscript in it
+    # runs its command substitutions: the loop variable carries the code past
+    # every check of the words where it is used.
+    got = run(
+        log_path,
+        repo,
+        [
+            shell("expansion", "for x in 'a[$(touch ../P1)]'; do echo $((x)); done"),
+            shell("test", "for x in 'a[$(touch ../P2)]'; do [[ x -eq 0 ]]; done"),
+            shell("offset", "for x in 'a[$(touch ../P3)]'; do echo ${HOME:x:1}; done"),
+            shell("prompt", "for x in '$(touch ../P4)'; do echo ${x@P}; done"),
+            shell("ok", "echo $((6 + 7))"),
+        ],
+    )
+    for call in ("expansion", "test", "offset", "prompt"):
+        assert got[call] != "allow", call
+    assert got["ok"] == "allow"
+    assert not [p for p in ("P1", "P2", "P3", "P4") if (repo.parent / p).exists()]

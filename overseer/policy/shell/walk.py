@@ -17,6 +17,7 @@ from typing import Literal
 from tree_sitter import Node
 
 from ...textcache import short_text_cache
+from .arith import arith_reason, names_a_variable, test_arith_reason
 from .model import MAX_COMMAND_CHARS, MAX_DEPTH, MAX_PARTS, Analysis, Part, Redirect, Word
 from .options import assigned_paths
 from .programs import (
@@ -109,6 +110,10 @@ class _Analyser:
             if t == "compound_statement" and node.children and node.children[0].type == "((":
                 self._statement(node, depth, "((")
                 return
+            if t == "c_style_for_statement":
+                why = arith_reason(node)
+                if why:
+                    self._new_part(node, "statement").add("arithmetic-code", why)
             for child in node.children:
                 if child.is_named:
                     self.visit(child, depth + 1)
@@ -138,6 +143,9 @@ class _Analyser:
         elif t in _IGNORED:
             pass
         elif t in _WORDISH:
+            why = arith_reason(node)
+            if why:  # for x in $((y)), case ${a[i]} in
+                self._new_part(node, "statement").add("arithmetic-code", why)
             self.scan_substitutions(node, None, depth)
         elif t in SUBSTITUTIONS:
             self.substitution(node, None, depth)
@@ -177,6 +185,15 @@ class _Analyser:
             else:
                 stack[0:0] = list(child.named_children)
         part.argv = tuple(words)
+        why = arith_reason(node) or (
+            test_arith_reason(node)
+            if head == "[["
+            else f"(( {_text(node)[2:42]} )) is arithmetic on variables' values"
+            if names_a_variable(_text(node)[2:-2])
+            else None
+        )
+        if why:
+            part.add("arithmetic-code", why)
         if head == "((":
             part.path_args = []
         else:
@@ -298,6 +315,9 @@ class _Analyser:
         if t == "herestring_redirect":
             for child in node.named_children:
                 self.scan_substitutions(child, part, depth)
+                why = arith_reason(child)
+                if why:
+                    part.add("arithmetic-code", why)
             return
         if t != "file_redirect":
             part.add("unsupported", f"redirection '{t}' is not analysed")
@@ -383,6 +403,11 @@ class _Analyser:
                     self.substitution(s, part, depth)
         for name, child in assignments:
             self._check_assignment(part, child, name, depth)
+        for child in node.children:
+            why = arith_reason(child)
+            if why:
+                part.add("arithmetic-code", why)
+                break
         if not words:
             part.kind = "statement"
             part.argv = tuple(literal_word(_text(c)) for _, c in assignments)
