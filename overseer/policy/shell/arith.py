@@ -9,7 +9,8 @@ arithmetic context that names a variable — ``$((x))``, ``$[x]``,
 ``${s:x:1}``, ``${a[i]}``, ``[[ x -eq 1 ]]``, ``for ((...; i<n; ...))`` — is
 a finding, as are ``${!x}`` (indirection: the value is a name, maybe with a
 subscript) and ``${x@P}`` (the value is expanded like a prompt, command
-substitutions included). Numbers and operators alone are fine:
+substitutions included). ``${PS0:=...}`` assigns a variable that changes
+what the shell runs: a finding like ``PS0=...``. Numbers and operators alone are fine:
 ``$((1 + 2))``, ``${s:0:3}``, ``${a[0]}``, ``[[ 3 -gt 2 ]]``.
 """
 
@@ -19,6 +20,7 @@ import re
 
 from tree_sitter import Node
 
+from .programs import is_dangerous_var
 from .words import SUBSTITUTIONS, _text
 
 # numeric literals bash reads in arithmetic: 42, 0x1f, 0755, 16#ff, 2#1010
@@ -32,9 +34,9 @@ def names_a_variable(text: str) -> bool:
     return bool(_NAMES.search(_NUMBER.sub("0", text)))
 
 
-def arith_reason(node: Node) -> str | None:
-    """Why ``node`` (a word, an expansion, a statement) may evaluate a
-    variable's value as code, or None. Command substitutions are not looked
+def arith_reason(node: Node) -> tuple[str, str] | None:
+    """(finding kind, why) when ``node`` (a word, an expansion, a statement)
+    may evaluate a variable's value as code or assign a dangerous one, or None. Command substitutions are not looked
     into: they are findings of their own."""
     stack = [node]
     while stack:
@@ -46,18 +48,32 @@ def arith_reason(node: Node) -> str | None:
             inner = _text(n)
             inner = inner[3:-2] if inner.startswith("$((") else inner[2:-1]
             if names_a_variable(inner):
-                return f"{_text(n)[:60]} evaluates a variable's value, which may hold code"
+                why = f"{_text(n)[:60]} evaluates a variable's value, which may hold code"
+                return "arithmetic-code", why
             continue
         if t == "expansion":
-            why = _expansion(n)
-            if why:
-                return why
+            if _assigns_dangerous(n):
+                return (
+                    "dangerous-variable",
+                    f"{_text(n)[:60]} assigns a variable that changes how commands run",
+                )
+            expanded = _expansion(n)
+            if expanded:
+                return "arithmetic-code", expanded
         elif t == "c_style_for_statement":
-            why = _c_for(n)
-            if why:
-                return why
+            header = _c_for(n)
+            if header:
+                return "arithmetic-code", header
         stack.extend(n.children)
     return None
+
+
+def _assigns_dangerous(n: Node) -> bool:
+    kids = n.children
+    return any(
+        c.type in (":=", "=") and k > 0 and is_dangerous_var(_text(kids[k - 1]))
+        for k, c in enumerate(kids)
+    )
 
 
 def _expansion(n: Node) -> str | None:

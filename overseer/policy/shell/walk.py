@@ -110,10 +110,12 @@ class _Analyser:
             if t == "compound_statement" and node.children and node.children[0].type == "((":
                 self._statement(node, depth, "((")
                 return
+            if t == "for_statement":
+                self._loop_variable(node)
             if t == "c_style_for_statement":
-                why = arith_reason(node)
-                if why:
-                    self._new_part(node, "statement").add("arithmetic-code", why)
+                found = arith_reason(node)
+                if found:
+                    self._new_part(node, "statement").add(*found)
             for child in node.children:
                 if child.is_named:
                     self.visit(child, depth + 1)
@@ -143,9 +145,9 @@ class _Analyser:
         elif t in _IGNORED:
             pass
         elif t in _WORDISH:
-            why = arith_reason(node)
-            if why:  # for x in $((y)), case ${a[i]} in
-                self._new_part(node, "statement").add("arithmetic-code", why)
+            found = arith_reason(node)
+            if found:  # for x in $((y)), case ${a[i]} in
+                self._new_part(node, "statement").add(*found)
             self.scan_substitutions(node, None, depth)
         elif t in SUBSTITUTIONS:
             self.substitution(node, None, depth)
@@ -158,6 +160,24 @@ class _Analyser:
             for child in node.children:
                 if child.is_named:
                     self.visit(child, depth + 1)
+
+    def _loop_variable(self, node: Node) -> None:
+        """``for VAR in ...`` assigns VAR (and it stays set after the loop):
+        ``for PATH in /tmp; do ls; done`` runs /tmp/ls, ``for PS0 in ...``
+        runs code before every later command. ``select`` reads the terminal."""
+        first = node.children[0].type if node.children else ""
+        var = node.child_by_field_name("variable")
+        name = _text(var) if var is not None else ""
+        if first == "select":
+            part = self._new_part(node, "statement")
+            part.argv = (literal_word("select"),)
+            part.add("shell-state", "select reads a choice from the terminal and assigns it")
+        elif is_dangerous_var(name):
+            part = self._new_part(node, "statement")
+            part.argv = (literal_word("for"),)
+            part.add(
+                "dangerous-variable", f"the loop assigns {name}, which changes how commands run"
+            )
 
     def _statement(self, node: Node, depth: int, head: str) -> None:
         """[[ ... ]] and (( ... )): run nothing, but their words may be paths
@@ -185,13 +205,16 @@ class _Analyser:
             else:
                 stack[0:0] = list(child.named_children)
         part.argv = tuple(words)
-        why = arith_reason(node) or (
+        found = arith_reason(node)
+        why = (
             test_arith_reason(node)
             if head == "[["
             else f"(( {_text(node)[2:42]} )) is arithmetic on variables' values"
             if names_a_variable(_text(node)[2:-2])
             else None
         )
+        if found:
+            part.add(*found)
         if why:
             part.add("arithmetic-code", why)
         if head == "((":
@@ -315,9 +338,9 @@ class _Analyser:
         if t == "herestring_redirect":
             for child in node.named_children:
                 self.scan_substitutions(child, part, depth)
-                why = arith_reason(child)
-                if why:
-                    part.add("arithmetic-code", why)
+                found = arith_reason(child)
+                if found:
+                    part.add(*found)
             return
         if t != "file_redirect":
             part.add("unsupported", f"redirection '{t}' is not analysed")
@@ -404,9 +427,9 @@ class _Analyser:
         for name, child in assignments:
             self._check_assignment(part, child, name, depth)
         for child in node.children:
-            why = arith_reason(child)
-            if why:
-                part.add("arithmetic-code", why)
+            found = arith_reason(child)
+            if found:
+                part.add(*found)
                 break
         if not words:
             part.kind = "statement"
