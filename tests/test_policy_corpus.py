@@ -128,3 +128,19 @@ def test_programs_reading_an_outside_cwd_ask(command: str, default_policy, works
         "shell", {"command": command}, Facts(commands=[command], sandbox="bwrap"), workspace
     )
     assert inside.decision == "allow", f"{command!r} inside: {inside}"
+
+
+def test_git_in_a_workspace_inside_a_larger_repository_asks(default_policy, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # git searches upwards: from a package of a monorepo `git show
+    # HEAD:other/secret` reads beyond the workspace.
+    (tmp_path / "mono" / ".git").mkdir(parents=True)
+    ws = tmp_path / "mono" / "pkg"
+    ws.mkdir()
+    for command in ("git show HEAD:other/secret", "git log -1", "git -C . status"):
+        facts = Facts(commands=[command], sandbox="bwrap")
+        verdict = default_policy.decide("shell", {"command": command}, facts, ws)
+        assert verdict.decision == "ask", command
+        assert "the repository git finds" in verdict.reason
+    (ws / ".git").mkdir()
+    facts = Facts(commands=["git log -1"], sandbox="bwrap")
+    assert default_policy.decide("shell", {"command": "git log -1"}, facts, ws).decision == "allow"

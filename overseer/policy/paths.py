@@ -296,3 +296,17 @@ def path_shadow(
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return os.path.realpath(candidate)
     return None
+
+
+def enclosing_repository(path: str) -> str | None:
+    """The directory holding the ``.git`` git finds from ``path`` (searching
+    upwards, as git does), or None."""
+    cur = path
+    for _ in range(64):
+        if os.path.lexists(cur + "/.git"):
+            return cur
+        parent = os.path.dirname(cur)
+        if parent == cur:
+            return None
+        cur = parent
+    return None

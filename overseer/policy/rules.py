@@ -338,6 +338,16 @@ class RulePolicy:
                     place_listing(s, w, c, findings)
             finally:
                 c.bases = saved
+        if part.kind == "command" and s.base == "git" and s.prog_trusted:
+            # git searches upwards for its repository: from a workspace inside
+            # a larger repository (a package of a monorepo) `git show
+            # HEAD:other/secret` reads the rest of it.
+            starts = chdir_bases(part.chdirs, c.bases or (c.ws,)) if part.chdirs else c.bases
+            for base in starts or (c.ws,):
+                repo = P.enclosing_repository(base)
+                if repo is not None and not P.inside(repo, c.ws):
+                    s.outside.append(f"{repo} (the repository git finds from {base})")
+                    break
         if part.kind == "command" and s.base in ("cd", "pushd"):
             # where a cd in this command may go (logically too: cd lnk/../..)
             for b in c.bases[1:]:
