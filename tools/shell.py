@@ -373,6 +373,7 @@ class ShellSession:
         self.workspace = workspace
         self.lock = threading.Lock()
         self.ctl_dir = Path(tempfile.mkdtemp(prefix="overseer-shell-"))
+        self.scratch = Path(tempfile.mkdtemp(prefix="overseer-tmp-"))  # TMPDIR in the sandbox
         self.shells: dict[bool, PersistentShell] = {}
         self.last: bool | None = None
         self.started: set[bool] = set()  # which shells ever ran: "new" vs "respawned"
@@ -389,7 +390,13 @@ class ShellSession:
             if shell is not None:
                 shell.close()
             prefix = (
-                bwrap_prefix(ctx.sandbox, self.workspace, network=network, readonly=[self.ctl_dir])
+                bwrap_prefix(
+                    ctx.sandbox,
+                    self.workspace,
+                    network=network,
+                    readonly=[self.ctl_dir],
+                    scratch=self.scratch,
+                )
                 if sandboxed
                 else []
             )
@@ -424,6 +431,7 @@ class ShellSession:
             shell.close()
         self.shells.clear()
         shutil.rmtree(self.ctl_dir, ignore_errors=True)
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 def _sh_quote(text: str) -> str:
