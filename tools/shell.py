@@ -84,7 +84,10 @@ class ShellSession:
         # and the commands' writable scratch directory (TMPDIR).
         self.ctl_dir = Path(tempfile.mkdtemp(prefix="overseer-shell-"))
         self.scratch = Path(tempfile.mkdtemp(prefix="overseer-tmp-"))
+        # The execute-only bash, or None: not made yet, or the kernel would
+        # not let overseer watch a non-dumpable bash here (see shell_for).
         self._bash: Path | None = None
+        self._plain_bash = False
         self.shells: dict[bool, PersistentShell] = {}
         self.last: bool | None = None
         self.started: set[bool] = set()  # which shells ever ran: "new" vs "respawned"
@@ -119,11 +122,7 @@ class ShellSession:
             if shell is not None:
                 shell.close()
             prefix: list[str] = []
-            bash = "bash"
             if sandboxed:
-                if self._bash is None:
-                    self._bash = execute_only_bash(self.ctl_dir)
-                bash = str(self._bash)
                 prefix = bwrap_prefix(
                     ctx.sandbox,
                     self.workspace,
@@ -132,13 +131,30 @@ class ShellSession:
                     scratch=self.scratch,
                 )
             how = "respawned" if key in self.started else "new"
-            shell = PersistentShell(self.workspace, prefix, command_env(), bash)
+            shell = self._spawn(prefix, sandboxed)
             self.started.add(key)
             self.shells[key] = shell
         if self.last is not None and self.last != key and self.last in self.shells:
             self._sync(self.shells[self.last], shell)
         self.last = key
         return shell, how
+
+    def _spawn(self, prefix: list[str], sandboxed: bool) -> PersistentShell:
+        """A new bash; in the sandbox from the execute-only copy (non-dumpable,
+        so what it starts cannot ptrace it) — unless the kernel then hides
+        bash's cwd or syscall from overseer too (a runtime that is not root,
+        or has no CAP_SYS_PTRACE: the /proc files of a non-dumpable process
+        belong to root), in which case the watchable plain bash it is."""
+        if not sandboxed or self._plain_bash:
+            return PersistentShell(self.workspace, prefix, command_env())
+        if self._bash is None:
+            self._bash = execute_only_bash(self.ctl_dir)
+        shell = PersistentShell(self.workspace, prefix, command_env(), str(self._bash))
+        if shell.cwd() is not None and shell.idle_check:
+            return shell
+        shell.close()
+        self._plain_bash = True
+        return PersistentShell(self.workspace, prefix, command_env())
 
     def _sync(self, src: PersistentShell, dst: PersistentShell) -> None:
         """Copy cwd and exported variables from the shell used last."""
@@ -199,6 +215,8 @@ class ShellTool(Tool):
         cwd = session.cwd()
         if ctx.call_id:
             session.judged_cwd[ctx.call_id] = cwd
+            while len(session.judged_cwd) > 256:  # judged, never run (denied): forget
+                session.judged_cwd.pop(next(iter(session.judged_cwd)))
         if cwd is not None and cwd == session.root:
             cwd = None
         return Facts(commands=[args.command], cwd=cwd, sandbox=ctx.sandbox.name)
@@ -222,16 +240,16 @@ class ShellTool(Tool):
         session = self._session(ctx)
         network = bool(ctx.network_allowed)
         with session.lock:
+            try:
+                before = session.cwd()
+            except RuntimeError as exc:
+                return ToolResult.fail(f"shell: {exc}; not run")
             if ctx.call_id in session.judged_cwd:
                 judged = session.judged_cwd.pop(ctx.call_id)
-                try:
-                    now = session.cwd()
-                except RuntimeError as exc:
-                    return ToolResult.fail(f"shell: {exc}; not run")
                 ws = session.root
-                if (now or ws) != (judged or ws):
+                if (before or ws) != (judged or ws):
                     return ToolResult.fail(
-                        f"shell: the shell moved from {judged or ws} to {now or ws} after this "
+                        f"shell: the shell moved from {judged or ws} to {before or ws} after this "
                         "command was judged (another call ran in between); not run, send it again"
                     )
             try:
@@ -240,7 +258,6 @@ class ShellTool(Tool):
                 return ToolResult.fail(f"shell: {exc}")
             out = BoundedOutput()
             decoder = StreamDecoder(ctx.stream)
-            before = shell.cwd()
             try:
                 outcome = shell.run(args.command, timeout, out, decoder)
             finally:
