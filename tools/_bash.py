@@ -393,6 +393,20 @@ class PersistentShell:
             except InterruptedError:
                 continue
             poll = 0.0
+            # The socket first: bash prints the prompt after it sent the
+            # status, so only a marker read after a status can be its prompt
+            # (one the command printed earlier must not end the output).
+            if self.status.fileno() in ready:
+                reports, hung_up = self.watch.reports()
+                if hung_up:
+                    fds = [self.fd]
+                for msg in reports:
+                    if msg.strip().isdigit():
+                        status = int(msg.strip())
+                        self._filter.reset()
+                        # The prompt follows within microseconds: poll for it
+                        # rather than sleep and pay a second wake-up.
+                        poll = POLL_BEFORE_SLEEP_S
             if self.fd in ready:
                 try:
                     chunk = os.read(self.fd, 65536)
@@ -401,13 +415,6 @@ class PersistentShell:
                 if not chunk:
                     return None, True, False
                 self._feed(chunk, out, decoder)
-            if self.status.fileno() in ready:
-                reports, hung_up = self.watch.reports()
-                if hung_up:
-                    fds = [self.fd]
-                for msg in reports:
-                    if msg.strip().isdigit():
-                        status = int(msg.strip())
             if status is not None and (self._filter.ended or not ready):
                 # A status, and the output marker bash prints after it (or a
                 # quiet tick): is bash really back at its prompt?
@@ -416,6 +423,7 @@ class PersistentShell:
                     for msg in late:
                         if msg.strip().isdigit():
                             status = int(msg.strip())
+                            self._filter.reset()  # its prompt is still to be read
                     self._wait_output_end(out, decoder)
                     return status, False, False
             elif status is None and not ready and self.watch.idle_check:

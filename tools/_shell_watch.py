@@ -99,6 +99,10 @@ class ShellWatch:
         self.ignored = 0  # status messages from other processes, dropped
         self._idle: tuple[str, ...] | None = None
         self._exe: tuple[int, int, int] | None = None
+        # /proc/PID/syscall and stat kept open and re-read with pread: an
+        # open costs five times the read. Bound to the process, not the
+        # number: a dead shell's files read ESRCH, never another's.
+        self._fds: dict[str, int] = {}
         try:
             # The pty's other end, to see whether input is waiting for bash.
             self._peer = fcntl.ioctl(pty_fd, _TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY)
@@ -107,11 +111,17 @@ class ShellWatch:
 
     # -- what bash is doing ------------------------------------------------------
 
+    def _read(self, name: str) -> bytes:
+        fd = self._fds.get(name)
+        if fd is None:
+            fd = os.open(f"/proc/{self.pid}/{name}", os.O_RDONLY | os.O_CLOEXEC)
+            self._fds[name] = fd
+        return os.pread(fd, 4096, 0)
+
     def syscall(self) -> tuple[str, ...] | None:
         """(nr, fd, buf, count, sp, pc) of the call bash is blocked in, or None."""
         try:
-            with open(f"/proc/{self.pid}/syscall", "rb") as f:
-                parts = f.read().split()
+            parts = self._read("syscall").split()
         except OSError:
             return None
         if len(parts) < 9:
@@ -123,8 +133,7 @@ class ShellWatch:
         same file gets a new random stack)."""
         try:
             st = os.stat(f"/proc/{self.pid}/exe")
-            with open(f"/proc/{self.pid}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
+            fields = self._read("stat").rsplit(b")", 1)[1].split()
         except (OSError, IndexError):
             return None
         return (st.st_dev, st.st_ino, int(fields[25]) if len(fields) > 25 else 0)
@@ -135,8 +144,7 @@ class ShellWatch:
         last = None
         while time.monotonic() < deadline:
             try:
-                with open(f"/proc/{self.pid}/syscall", "rb"):
-                    pass
+                self._read("syscall")
             except OSError:
                 return None
             now = self.syscall()
@@ -210,7 +218,14 @@ class ShellWatch:
             else:
                 self.ignored += 1
 
+    def _close_fds(self) -> None:
+        for fd in self._fds.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._fds.clear()
+
     def close(self) -> None:
+        self._close_fds()
         with contextlib.suppress(OSError):
             self.status.close()
         if self._peer >= 0:
