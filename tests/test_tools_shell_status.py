@@ -10,6 +10,9 @@ where the test says so.
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -62,12 +65,78 @@ def test_a_status_sent_by_the_command_itself_does_not_end_the_call(shell) -> Non
     assert r.data["cwd"] == str(ctx.workspace)
 
 
-def test_prompt_command_is_no_secret_and_running_it_forges_nothing(shell) -> None:
+# A DEBUG trap that keeps the last status tail bash ran (BASH_COMMAND).
+KEEP_TAIL = """trap 'case $BASH_COMMAND in *">&250") tail=$BASH_COMMAND;; esac' DEBUG"""
+REPLAY = 'eval "${tail/\\"\\$?\\"/0}"'  # that tail again, reporting 0
+
+
+def test_the_status_tail_is_no_secret_and_replaying_it_forges_nothing(shell) -> None:
     tool, ctx = shell
-    r = sh(tool, ctx, 'echo "$PROMPT_COMMAND"')
-    assert f">&{STATUS_FD}" in r.output  # the mechanism is public; there is no token
-    r = sh(tool, ctx, 'eval "$PROMPT_COMMAND"; sleep 0.3; (exit 6)')
+    sh(tool, ctx, KEEP_TAIL)
+    r = sh(tool, ctx, 'echo "$tail"')
+    assert f">&{STATUS_FD}" in r.output  # the mechanism is public; its nonce is spent
+    r = sh(tool, ctx, f"{REPLAY}; sleep 0.3; (exit 6)")
     assert r.exit_code == 6
+    assert r.data["ignored_status_reports"] >= 1
+    r = sh(tool, ctx, "PROMPT_COMMAND='builtin printf 0 >&250'")
+    assert "readonly" in r.output and r.exit_code == 1
+
+
+def test_a_status_sent_before_bash_read_the_line_does_not_end_it(shell) -> None:
+    """A trap left in bash replays the last tail while bash waits at its
+    prompt, and the line reaches bash late (the kernel hands pty input over
+    asynchronously): the sender is bash, bash is idle, no input is pending
+    yet. Only the line's fresh nonce tells the replay from the end."""
+    tool, ctx = shell
+    sh(tool, ctx, KEEP_TAIL)
+    sh(tool, ctx, f"trap '{REPLAY}' USR1")
+    bash = ctx.state[STATE_KEY].current()
+    send = bash.proc.send
+
+    def late_send(data: bytes) -> int:
+        os.kill(bash.watch.pid, signal.SIGUSR1)
+        time.sleep(0.2)  # the replayed status waits on the socket
+        # Late, but before a quiet tick would call a silent idle shell lost.
+        threading.Timer(0.03, send, (data,)).start()
+        return len(data)
+
+    bash.proc.send = late_send
+    t0 = time.monotonic()
+    try:
+        r = sh(tool, ctx, "echo ran; (exit 5)")
+    finally:
+        bash.proc.send = send
+    assert r.exit_code == 5 and r.output == "ran\n"
+    assert time.monotonic() - t0 >= 0.23
+    assert r.data["ignored_status_reports"] >= 1
+
+
+def test_an_alias_cannot_stop_the_command_from_running(shell) -> None:
+    """`alias eval=true` made every later call "ok, exit 0" without running it."""
+    tool, ctx = shell
+    sh(tool, ctx, "alias eval=true builtin=true printf=true")
+    r = sh(tool, ctx, "touch ran; false")
+    assert r.exit_code == 1 and (ctx.workspace / "ran").exists()
+
+
+@pytest.mark.parametrize("plant", ["readonly", "declare -u", "declare -n"])
+def test_a_long_command_runs_as_sent_or_not_at_all(shell, plant: str) -> None:
+    """A long command is stored in a variable piece by piece; what the agent
+    did to that variable beforehand must not change what runs."""
+    tool, ctx = shell
+    if plant == "readonly":
+        sh(tool, ctx, "__overseer_cmd='touch planted'; readonly __overseer_cmd")
+    elif plant == "declare -n":
+        sh(tool, ctx, "declare -n __overseer_cmd=other; other='touch planted'")
+    else:
+        sh(tool, ctx, "declare -u __overseer_cmd")
+    r = sh(tool, ctx, ": " + "x" * 9000 + "; touch long")
+    assert not (ctx.workspace / "planted").exists() and not (ctx.workspace / "LONG").exists()
+    if plant == "readonly":
+        assert r.exit_code is None and "did not run" in r.output
+        assert not (ctx.workspace / "long").exists()
+    else:
+        assert r.exit_code == 0 and (ctx.workspace / "long").exists()
 
 
 def test_a_child_writing_the_descriptor_is_ignored(shell) -> None:
@@ -123,9 +192,9 @@ def test_replacing_bash_is_noticed(shell) -> None:
 
 
 def test_a_debug_trap_cannot_overwrite_the_status(shell) -> None:
-    """The trap runs before PROMPT_COMMAND's printf (bash keeps $? across
-    it) and nothing runs after it: the last status bash sends before it is
-    idle is PROMPT_COMMAND's."""
+    """The trap runs before the tail's printf (bash keeps $? across it) and
+    nothing runs after it: the last status bash sends before it is idle is
+    the tail's."""
     tool, ctx = shell
     sh(tool, ctx, f"trap 'builtin printf 0 >&{STATUS_FD}' DEBUG")
     r = sh(tool, ctx, "false")
@@ -189,7 +258,7 @@ def test_in_the_sandbox_bash_cannot_be_inspected_by_what_it_runs(tmp_path: Path)
             "ls -l /proc/$$/fd/ 2>&1 | head -3; cat /proc/$$/environ; "
             "python3 -c 'import os; os.open(\"/proc/%d/mem\" % os.getppid(), os.O_RDONLY)'",
         )
-        assert "Permission denied" in r.output and "PROMPT_COMMAND" not in r.output
+        assert "Permission denied" in r.output and "PS1=" not in r.output
         assert "PermissionError" in r.output
         session = ctx.state[STATE_KEY]
         assert session.current().idle_check  # the end is checked against the kernel

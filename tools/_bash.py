@@ -1,19 +1,21 @@
 """One persistent bash on a pty: starting it, sending commands, timeouts.
 
-The command is sent as one line, ``eval $'...'`` with every control byte
-escaped: no echo, multi-line commands and heredocs work, an incomplete
-command is a syntax error (not a shell waiting for more), and what runs is
-byte for byte what was approved. A command longer than the pty's line limit
-is sent in pieces (``__overseer_cmd+=$'...'``, one line each, each taken by
-bash before the next is sent), then run with ``eval "$__overseer_cmd"``: no
-file a command could swap in between.
+The command is sent as one line, ``\\eval $'...'`` with every control byte
+escaped, then the status tail: no echo, multi-line commands and heredocs
+work, an incomplete command is a syntax error (not a shell waiting for
+more), and what runs is byte for byte what was approved. A command longer
+than the pty's line limit is sent in pieces (``__overseer_cmd+=$'...'``,
+one line each, each taken by bash before the next is sent; the variable is
+unset first and every piece must be stored), then run with
+``\\eval "$__overseer_cmd"``: no file a command could swap in between.
 
 How the end of a command, its exit status and the cwd are learnt without
 trusting anything the command prints is ``overseer.tools._shell_watch``.
-Here: the prompt (``PS1``) is the output marker and ``PROMPT_COMMAND`` sends
-``$?`` on the status socket; bash runs from an execute-only copy in the
-sandbox; ``enable`` is disabled so no loadable builtin brings native code
-into bash; commands cannot type into the terminal (``_seccomp``).
+Here: the prompt (``PS1``) is the output marker and each line's tail sends
+``$?`` and the line's nonce on the status socket; bash runs from an
+execute-only copy in the sandbox; ``enable`` is disabled so no loadable
+builtin brings native code into bash; commands cannot type into the
+terminal (``_seccomp``).
 
 - ``delaybeforesend`` is None: pexpect's default sleeps 50 ms before every
   send, which would cost more than the whole mediated call.
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import select
 import shutil
 import signal
@@ -41,13 +44,22 @@ import ptyprocess
 from . import _seccomp
 from ._output import BoundedOutput
 from ._proc import StreamDecoder
+from ._quote import ansi_c_quote, quoted_pieces
 from ._shell_watch import OUTPUT_END, STATUS_FD, OutputFilter, ShellWatch, sender, status_socket
 
-__all__ = ["OUTPUT_END", "STATUS_FD", "PersistentShell", "RunOutcome", "ShellStartError"]
+__all__ = [
+    "OUTPUT_END",
+    "STATUS_FD",
+    "PersistentShell",
+    "RunOutcome",
+    "ShellStartError",
+    "ansi_c_quote",
+]
 
 STARTUP_TIMEOUT_S = 15.0
 INTERRUPT_GRACE_S = 0.6  # after a timeout: how long each escalation step waits
 MAX_LINE = 3800  # a canonical-mode pty cuts input lines at 4095 bytes
+_TAIL_MAX = 64  # the status tail's length, at most
 LONG_VAR = "__overseer_cmd"
 TICK_S = 0.05  # while a command runs: how often the idle state is checked without a message
 # Poll briefly for bash's first answer before sleeping: a builtin answers in
@@ -142,9 +154,9 @@ class PersistentShell:
             PS2="",
             PS4="+ ",
             HISTFILE="",
-            # One command, the last before the prompt: a DEBUG trap runs
-            # before it (bash keeps $? across the trap), never after it.
-            PROMPT_COMMAND=f'builtin printf %s "$?" >&{STATUS_FD}',
+            # The status is sent by the line overseer sends (its tail), not
+            # by a prompt hook the agent could read or replace.
+            PROMPT_COMMAND="",
         )
         argv = [*prefix, "--"] if prefix else []
         argv += [bash, "--noprofile", "--norc", "--noediting", "-i"]
@@ -170,12 +182,19 @@ class PersistentShell:
         self.fd = self.proc.child_fd
         self.shell_pgrp = -1
         self.watch = ShellWatch(ours, self.fd)
+        self._nonce = b""  # the status tail's nonce for the line in flight
         self._quiet_tty()
         self._start()
 
     def _start(self) -> None:
         sink = BoundedOutput(spool_cap=0)
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        try:
+            # Read at bash's first prompt, before any command of the agent's:
+            # its sender is the shell.
+            self.proc.send(f"builtin printf 0 >&{STATUS_FD}\n".encode())
+        except OSError:
+            pass  # the shell is gone: the wait below says so
         first = self._first_report(deadline, sink)
         if first is None:
             text = sink.text().strip()
@@ -258,15 +277,21 @@ class PersistentShell:
         self.watch.reports()  # anything sent while no command ran is not this command's
         self.watch.ignored = 0
         self._filter.reset()
-        line = b"eval " + ansi_c_quote(command) + b"\n"
+        # \eval, \builtin: an alias the agent defined does not apply.
+        body = b"\\eval " + ansi_c_quote(command)
         try:
-            if len(line) > MAX_LINE and not self._send_long(command, start + timeout):
-                return self._outcome(None, False, "exited", start, "the shell is gone")
-            if len(line) <= MAX_LINE:
-                self.proc.send(line)
-            else:
+            if len(body) + _TAIL_MAX > MAX_LINE:
+                if not self.proc.isalive():
+                    return self._outcome(None, False, "exited", start, "the shell is gone")
+                if not self._send_long(command, start + timeout):
+                    # Not stored whole (a readonly variable, a timeout): the
+                    # shell is not trusted with it; a new one is started.
+                    self.close()
+                    note = "the shell did not store the long command, so it did not run"
+                    return self._outcome(None, False, "respawned", start, note)
                 self._filter.reset()
-                self.proc.send(f'eval "${LONG_VAR}"\n'.encode())
+                body = f'\\eval "${LONG_VAR}"'.encode()
+            self.proc.send(self._line(body))
         except OSError as exc:
             return self._outcome(None, False, "exited", start, f"the shell is gone: {exc}")
         rc, eof, lost = self._wait_end(start + timeout, out, decoder)
@@ -285,6 +310,12 @@ class PersistentShell:
             self.proc.send(b"\x03")  # what Ctrl-C does: SIGINT to the foreground job
             steps.append("SIGINT")
         rc, eof, lost = self._wait_end(time.monotonic() + INTERRUPT_GRACE_S, out, decoder)
+        if lost == "silent":
+            # A job killed by SIGINT makes bash drop the rest of the line,
+            # the status tail with it: bash is back at its prompt, but what
+            # the command would have returned is unknown.
+            self._quiet_tty()
+            return self._outcome(None, True, "survived", start, ", then ".join(steps))
         if rc is None and not eof and not lost:
             pgrp = self._foreground()
             if pgrp > 0 and pgrp != self.shell_pgrp:
@@ -309,25 +340,42 @@ class PersistentShell:
             rc, timed_out, shell, cwd, int((time.monotonic() - start) * 1000), note, self.ignored
         )
 
+    def _line(self, body: bytes) -> bytes:
+        """``body`` and the tail that sends its status with a fresh nonce.
+
+        The nonce exists nowhere before bash has read the line: a status
+        sent before that (a trap firing while bash waits at its prompt, a
+        replay of an earlier tail) carries another and is dropped, so the
+        idle bash that follows it cannot pass for this line's end."""
+        self._nonce = b"%d" % (10**17 + secrets.randbelow(8 * 10**17))
+        return body + b"; \\builtin printf '%s " + self._nonce + b'\' "$?" >&%d\n' % STATUS_FD
+
+    def _status(self, msg: bytes) -> int | None:
+        """The exit status in a status message for the line in flight, or None."""
+        rc, _, nonce = msg.partition(b" ")
+        if nonce != self._nonce or not rc.isdigit():
+            return None
+        return int(rc)
+
     def _send_long(self, command: str, deadline: float) -> bool:
         """Send a long command as variable pieces, one line each, waiting for
-        bash to take each (a pty holds only 4 KB of unread input)."""
-        quoted = ansi_c_quote(command)[2:-1]  # the bytes between $' and '
-        pieces: list[bytes] = []
-        while quoted:
-            cut = min(len(quoted), MAX_LINE - 64)
-            # Never cut inside an escape (\\, \', \xNN).
-            while cut < len(quoted) and _inside_escape(quoted, cut):
-                cut -= 1
-            pieces.append(quoted[:cut])
-            quoted = quoted[cut:]
+        bash to take each (a pty holds only 4 KB of unread input). The
+        variable is unset first (no attribute the agent gave it, -u, -i or
+        a nameref, applies) and every piece must be stored (status 0): a
+        variable the agent made readonly must not run what it holds."""
+        pieces = quoted_pieces(command, MAX_LINE - 64 - _TAIL_MAX)
         sink = BoundedOutput(spool_cap=0)
         for i, piece in enumerate(pieces):
-            op = "=" if i == 0 else "+="
+            if i == 0:
+                head = (
+                    f"\\builtin unset -n {LONG_VAR}; \\builtin unset -v {LONG_VAR} && {LONG_VAR}="
+                )
+            else:
+                head = f"{LONG_VAR}+="
             self._filter.reset()
-            self.proc.send(f"{LONG_VAR}{op}".encode() + b"$'" + piece + b"'\n")
+            self.proc.send(self._line(head.encode() + b"$'" + piece + b"'"))
             rc, eof, lost = self._wait_end(deadline, sink, None)
-            if rc is None:
+            if rc != 0:
                 return False
         return True
 
@@ -376,10 +424,12 @@ class PersistentShell:
 
     def _wait_end(
         self, deadline: float, out: BoundedOutput, decoder: StreamDecoder | None
-    ) -> tuple[int | None, bool, bool]:
+    ) -> tuple[int | None, bool, str]:
         """Wait for the end of the command: (exit code, eof, lost). The code
-        is None at the deadline; ``lost``: bash went idle without a status
-        (its status descriptor was closed or redirected)."""
+        is None at the deadline; ``lost``: "silent" when bash went idle
+        without a status (its status descriptor was closed or redirected,
+        or SIGINT cut the line short), "replaced" when bash exec'd another
+        program."""
         status: int | None = None
         poll = POLL_BEFORE_SLEEP_S  # only for the first answer
         fds = [self.fd, self.status.fileno()]
@@ -387,7 +437,7 @@ class PersistentShell:
         while True:
             wait = deadline - time.monotonic()
             if wait <= 0:
-                return None, False, False
+                return None, False, ""
             try:
                 ready = _readable(fds, min(wait, TICK_S), poll)
             except InterruptedError:
@@ -400,39 +450,48 @@ class PersistentShell:
                 reports, hung_up = self.watch.reports()
                 if hung_up:
                     fds = [self.fd]
-                for msg in reports:
-                    if msg.strip().isdigit():
-                        status = int(msg.strip())
-                        self._filter.reset()
-                        # The prompt follows within microseconds: poll for it
-                        # rather than sleep and pay a second wake-up.
-                        poll = POLL_BEFORE_SLEEP_S
+                rc = self._take_statuses(reports)
+                if rc is not None:
+                    status = rc
+                    # The prompt follows within microseconds: poll for it
+                    # rather than sleep and pay a second wake-up.
+                    poll = POLL_BEFORE_SLEEP_S
             if self.fd in ready:
                 try:
                     chunk = os.read(self.fd, 65536)
                 except OSError:  # EIO: the other side of the pty is closed
                     chunk = b""
                 if not chunk:
-                    return None, True, False
+                    return None, True, ""
                 self._feed(chunk, out, decoder)
             if status is not None and (self._filter.ended or not ready):
                 # A status, and the output marker bash prints after it (or a
                 # quiet tick): is bash really back at its prompt?
                 if self._settle():
                     late, _ = self.watch.reports()  # sent before bash went idle: still ours
-                    for msg in late:
-                        if msg.strip().isdigit():
-                            status = int(msg.strip())
-                            self._filter.reset()  # its prompt is still to be read
+                    status = self._take_statuses(late, status)
                     self._wait_output_end(out, decoder)
-                    return status, False, False
+                    return status, False, ""
             elif status is None and not ready and self.watch.idle_check:
                 if self.watch.replaced():
-                    return None, False, True
-                if self.watch.is_idle() and self._confirm_idle():
-                    return None, False, True
+                    return None, False, "replaced"
+                if self.watch.is_idle(line_taken=False) and self._confirm_idle():
+                    return None, False, "silent"
             if not ready and not self.proc.isalive():
-                return None, True, False
+                return None, True, ""
+
+    def _take_statuses(self, reports: list[bytes], status: int | None = None) -> int | None:
+        """The last of ``reports`` that is this line's status (else
+        ``status``); each resets the output filter, as its prompt is still
+        to be read. The others are counted as ignored."""
+        for msg in reports:
+            rc = self._status(msg)
+            if rc is None:
+                self.watch.ignored += 1  # not this line's: sent before it was read, or replayed
+                continue
+            status = rc
+            self._filter.reset()
+        return status
 
     def _settle(self) -> bool:
         """After a status message: is bash idle (soon)? bash reaches its read
@@ -443,7 +502,7 @@ class PersistentShell:
         spin = time.perf_counter() + (0.0005 if _CPUS > 1 else 0.0)
         until = time.perf_counter() + 0.003
         while True:
-            if self.watch.is_idle():
+            if self.watch.is_idle(line_taken=True):
                 return True
             now = time.perf_counter()
             if now >= until:
@@ -455,7 +514,7 @@ class PersistentShell:
         """Idle without a status: look again a little later, to be sure."""
         time.sleep(0.02)
         self.watch.reports()
-        return self.watch.is_idle()
+        return self.watch.is_idle(line_taken=False)
 
     def _wait_output_end(self, out: BoundedOutput, decoder: StreamDecoder | None) -> None:
         """bash is idle: read output until it ends with OUTPUT_END (the kernel
@@ -490,14 +549,14 @@ class PersistentShell:
     def exports(self, timeout: float = 5.0) -> str | None:
         """``export -p`` as bash writes it, through the status socket (so no
         output and no other process can add a line to it)."""
-        start = f"builtin printf '\\002' >&{STATUS_FD}"
-        end = f"builtin printf '\\003' >&{STATUS_FD}"
-        cmd = f"{start}; builtin export -p >&{STATUS_FD}; {end}"
+        start = f"\\builtin printf '\\002' >&{STATUS_FD}"
+        end = f"\\builtin printf '\\003' >&{STATUS_FD}"
+        cmd = f"{start}; \\builtin export -p >&{STATUS_FD}; {end}"
         self._drain(BoundedOutput(spool_cap=0), None)
         self.watch.reports()
         self._filter.reset()
         try:
-            self.proc.send(b"eval " + ansi_c_quote(cmd) + b"\n")
+            self.proc.send(self._line(cmd.encode()))
         except OSError:
             return None
         deadline = time.monotonic() + timeout
@@ -518,7 +577,7 @@ class PersistentShell:
                     inside = False
                 elif inside:
                     chunks.append(msg)
-                elif msg.strip().isdigit() and self._settle():
+                elif self._status(msg) is not None and self._settle():
                     done = True
         self._wait_output_end(sink, None)
         return b"".join(chunks).decode("utf-8", "surrogateescape") if done else None
@@ -531,44 +590,3 @@ class PersistentShell:
         with contextlib.suppress(Exception):
             self.proc.close(force=True)
         self.watch.close()
-
-
-def _inside_escape(quoted: bytes, cut: int) -> bool:
-    """Whether cutting ``quoted`` (ansi_c_quote's inner bytes) at ``cut``
-    would split an escape sequence."""
-    # Count the backslashes that run up to the cut: an odd run means the cut
-    # follows a lone backslash.
-    i, run = cut - 1, 0
-    while i >= 0 and quoted[i] == 0x5C:
-        run += 1
-        i -= 1
-    if run % 2:
-        return True
-    # Inside \xNN: a backslash-x one or two bytes before the cut.
-    for back in (2, 3):
-        j = cut - back
-        if j >= 0 and quoted[j : j + 2] == b"\\x":
-            k, r = j - 1, 0
-            while k >= 0 and quoted[k] == 0x5C:
-                r += 1
-                k -= 1
-            if r % 2 == 0:
-                return True
-    return False
-
-
-def ansi_c_quote(text: str) -> bytes:
-    """``text`` as one bash ``$'...'`` word on one line: newlines and every
-    control byte escaped (a raw ^C or ^D would act on the pty), the rest as is."""
-    out = bytearray(b"$'")
-    for b in text.encode("utf-8", errors="surrogateescape"):
-        if b == 0x5C:
-            out += b"\\\\"
-        elif b == 0x27:
-            out += b"\\'"
-        elif b < 0x20 or b == 0x7F:
-            out += b"\\x%02x" % b
-        else:
-            out.append(b)
-    out += b"'"
-    return bytes(out)

@@ -5,50 +5,56 @@ where the shell is — from places the command's output cannot reach.
 Output goes to the pty; the rest comes out of band:
 
 - *Exit status* travels on a ``SOCK_SEQPACKET`` socket (fd ``STATUS_FD`` in
-  bash) that ``PROMPT_COMMAND`` writes ``$?`` to. The runtime's end has
+  bash): every line overseer sends ends with a tail, ``\\builtin printf
+  '%s NONCE' "$?" >&250``, NONCE fresh for each line. The runtime's end has
   ``SO_PASSCRED``: the kernel stamps every message with the sending
   process's pid, and only messages from the shell's own pid count. A child,
   a subshell, a background job, any process holding a copy of the
   descriptor is another pid: its message is counted and dropped. The
   shell's pid is learnt from the first message, sent before any command
-  ran. There is no token: nothing to find in ``$PROMPT_COMMAND``, the
-  environment or ``/proc``, because knowing the mechanism gives nothing.
+  ran. The nonce is no secret that authenticates (a ``DEBUG`` trap sees
+  the tail in ``$BASH_COMMAND``); it exists nowhere before bash has read
+  the line, so a status sent earlier — a trap firing while bash waits at
+  its prompt, a replay of an earlier tail — is not this line's and cannot
+  end it before it ran, even while the line is still on its way to bash.
 - *The end* is the kernel's word, not a message: after a status message the
   runtime reads ``/proc/PID/syscall`` and accepts the end only when bash is
   blocked in the very ``read`` of its top-level loop — same syscall,
   descriptor, buffer, count, stack pointer and program counter as learnt at
-  start-up — with no input pending on the pty and the same program image
-  (``/proc/PID/exe`` and its stack start: an ``exec`` changes them). Code
-  running *in* bash (``printf 0 >&250`` in the command, a trap) does send
-  from bash's pid, but it cannot be inside that top-level ``read`` while it
-  runs: a forged "done" is followed by no idle shell, so the call keeps
-  waiting for the real end. The status recorded is the last one bash sent
-  before it went idle, which is ``PROMPT_COMMAND``'s: it is the last command
-  before the prompt (a ``DEBUG`` trap runs before it, and bash keeps ``$?``
-  across the trap).
+  start-up — and runs the same program image (``/proc/PID/exe`` and its
+  stack start: an ``exec`` changes them). Code running *in* bash (a trap, a
+  replayed tail) does send from bash's pid, but it cannot be inside that
+  top-level ``read`` while it runs: a forged "done" is followed by no idle
+  shell, so the call keeps waiting for the real end. The status recorded is
+  the last one bash sent before it went idle, which is the tail's: it is the
+  line's last command (a ``DEBUG`` trap runs before it, and bash keeps
+  ``$?`` across the trap). bash idle with no status (the descriptor closed,
+  or SIGINT cut the line short) is a lost status, never a success.
 - *The cwd* is ``readlink /proc/PID/cwd``: where bash really is.
 - *Output boundaries.* The kernel hands pty output to the reader
   asynchronously, so a command's last bytes may lag behind its status. The
-  prompt (``PS1``) is a fixed marker, ``OUTPUT_END``, printed after
-  ``PROMPT_COMMAND``; once bash is idle, output is read until it ends with
-  the marker. A command that prints the marker can only move where its own
-  output is cut, never the status or the cwd.
+  prompt (``PS1``) is a fixed marker, ``OUTPUT_END``, printed after the
+  tail; once bash is idle, output is read until it ends with the marker. A
+  command that prints the marker can only move where its own output is
+  cut, never the status or the cwd.
 
 Why it holds against a command that knows all this: what it can write (the
 pty, the status socket from a child, the socket from bash itself) is either
 not read as status, dropped by pid, or not followed by an idle bash. What
-it can read (``$PROMPT_COMMAND``, ``/proc/self/fd``, the environment) holds
-no secret. In the sandbox, bash runs from an execute-only copy, which the
-kernel marks non-dumpable: what bash starts runs without capabilities and
-cannot ptrace bash, read its memory or open its descriptors through
-``/proc/PID/fd`` — the only ways to make bash itself look idle.
+it can read (the tail, ``/proc/self/fd``, the environment) holds no
+secret, and a nonce it may see is spent by the time it could use it. In
+the sandbox, bash runs from an execute-only copy, which the kernel marks
+non-dumpable: what bash starts runs without capabilities and cannot ptrace
+bash, read its memory or open its descriptors through ``/proc/PID/fd`` —
+the only ways to make bash itself look idle.
 
 What it does not cover: code the agent left *in* the shell (a function named
-``builtin``) runs inside bash and can change the status bash reports — as a
-command may choose its own exit code. It cannot end a call early, report
-for another call, or move the recorded cwd. Without a sandbox, a process
-running as the same user may ptrace bash where Yama allows it; the
-sandbox is the wall.
+``builtin`` or ``eval``, a trap) runs inside bash and can change the status
+bash reports for the call it runs in — as a command may choose its own exit
+code. It cannot end a call early, report for another call, or move the
+recorded cwd. (Aliases do not apply: the line says ``\\eval`` and
+``\\builtin``.) Without a sandbox, a process running as the same user may
+ptrace bash where Yama allows it; the sandbox is the wall.
 
 Why ``/proc/PID/syscall`` is stable: an idle interactive bash with
 ``--noediting`` always waits in the same ``read(0, buf, 1024)`` from the
@@ -103,11 +109,7 @@ class ShellWatch:
         # open costs five times the read. Bound to the process, not the
         # number: a dead shell's files read ESRCH, never another's.
         self._fds: dict[str, int] = {}
-        try:
-            # The pty's other end, to see whether input is waiting for bash.
-            self._peer = fcntl.ioctl(pty_fd, _TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY)
-        except OSError:
-            self._peer = -1
+        self._pty = pty_fd
 
     # -- what bash is doing ------------------------------------------------------
 
@@ -168,21 +170,32 @@ class ShellWatch:
         return self._idle is not None
 
     def pending_input(self) -> int:
-        if self._peer < 0:
-            return 0
+        """Bytes of input waiting for bash on the pty (its other end, opened
+        for the question only: holding it open slows every write)."""
         try:
-            buf = fcntl.ioctl(self._peer, termios.FIONREAD, b"\0\0\0\0")
+            peer = fcntl.ioctl(self._pty, _TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
         except OSError:
             return 0
+        try:
+            buf = fcntl.ioctl(peer, termios.FIONREAD, b"\0\0\0\0")
+        except OSError:
+            return 0
+        finally:
+            os.close(peer)
         return int(struct.unpack("i", buf)[0])
 
-    def is_idle(self) -> bool:
-        """Whether bash is back in its top-level read, with nothing to read."""
+    def is_idle(self, *, line_taken: bool) -> bool:
+        """Whether bash is back in its top-level read with nothing left to
+        read. ``line_taken``: a status carrying the line's nonce came, so
+        bash has read the line (input the kernel has not yet handed to the
+        terminal, which ``pending_input`` cannot see, is not a question)."""
         if self._idle is None:
             return True  # cannot tell: the status message alone decides
-        return (
-            self.syscall() == self._idle and self.pending_input() == 0 and self.image() == self._exe
-        )
+        # Input first, then the syscall: seen the other way round, bash could
+        # be caught in its read just before it takes a line, then take it.
+        if not line_taken and self.pending_input():
+            return False
+        return self.syscall() == self._idle and self.image() == self._exe
 
     def replaced(self) -> bool:
         """bash exec'd another program (same pid, another image)."""
@@ -228,10 +241,6 @@ class ShellWatch:
         self._close_fds()
         with contextlib.suppress(OSError):
             self.status.close()
-        if self._peer >= 0:
-            with contextlib.suppress(OSError):
-                os.close(self._peer)
-            self._peer = -1
 
 
 class OutputFilter:
