@@ -182,10 +182,16 @@ def bwrap_prefix(
     for p in dict.fromkeys(ro):
         argv += ["--ro-bind", str(p), str(p)]
     keep = [*binds, *ro]
-    for p in [*getattr(sandbox, "protect", ()), *hidden_dirs()]:
-        path = Path(os.path.realpath(p))
-        if any(k == path or k.is_relative_to(path) for k in keep):
-            continue  # masking a parent would hide the workspace itself
+    masks = [Path(os.path.realpath(p)) for p in [*getattr(sandbox, "protect", ()), *hidden_dirs()]]
+    masks = [
+        p for p in dict.fromkeys(masks) if not any(k == p or k.is_relative_to(p) for k in keep)
+    ]
+    hidden = [p for p in masks if p.is_dir()]
+    for path in masks:
+        if any(path != d and path.is_relative_to(d) for d in hidden):
+            # Hidden with its directory already; bwrap could not put a mount
+            # point for it in that (read-only) mask anyway.
+            continue
         if path.is_dir():
             # Read-only too: writes to a mask would "succeed" and vanish.
             argv += ["--tmpfs", str(path), "--remount-ro", str(path)]
