@@ -170,7 +170,11 @@ def bwrap_prefix(
     # / read-only, /tmp included: a path outside the workspace is the real
     # one, so removing or writing it fails instead of "succeeding" on a
     # private empty tmpfs.
-    argv = [exe, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    # /dev is the sandbox's own (device nodes only), read-only too: a file
+    # written or removed there would vanish with the sandbox. /dev/shm stays
+    # writable, private (POSIX semaphores and shared memory of test code).
+    argv = [exe, "--ro-bind", "/", "/", "--dev", "/dev", "--tmpfs", "/dev/shm"]
+    argv += ["--remount-ro", "/dev", "--proc", "/proc"]
     ws = Path(os.path.realpath(workspace))
     binds = [ws, *(Path(os.path.realpath(p)) for p in writable)]
     if scratch is not None:

@@ -97,6 +97,13 @@ def test_outside_is_read_only_and_real():
     assert r.returncode != 0 and "Read-only file system" in r.stderr
     fails(lambda: (OUTSIDE / "new.txt").write_text("x"))
 
+def test_dev_is_read_only_but_devices_and_shm_work():
+    fails(lambda: pathlib.Path("/dev/planted").write_text("x"))
+    fails(lambda: os.unlink("/dev/null"))
+    pathlib.Path("/dev/null").write_text("discarded")
+    import multiprocessing
+    multiprocessing.Lock()  # a POSIX semaphore in the sandbox's own /dev/shm
+
 def test_no_capabilities():
     status = pathlib.Path("/proc/self/status").read_text()
     assert "CapEff:\\t0000000000000000" in status
@@ -122,7 +129,7 @@ def test_test_code_run_by_run_tests_stays_behind_the_wall(walled) -> None:
     assert facts.sandbox == "bwrap" and "runs_code" in facts.risk
     r = tool.run(RunTestsArgs(command=command), ctx)
     assert r.data["outcome"] == "passed", r.output
-    assert r.data["passed"] == 6
+    assert r.data["passed"] == 7
 
 
 def test_run_tests_at_a_revision_keeps_the_worktree_git_file_read_only(walled) -> None:
