@@ -50,12 +50,23 @@ class ApprovalRequest(BaseModel):
     reason: str = ""
     parts: list[PartDecision] = Field(default_factory=list)
     sandbox: str = "none"
+    # Why the call's commands or code would run with no sandbox (auto fell
+    # back, or --sandbox none); "" when they run in one or the call runs none.
+    unsandboxed: str = ""
     timeout_s: float = 600.0
     deadline: float = 0.0  # time.time() after which the broker denies
     grant_preview: str | None = None  # the narrow rule "always" would add; None: not offered
     kind: Literal["approval", "question"] = "approval"
     question: str = ""
     choices: list[str] = Field(default_factory=list)
+
+
+def no_sandbox_warning(why: str) -> str:
+    """The line an approver shows when the command would run unsandboxed."""
+    return (
+        "!! NO SANDBOX: this runs with your full user rights, outside any wall "
+        f"(it can read and change anything you can) — {why}"
+    )
 
 
 class ApprovalDecision(BaseModel):
@@ -158,6 +169,8 @@ class ConsoleApprover:
             )
         self._say(f"  policy: {req.decision} by {req.rule or 'default'}: {req.reason}\n")
         self._say(f"  sandbox: {req.sandbox}\n")
+        if req.unsandboxed:
+            self._say(f"  {no_sandbox_warning(req.unsandboxed)}\n")
         if req.preview:
             self._say(
                 "  preview:\n" + "".join(f"    {ln}\n" for ln in req.preview.splitlines()[:60])

@@ -530,6 +530,10 @@ class Broker:
             preview = f"(preview unavailable: {exc})"
         grant = propose(call.name, args, verdict, facts, self.workspace)
         timeout = self.approval_timeout
+        # The tool says where its commands run; with none, the person is told.
+        unsandboxed = ""
+        if facts is not None and facts.sandbox == "none":
+            unsandboxed = self.sandbox.reason or "no sandbox"
         req = ApprovalRequest(
             session_id=self.session_id,
             call_id=call_id,
@@ -542,6 +546,7 @@ class Broker:
             reason=verdict.reason,
             parts=verdict.parts,
             sandbox=self.sandbox.name,
+            unsandboxed=unsandboxed,
             timeout_s=timeout,
             deadline=time.time() + timeout,
             grant_preview=grant.describe() if grant else None,
@@ -560,6 +565,7 @@ class Broker:
                 "approver": self.approver.name,
                 "timeout_s": int(timeout),
                 "sandbox": self.sandbox.name,
+                "unsandboxed": unsandboxed,
                 "grant_preview": req.grant_preview,
             },
         )

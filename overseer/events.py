@@ -119,6 +119,9 @@ class ApprovalRequestedPayload(Payload):
     approver: str = ""
     timeout_s: int = 600
     sandbox: str = "none"
+    # Why this call's commands would run with no sandbox ("" when they run
+    # in one, or the call runs none): the approver shows it as a warning.
+    unsandboxed: str = ""
     grant_preview: str | None = None  # the narrow rule "always" would add; None: not offered
     kind: Literal["approval", "question"] = "approval"
 
