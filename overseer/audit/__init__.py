@@ -1,7 +1,7 @@
 """Auditor tools over the log: shareable reports (HTML, Markdown), the
 counterfactual policy audit, search across sessions, oversight flags and
 retention. Importing this package starts the flag observer with every
-session (``overseer.session.SESSION_OBSERVERS``)."""
+session (``overseer.registry.SESSION_OBSERVERS``)."""
 
 from __future__ import annotations
 
