@@ -9,10 +9,9 @@ import sqlite3
 
 import pytest
 
-from overseer.audit import index as fts
 from overseer.audit import prune, search
 from overseer.events import SessionStartedPayload
-from overseer.log import AuditLog
+from overseer.log import AuditLog, fts
 from tests.helpers.sessions import overseer
 
 OLD = "2020-01-01T00:00:00.000Z"
@@ -106,7 +105,7 @@ def test_prune_deletes_old_sessions_and_keeps_the_rest_verifiable(log, populated
 
 
 def prune_records(log: AuditLog) -> list[dict]:
-    from overseer.audit.prune import records
+    from overseer.log.prune import records
 
     return records(log.conn)
 
@@ -139,7 +138,7 @@ def test_tampered_or_forged_prune_records_are_caught(log, populated, log_path):
 
 
 def test_a_prune_record_forged_without_the_key_is_refused(log, populated, log_path):
-    from overseer.audit.prune import _chain, ensure_table
+    from overseer.log.prune_record import _chain, ensure_table
 
     ensure_table(log.conn)
     log.conn.execute("DROP TRIGGER events_append_only_delete")

@@ -13,7 +13,7 @@ from ..log.jsonl import atomic_output, export_session, import_session
 from ..render import clock, describe, unfinished_actions
 from .common import echo_json, log_option, open_log
 
-PRUNES_ID = "(prunes)"  # the prune record's line in verify results (overseer.audit.prune)
+PRUNES_ID = "(prunes)"  # the prune record's line in verify results (overseer.log.prune_record)
 
 
 @click.command()

@@ -28,7 +28,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ..canonical import GENESIS
-from . import seals
+from . import prune_record, seals
 from .checkpoints import Checkpoint, b64
 from .merkle import EMPTY_ROOT
 from .note import NoteError, Verifier
@@ -355,15 +355,34 @@ def _pruned(
     conn: sqlite3.Connection, seal_file: seals.SealFile
 ) -> tuple[set[str], list[VerifyResult]]:
     """Sessions deleted on purpose by `overseer prune`, which records them in
-    its own chained, signed ``prunes`` table (overseer.audit.prune): their
+    its own chained, signed ``prunes`` table (overseer.log.prune_record): their
     seals are not truncation. Also that record's own check, as a result line."""
     exists = "SELECT 1 FROM sqlite_master WHERE type='table' AND name='prunes'"
     if not conn.execute(exists).fetchone():
         return set(), []
-    from ..audit.prune import verify_prunes
-
     pruned, result = verify_prunes(conn, seal_file, seals.load_key(create=False))
     return pruned, [result] if result else []
+
+
+def verify_prunes(
+    conn: sqlite3.Connection, seal_file: seals.SealFile, key: bytes | None
+) -> tuple[set[str], VerifyResult | None]:
+    """The sessions the prune record validly accounts for, and its result
+    line for ``verify --all`` (None: no prunes yet)."""
+    accounted, check = prune_record.check_record(conn, seal_file, key)
+    if check is None:
+        return accounted, None
+    # Every row is signed, so the record is "sealed" through its last row.
+    res = VerifyResult(
+        session_id=prune_record.PRUNES_ID,
+        ok=check.broken is None,
+        events=check.rows,
+        head=check.head,
+        sealed_seq=check.last_id,
+    )
+    if check.broken is not None:
+        res.first_broken_seq, res.kind, res.detail = check.broken
+    return accounted, res
 
 
 def sealing_text(r: VerifyResult) -> str:
