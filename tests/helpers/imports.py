@@ -240,12 +240,15 @@ class Layers:
     may: dict[str, set[str]]  # layer -> layers (and module prefixes) it may import
 
     def layer_of(self, module: str) -> str | None:
+        """The layer whose longest name covers ``module``. A dotted name covers
+        its submodules; a top-level package's name (``overseer``) only its
+        ``__init__`` — otherwise every new module would land in its layer
+        unseen instead of being placed."""
         best: tuple[int, str] | None = None
         for layer, prefixes in self.modules.items():
             for p in prefixes:
-                if (module == p or module.startswith(p + ".")) and (
-                    best is None or len(p) > best[0]
-                ):
+                covers = module == p or ("." in p and module.startswith(p + "."))
+                if covers and (best is None or len(p) > best[0]):
                     best = (len(p), layer)
         return best[1] if best else None
 
