@@ -12,9 +12,10 @@ transaction.
 
 Every prune is recorded in ``prunes`` (``prune_record``) — who, when, the age
 limit and, per session, its head seq/hash, its event count and its last seal
-— a table with its own hash chain whose rows are also signed with the seal
-key (HMAC), so a deletion cannot be dressed up as a prune by someone without
-the key. ``verify_prunes`` (``verify``) checks it; ``overseer verify --all``
+— a table with its own hash chain whose rows are also signed with overseer's
+Ed25519 signing key (the checkpoints' key), so a deletion cannot be dressed up
+as a prune by someone without the key, and anyone with the verifier key can
+check it. A key that cannot sign stops the prune before anything is deleted. ``verify_prunes`` (``verify``) checks it; ``overseer verify --all``
 shows it as the ``(prunes)`` line, and does not report a pruned session's
 seals as truncation when a valid prune names it with the same sealed head.
 """
@@ -32,7 +33,7 @@ from ..errors import LogWriteError, UsageError
 from ..events import now_ns, who
 from . import fts
 from . import seals as sealmod
-from .prune_record import PRUNES_ID, TABLE, _chain, _mac, ensure_table, records
+from .prune_record import PRUNES_ID, TABLE, _chain, ensure_table, records, sign
 from .store import AuditLog, iso
 
 __all__ = [
@@ -101,9 +102,11 @@ def prune(
     result = PruneResult(cutoff, cands, skipped_running=running)
     if dry_run or not cands:
         return result
+    # The signer first: a key that cannot sign (LogWriteError) stops the
+    # prune before anything is deleted, and an unsigned row is never written.
+    signer = log.checkpointer.signer
     ensure_table(log.conn)
-    key = log.key
-    seal_file = sealmod.read_seals(log.seal_path, key)
+    seal_file = sealmod.read_seals(log.seal_path, sealmod.load_key(create=False))
     conn = log.conn
     with log._lock:  # noqa: SLF001 - the log's writer lock: no append of ours interleaves
         try:
@@ -176,8 +179,8 @@ def prune(
             )
             h = _chain(prev_hash, body)
             cur = conn.execute(
-                f"INSERT INTO {TABLE} (ts, body, prev_hash, hash, mac) VALUES (?,?,?,?,?)",
-                (ts, body, prev_hash, h, _mac(key, h)),
+                f"INSERT INTO {TABLE} (ts, body, prev_hash, hash, mac, sig) VALUES (?,?,?,?,?,?)",
+                (ts, body, prev_hash, h, "", sign(signer, h)),
             )
             result.record_id = cur.lastrowid
             conn.execute("COMMIT")
