@@ -81,6 +81,13 @@ def test_validation_gives_canonical_args_with_defaults():
         ("echo", [1, 2], "must be a JSON object, got list"),
         ("echo", {"times": 2}, "invalid arguments for echo: text: Field required"),
         ("echo", {"text": "x", "times": "many"}, "times: Input should be a valid integer"),
+        # JSON text that does not parse: the model reads where the parser stopped.
+        (
+            "echo",
+            '{"text": "x",',
+            "arguments for echo are not valid JSON (Expecting property name enclosed in "
+            "double quotes: line 1 column 14 (char 13)); send one JSON object",
+        ),
     ],
 )
 def test_validation_refuses_with_a_reason(name: str, args: Any, says: str):
