@@ -14,9 +14,7 @@ lives in ``overseer.tui``.
 
 from __future__ import annotations
 
-import getpass
 import json
-import socket
 import sys
 import threading
 import time
@@ -24,16 +22,7 @@ from typing import Any, Literal, Protocol, TextIO, runtime_checkable
 
 from pydantic import BaseModel, Field
 
-from .events import ApprovalChoice, PartDecision
-
-
-def who() -> str:
-    """The person at this terminal, for the record: user@host."""
-    try:
-        user = getpass.getuser()
-    except Exception:  # noqa: BLE001 - no passwd entry in some containers
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
+from .events import ApprovalChoice, PartDecision, who
 
 
 class ApprovalRequest(BaseModel):

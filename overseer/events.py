@@ -8,6 +8,8 @@ its model. Payloads hold no floats: they are hashed as canonical JSON.
 
 from __future__ import annotations
 
+import getpass
+import socket
 import time
 from typing import Annotated, Any, Literal
 
@@ -35,6 +37,15 @@ ActionStatus = Literal[
 
 def now_ns() -> int:
     return time.time_ns()
+
+
+def who() -> str:
+    """The person at this terminal, for the record: user@host."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no passwd entry in some containers
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
 
 
 class Payload(BaseModel):

@@ -51,7 +51,6 @@ from langchain_core.tools import StructuredTool  # noqa: E402
 from langchain_openai import ChatOpenAI  # noqa: E402
 
 import overseer.policy as policy_pkg  # noqa: E402
-import overseer.session as session_mod  # noqa: E402
 from overseer.agent.llm import LLMAgent, run_loop  # noqa: E402
 from overseer.approval import DenyAll  # noqa: E402
 from overseer.log import AuditLog  # noqa: E402
@@ -91,14 +90,13 @@ def run_overseer(n: int, d: Path, scripted: bool = False) -> float:
     echo = EchoTool()
     saved = (
         getattr(policy_pkg, "load_policy", None),
-        session_mod.TOOL_LOADERS,
         Session._resolve_sandbox,
         Registry.load_entry_points,
     )
     policy_pkg.load_policy = lambda _ref: FixedPolicy({"echo": "allow"})  # type: ignore[attr-defined]
-    session_mod.TOOL_LOADERS = [lambda s: s.registry.add(echo)]
     Session._resolve_sandbox = lambda self, mode, protect=None: Sandbox()  # type: ignore[method-assign]
-    Registry.load_entry_points = lambda self, only=None: None  # type: ignore[method-assign]
+    # The echo tool stands in for the entry points (built-ins and plugins).
+    Registry.load_entry_points = lambda self, only=None: self.add(echo)  # type: ignore[method-assign]
     try:
         cfg = SessionConfig(
             task=TASK, agent="llm", workspace=ws, watch=False, snapshot=False, max_steps=n + 5
@@ -107,7 +105,6 @@ def run_overseer(n: int, d: Path, scripted: bool = False) -> float:
     finally:
         (
             policy_pkg.load_policy,  # type: ignore[attr-defined]
-            session_mod.TOOL_LOADERS,
             Session._resolve_sandbox,  # type: ignore[method-assign]
             Registry.load_entry_points,  # type: ignore[method-assign]
         ) = saved
