@@ -45,12 +45,14 @@ class Approvals:
         *,
         timeout: float = 600.0,
         sandbox: str = "none",
+        sandbox_reason: str = "",
     ) -> None:
         self.approver = approver
         self.recorder = recorder
         self.session_id = recorder.session_id
         self.timeout = timeout
         self.sandbox = sandbox  # named on every request: the person sees where it runs
+        self.sandbox_reason = sandbox_reason
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=8, thread_name_prefix="approver"
         )
@@ -74,6 +76,10 @@ class Approvals:
             preview = f"(preview unavailable: {exc})"
         grant = propose(call.name, args, verdict, facts, workspace)
         timeout = self.timeout
+        # The tool says where its commands run; with none, the person is told.
+        unsandboxed = ""
+        if facts is not None and facts.sandbox == "none":
+            unsandboxed = self.sandbox_reason or "no sandbox"
         req = ApprovalRequest(
             session_id=self.session_id,
             call_id=call_id,
@@ -86,6 +92,7 @@ class Approvals:
             reason=verdict.reason,
             parts=verdict.parts,
             sandbox=self.sandbox,
+            unsandboxed=unsandboxed,
             timeout_s=timeout,
             deadline=time.time() + timeout,
             grant_preview=grant.describe() if grant else None,
@@ -104,6 +111,7 @@ class Approvals:
                 "approver": self.approver.name,
                 "timeout_s": int(timeout),
                 "sandbox": self.sandbox,
+                "unsandboxed": unsandboxed,
                 "grant_preview": req.grant_preview,
             },
         )

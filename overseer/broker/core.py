@@ -75,7 +75,11 @@ class Broker:
         self.recorder = Recorder(log, session_id)
         self.guard = Guard(protected_paths(log.path), self.workspace)
         self.approvals = Approvals(
-            approver, self.recorder, timeout=approval_timeout, sandbox=self.sandbox.name
+            approver,
+            self.recorder,
+            timeout=approval_timeout,
+            sandbox=self.sandbox.name,
+            sandbox_reason=self.sandbox.reason,
         )
 
     @property
