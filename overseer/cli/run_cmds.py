@@ -17,9 +17,9 @@ import click
 
 from ..approval import APPROVERS, who
 from ..errors import UsageError
-from ..render import describe
 from ..session import Agent, RunResult, Session, SessionConfig, run_agent
 from .common import echo_json, log_option, log_path, open_log
+from .headless import HeadlessPrinter
 
 
 @dataclass
@@ -158,11 +158,6 @@ def _require_git(repo: Path | None, what: str) -> None:
         )
 
 
-def _print_event(session_id: str, seq: int, kind: str, payload: dict[str, Any]) -> None:
-    if kind != "seal":
-        click.echo(f"[{session_id[:8]} {seq:4}] {describe(kind, payload)}", err=True)
-
-
 def execute(config: SessionConfig, agent: Agent, *, headless: bool, as_json: bool) -> RunResult:
     """Open a session, run the agent in it (UI or headless), print the outcome."""
     result: RunResult | None = None
@@ -179,8 +174,9 @@ def execute(config: SessionConfig, agent: Agent, *, headless: bool, as_json: boo
             result = run_live(lambda approver: Session.open(config, approver=approver), agent)
     if result is None:
         session = Session.open(config)
-        if headless or not as_json:
-            session.log.subscribe(_print_event)
+        printer = HeadlessPrinter() if headless or not as_json else None
+        if printer is not None:
+            session.log.subscribe(printer)
         if config.approver == "remote":
             click.echo(
                 f"overseer: session {session.id} waits for decisions: `overseer attach {session.id}` "
@@ -190,8 +186,12 @@ def execute(config: SessionConfig, agent: Agent, *, headless: bool, as_json: boo
         from ..interrupts import session_signals
 
         # SIGINT, SIGTERM and SIGHUP end the session cleanly, recorded and sealed.
-        with session_signals(session):
-            result = run_agent(session, agent)
+        try:
+            with session_signals(session):
+                result = run_agent(session, agent)
+        finally:
+            if printer is not None:
+                printer.close()
     if as_json:
         click.echo(json.dumps(result.as_json(), ensure_ascii=False, default=str))
     else:

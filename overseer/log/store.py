@@ -154,6 +154,8 @@ class AuditLog:
         self._key: bytes | None = None
         self.checkpointer = Checkpointer(self)
         self._heads: dict[str, tuple[int, str]] = {}  # session -> (seq, hash) last written here
+        # (session, kind) -> the database's data_version when a take found nothing
+        self._inbox_empty_at: dict[tuple[str, str | None], int] = {}
         self._wal_sized = False
         self._subscribers: list[Callable[[str, int, str, dict[str, Any]], None]] = []
         doing = "open"  # a path that cannot hold a log: one line that says why
@@ -598,12 +600,22 @@ class AuditLog:
                 )
             except sqlite3.Error as exc:
                 raise LogWriteError(unusable(self.path, exc, "write to")) from exc
+            self._inbox_empty_at.clear()  # our own commits leave data_version as it is
             return int(cur.lastrowid or 0)
 
     def take(self, session_id: str, kind: str | None = None) -> list[dict[str, Any]]:
-        """Claim the untaken inbox rows of a session (each is taken once)."""
+        """Claim the untaken inbox rows of a session (each is taken once).
+
+        Asked several times a call (steering, revocations), and nearly always
+        empty: when no other connection has committed since a take found
+        nothing (SQLite's ``data_version`` is unchanged), nothing can have
+        arrived, and the write transaction a claim needs is skipped.
+        """
         with self._lock:
             try:
+                version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+                if self._inbox_empty_at.get((session_id, kind)) == version:
+                    return []
                 self.conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 raise LogWriteError(unusable(self.path, exc, "write to")) from exc
@@ -620,6 +632,8 @@ class AuditLog:
                         [now_ns(), *[r[0] for r in rows]],
                     )
                 self.conn.execute("COMMIT")
+                if not rows:
+                    self._inbox_empty_at[(session_id, kind)] = version
             except BaseException:
                 self.conn.execute("ROLLBACK")
                 raise
