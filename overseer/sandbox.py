@@ -8,12 +8,13 @@ are.
 Inside the sandbox the whole file system is visible read-only
 (``--ro-bind / /``, ``/tmp`` included), the workspace is bind-mounted
 writable at its own path, each command gets a writable scratch directory as
-``TMPDIR``, ``/dev`` and ``/proc`` are fresh, the process ids are private
+``TMPDIR``, ``/dev`` (read-only, but a private writable ``/dev/shm``) and
+``/proc`` are fresh, the process ids are private
 (``--unshare-pid``: a command cannot signal or ptrace the overseer process
 that records it), every capability is dropped (bwrap run as root keeps them
 otherwise, and with CAP_SYS_ADMIN a command could remount ``/`` writable),
 and the network is cut (``--unshare-net``) unless the policy allowed network
-for that call. Three things are walled off on top (``overseer.sandbox_paths``):
+for that call. Four things are walled off on top (``overseer.sandbox_paths``):
 
 - overseer's own files (audit DB, seals, key, config) are masked so not even
   a read reaches them (invariant 4; the policy denies them too, this is the
@@ -22,6 +23,9 @@ for that call. Three things are walled off on top (``overseer.sandbox_paths``):
   ``.git``, what a ``.git`` file points to) are read-only: code the agent
   wrote cannot plant a hook or a ``core.fsmonitor`` that the user's next
   ``git commit`` would run outside the sandbox;
+- overseer's settings in the workspace (``overseer.toml``, the policy file
+  and MCP server scripts it names) are read-only: the next session acts on
+  them outside the sandbox;
 - service sockets (Docker, systemd, tmux, X11, agents) are covered, and
   ``$XDG_RUNTIME_DIR`` is hidden: a read-only mount does not stop a
   ``connect``.
@@ -54,7 +58,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .errors import OverseerError
-from .sandbox_paths import git_paths, hidden_dirs, service_sockets
+from .sandbox_paths import git_paths, hidden_dirs, project_files, service_sockets
 from .toolapi import Sandbox
 
 MODES = ("auto", "bwrap", "none")
@@ -183,6 +187,7 @@ def bwrap_prefix(
         argv += ["--bind", str(p), str(p)]
     ro = [Path(os.path.realpath(p)) for p in readonly]
     ro += git_paths(ws, [Path(os.path.realpath(p)) for p in writable], commit=git_commit)
+    ro += project_files(ws)
     for p in dict.fromkeys(ro):
         argv += ["--ro-bind", str(p), str(p)]
     keep = [*binds, *ro]
