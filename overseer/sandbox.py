@@ -49,6 +49,7 @@ with the flags we use tells us for sure, once per process.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import subprocess
@@ -198,13 +199,12 @@ def bwrap_prefix(
     hidden = [p for p in masks if p.is_dir()]
     for path in masks:
         if any(path != d and path.is_relative_to(d) for d in hidden):
-            # Hidden with its directory already; bwrap could not put a mount
-            # point for it in that (read-only) mask anyway.
-            continue
+            continue  # hidden with its directory, placeholder and all
         if path.is_dir():
-            # Read-only too: writes to a mask would "succeed" and vanish.
-            argv += ["--tmpfs", str(path), "--remount-ro", str(path)]
+            argv += _mask_dir(path)
         elif path.exists():
+            # /dev/null on a nodev mount: opening it fails, and so does
+            # removing it (a mount point).
             argv += ["--ro-bind", "/dev/null", str(path)]
     for sock in service_sockets(keep=binds):
         argv += ["--ro-bind", "/dev/null", str(sock)]
@@ -218,6 +218,30 @@ def bwrap_prefix(
         argv += ["--setenv", "TMPDIR", tmp, "--setenv", "XDG_CACHE_HOME", tmp + "/.cache"]
     argv += ["--chdir", str(ws)]
     return argv
+
+
+MAX_PLACEHOLDERS = 64  # entries of a hidden directory given a stand-in
+
+
+def _mask_dir(path: Path) -> list[str]:
+    """An empty read-only tmpfs over ``path``, with a stand-in for each entry
+    the real directory holds (an empty directory, or /dev/null), so that
+    removing or writing one fails ("busy", "read-only", "permission denied")
+    instead of succeeding on nothing and vanishing with the sandbox."""
+    argv = ["--tmpfs", str(path)]
+    try:
+        with os.scandir(path) as it:
+            entries = list(itertools.islice(it, MAX_PLACEHOLDERS))
+    except OSError:
+        entries = []
+    for e in sorted(entries, key=lambda e: e.name):
+        try:
+            is_dir = e.is_dir(follow_symlinks=False)
+        except OSError:
+            continue
+        target = str(path / e.name)
+        argv += ["--dir", target] if is_dir else ["--ro-bind", "/dev/null", target]
+    return [*argv, "--remount-ro", str(path)]
 
 
 def wrap_argv(

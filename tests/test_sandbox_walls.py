@@ -88,7 +88,11 @@ def test_cannot_rewrite_git_config():
 def test_cannot_read_overseer_files():
     for rel in ("data/audit.db", "config/seal.key", "config/config.toml"):
         p = HOME / rel
-        assert not p.exists() or p.read_bytes() == b""
+        fails(p.read_bytes)
+        fails(lambda: p.write_text("x"))
+        # Removing it fails too, instead of "succeeding" on an empty mask.
+        r = subprocess.run(["rm", "-f", str(p)], capture_output=True, text=True)
+        assert r.returncode != 0, r.stderr
     fails(lambda: (HOME / "data" / "audit.db-new").write_text("x"))
 
 def test_outside_is_read_only_and_real():
