@@ -568,7 +568,7 @@ class PersistentShell:
         deadline = time.monotonic() + timeout
         chunks: list[bytes] = []
         inside = False
-        done = False
+        done = ended = False
         sink = BoundedOutput(spool_cap=0)
         while time.monotonic() < deadline and not done:
             ready = _readable([self.fd, self.status.fileno()], TICK_S)
@@ -583,8 +583,10 @@ class PersistentShell:
                     inside = False
                 elif inside:
                     chunks.append(msg)
-                elif self._status(msg) is not None and self._settle():
-                    done = True
+                elif self._status(msg) is not None:
+                    ended = True
+            # Asked again on the next round when bash is slow to be idle.
+            done = ended and self._settle()
         self._wait_output_end(sink, None)
         return b"".join(chunks).decode("utf-8", "surrogateescape") if done else None
 
