@@ -15,6 +15,15 @@ while running hooks, ``git_paths(..., commit=True)`` keeps the git dir
 writable and protects only what holds code or redirects git: ``config``,
 ``config.worktree``, ``hooks``, ``info``, ``modules``, ``commondir``.
 
+**overseer's settings in the workspace.** ``overseer.toml`` (policy, plugin
+tools, MCP servers) is read by the next session and acted on outside any
+sandbox, like a hook: it is read-only inside, and so are the policy file and
+the MCP server programs and scripts it names when they lie in the workspace
+(``project_files``). Not covered: a ``[tool.overseer]`` table in
+``pyproject.toml``, or an ``overseer.toml`` created during the session (the
+policy asks for both through the shell and the file tools, but code run in
+the sandbox can write them).
+
 **Sockets.** A read-only mount does not stop ``connect(2)`` on a Unix socket
 file, and some sockets are a door out: the Docker or containerd socket,
 systemd's private socket and user bus (``systemd-run``), tmux and screen
@@ -159,6 +168,36 @@ def git_paths(
         if worktrees.is_dir():
             for wt in worktrees.iterdir():
                 out += [wt / p for p in ("config.worktree", "commondir") if (wt / p).exists()]
+    return list(dict.fromkeys(out))
+
+
+def project_files(workspace: Path) -> list[Path]:
+    """overseer's own settings in ``workspace`` that the next session acts on
+    outside the sandbox: ``overseer.toml``, and the files it names there (a
+    policy; an MCP server's program and the scripts among its arguments)."""
+    from .project import load_project_config
+
+    ws = Path(os.path.realpath(workspace))
+    out: list[Path] = []
+    if (ws / "overseer.toml").is_file():
+        out.append(ws / "overseer.toml")
+    try:
+        cfg = load_project_config(ws)
+    except Exception:  # noqa: BLE001 - a broken config stops the next session anyway
+        return out
+    named: list[Path] = []
+    policy = cfg.policy_path(ws)
+    if policy and policy not in ("default", "strict"):
+        named.append(Path(policy))
+    for server in cfg.mcp.servers.values():
+        base = ws / Path(server.cwd).expanduser() if server.cwd else ws
+        for word in [server.command or "", *server.args]:
+            if word and not word.startswith("-"):
+                named.append(base / Path(word).expanduser())
+    for p in named:
+        real = Path(os.path.realpath(p))
+        if real.is_relative_to(ws) and real.is_file():
+            out.append(real)
     return list(dict.fromkeys(out))
 
 
