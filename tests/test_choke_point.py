@@ -260,3 +260,45 @@ def test_arithmetic_never_evaluates_a_value_the_agent_chose(repo: Path, log_path
         assert got[call] != "allow", call
     assert got["ok"] == "allow"
     assert not [p for p in ("P1", "P2", "P3", "P4") if (repo.parent / p).exists()]
+
+
+def write(call_id: str, path: str, content: str = "") -> dict[str, Any]:
+    return {"id": call_id, "tool": "write_file", "args": {"path": path, "content": content}}
+
+
+def test_a_glob_in_a_one_word_slot_is_not_one_word(
+    repo: Path, log_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # bash expands a glob to every name it matches: as an option's value or a
+    # fixed operand, the names after the first become more operands, options,
+    # or the command a wrapper runs.
+    monkeypatch.setenv("LC_ALL", "C")  # bash sorts the matches bytewise
+    (repo.parent / "secret1.txt").write_text("one\n")
+    (repo.parent / "secret2.txt").write_text(SECRET + "\n")
+    test_file = (repo / "tests" / "test_calc.py").read_text()
+    got = run(
+        log_path,
+        repo,
+        [
+            write("w-5h", "5h"),
+            write("w-sh", "sh"),
+            write("w-cat", "cat", "touch pwned-timeout\n"),
+            write("w-ps0", "d/PS0"),
+            write("w-v", "d/-v"),
+            write("w-fmt", "d/x$(touch pwned-ps0)"),
+            write("w-keep", "a/x_calc.py", "def test_nothing(): pass\n"),
+            shell("timeout", "timeout [5s]h cat"),  # timeout 5h sh cat: runs ./cat
+            shell("env-u", "env -u [5s]h cat"),  # env -u 5h sh cat
+            shell("uniq", "uniq [at]*/*_calc.py"),  # uniq a/x_calc.py tests/test_calc.py
+            shell("grep-e", "grep -v -e ../secret* calc.py"),  # reads ../secret2.txt
+            shell("printf", "cd d && printf *"),  # printf -v PS0 'x$(touch pwned-ps0)'
+            shell("after", "true"),  # PS0 would run before it
+            shell("ok", "grep -n def -- *.py tests/*.py"),
+        ],
+    )
+    for call in ("timeout", "env-u", "uniq", "grep-e", "printf"):
+        assert got[call] != "allow", call
+    assert got["w-cat"] == "allow" and got["ok"] == "allow"
+    assert not list(repo.rglob("pwned*"))
+    assert (repo / "tests" / "test_calc.py").read_text() == test_file
+    assert SECRET not in outputs(log_path, got[""])

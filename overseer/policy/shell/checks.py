@@ -9,7 +9,7 @@ programs, network programs, and which arguments are paths to confine.
 from __future__ import annotations
 
 from .catalog import lookup
-from .grammar import Parsed, parse
+from .grammar import MULTI_WORD, Parsed, parse
 from .model import Danger, Part, Word
 from .options import (
     CLUSTER_PATH_RE,
@@ -212,6 +212,9 @@ def _git(part: Part) -> None:
             return  # keep argv unnormalised: no read-only rule matches it
         if v in ("-C", "--work-tree", "--namespace"):
             if i + 1 < n:
+                if argv[i + 1].glob:
+                    # `git -C [ab] log` is `git -C a b log`: b is the subcommand
+                    part.unknown.append(f"git {v} {argv[i + 1].source[:40]}: {MULTI_WORD}")
                 part.path_args.append(argv[i + 1])
                 if v == "-C":
                     # git -C DIR: relative paths (--no-index files, -O FILE...)
