@@ -302,3 +302,27 @@ def test_a_glob_in_a_one_word_slot_is_not_one_word(
     assert not list(repo.rglob("pwned*"))
     assert (repo / "tests" / "test_calc.py").read_text() == test_file
     assert SECRET not in outputs(log_path, got[""])
+
+
+def test_a_loop_cannot_assign_the_shells_own_variables(repo: Path, log_path: Path) -> None:
+    # The persistent bash is interactive: before a prompt it checks MAILPATH's
+    # files every MAILCHECK seconds, and the message of one that changed is
+    # expanded, command substitutions included.
+    got = run(
+        log_path,
+        repo,
+        [
+            write("mbox", "mbox", "one\n"),
+            shell("check", "for MAILCHECK in 0; do true; done"),
+            shell("path", "for MAILPATH in 'mbox?$(touch pwned-mail)'; do true; done"),
+            shell("default", "echo ${MAILPATH:=mbox}"),
+            {"id": "sleep", "tool": "shell", "args": {"command": "sleep 1.1"}},
+            write("mbox2", "mbox", "one\ntwo\n"),
+            shell("prompt", "true"),
+            shell("ok", 'for f in *.py; do echo "$f"; done'),
+        ],
+    )
+    for call in ("check", "path", "default"):
+        assert got[call] != "allow", call
+    assert got["ok"] == "allow"
+    assert not list(repo.rglob("pwned*"))

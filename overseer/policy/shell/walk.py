@@ -27,6 +27,7 @@ from .programs import (
     HARMLESS_TARGETS,
     PATH_VARS,
     is_dangerous_var,
+    is_plain_variable,
     word_set,
 )
 from .unwrap import unwrap
@@ -172,11 +173,13 @@ class _Analyser:
             part = self._new_part(node, "statement")
             part.argv = (literal_word("select"),)
             part.add("shell-state", "select reads a choice from the terminal and assigns it")
-        elif is_dangerous_var(name):
+        elif not is_plain_variable(name):
             part = self._new_part(node, "statement")
             part.argv = (literal_word("for"),)
             part.add(
-                "dangerous-variable", f"the loop assigns {name}, which changes how commands run"
+                "dangerous-variable",
+                f"the loop assigns {name}, which may change how commands run"
+                " (a loop variable is a lower-case name)",
             )
 
     def _statement(self, node: Node, depth: int, head: str) -> None:
