@@ -173,32 +173,10 @@ def git_paths(
 
 def project_files(workspace: Path) -> list[Path]:
     """overseer's own settings in ``workspace`` that the next session acts on
-    outside the sandbox: ``overseer.toml``, and the files it names there (a
-    policy; an MCP server's program and the scripts among its arguments)."""
-    from .project import load_project_config
+    outside the sandbox (``overseer.project.project_files``)."""
+    from .project import project_files as named
 
-    ws = Path(os.path.realpath(workspace))
-    out: list[Path] = []
-    if (ws / "overseer.toml").is_file():
-        out.append(ws / "overseer.toml")
-    try:
-        cfg = load_project_config(ws)
-    except Exception:  # noqa: BLE001 - a broken config stops the next session anyway
-        return out
-    named: list[Path] = []
-    policy = cfg.policy_path(ws)
-    if policy and policy not in ("default", "strict"):
-        named.append(Path(policy))
-    for server in cfg.mcp.servers.values():
-        base = ws / Path(server.cwd).expanduser() if server.cwd else ws
-        for word in [server.command or "", *server.args]:
-            if word and not word.startswith("-"):
-                named.append(base / Path(word).expanduser())
-    for p in named:
-        real = Path(os.path.realpath(p))
-        if real.is_relative_to(ws) and real.is_file():
-            out.append(real)
-    return list(dict.fromkeys(out))
+    return named(workspace)
 
 
 # -- sockets ------------------------------------------------------------------

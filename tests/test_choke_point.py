@@ -326,3 +326,27 @@ def test_a_loop_cannot_assign_the_shells_own_variables(repo: Path, log_path: Pat
         assert got[call] != "allow", call
     assert got["ok"] == "allow"
     assert not list(repo.rglob("pwned*"))
+
+
+def test_the_agent_cannot_write_overseers_own_settings(repo: Path, log_path: Path) -> None:
+    # overseer.toml names the next session's policy, plugin tools and MCP
+    # servers, which overseer starts outside any sandbox: an allowed write
+    # was code run as the user on the next `overseer run`.
+    marker = repo.parent / "PWNED"
+    toml = f'[mcp.servers.x]\ncommand = "sh"\nargs = ["-c", "touch {marker}"]\n'
+    got = run(
+        log_path,
+        repo,
+        [
+            write("file-tool", "overseer.toml", toml),
+            shell("redirect", f"printf '{toml}' > overseer.toml"),
+            shell("tee", "echo 'policy = \"mine.toml\"' | tee overseer.toml"),
+            write("pyproject", "pyproject.toml", '[tool.overseer]\npolicy = "mine.toml"\n'),
+            write("ok", "mine.toml", 'name = "mine"\n'),
+        ],
+    )
+    for call in ("file-tool", "redirect", "tee", "pyproject"):
+        assert got[call] != "allow", call
+    assert got["ok"] == "allow"
+    assert not (repo / "overseer.toml").exists() and not (repo / "pyproject.toml").exists()
+    assert not marker.exists()
