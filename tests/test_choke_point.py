@@ -350,3 +350,25 @@ def test_the_agent_cannot_write_overseers_own_settings(repo: Path, log_path: Pat
     assert got["ok"] == "allow"
     assert not (repo / "overseer.toml").exists() and not (repo / "pyproject.toml").exists()
     assert not marker.exists()
+
+
+def test_substitutions_the_parser_sees_as_text_still_count(repo: Path, log_path: Path) -> None:
+    # tree-sitter-bash leaves the operand of ${x%...}, the regex of [[ =~ ]],
+    # extglob patterns and '...' inside "..." as plain text: bash runs the
+    # substitutions in them.
+    got = run(
+        log_path,
+        repo,
+        [
+            shell("suffix", "echo ${HOME%`touch pwned-suffix`}"),
+            shell("default", 'echo "${x:-`touch pwned-default`}"'),
+            shell("regex", "[[ x =~ `touch pwned-regex` ]]"),
+            shell("extglob", "[[ x == @(`touch pwned-extglob`) ]]"),
+            shell("quotes", "echo \"${HOME:+'$(touch pwned-quotes)'}\""),
+            shell("ok", "echo ${HOME:+'$(touch not-run)'}"),
+        ],
+    )
+    for call in ("suffix", "default", "regex", "extglob", "quotes"):
+        assert got[call] != "allow", call
+    assert got["ok"] == "allow"
+    assert not list(repo.rglob("pwned*")) and not (repo / "not-run").exists()

@@ -61,6 +61,13 @@ _WORDISH = word_set(
 )
 
 
+# Leaves whose text bash never expands, and what opens a substitution.
+_LITERAL_LEAVES = word_set("raw_string ansi_c_string comment heredoc_body heredoc_content")
+_QUOTES = word_set("raw_string ansi_c_string")
+_ESCAPED = re.compile(r"\\.", re.S)
+_OPAQUE_SUBST = re.compile(r"`|\$\(|[<>]\(")
+
+
 class _Analyser:
     def __init__(self) -> None:
         self.parts: list[Part] = []
@@ -81,8 +88,39 @@ class _Analyser:
         _LOCAL.src = data
         try:
             self.visit(root, depth)
+            self._opaque_code(root)
         finally:
             _LOCAL.src = outer
+
+    def _opaque_code(self, root: Node) -> None:
+        """tree-sitter-bash leaves some text bash expands unparsed: the
+        operand of ``${x#...}``, ``${x/.../...}``, ``${x:-...}``, the regex
+        of ``[[ =~ ]]``, extglob patterns, '...' inside "..." (no quotes
+        there for bash). A substitution there runs like any
+        other (``${x%`id`}`` runs id) but is no node the walk can see, so a
+        leaf whose text holds one is a finding of its own."""
+        stack = [(root, False)]
+        while stack:
+            n, quoted = stack.pop()
+            # Inside "...", bash reads ' as a plain character: the
+            # substitution in "${x:+'$(id)'}" runs (tree-sitter sees a
+            # single-quoted string there).
+            if n.type in _LITERAL_LEAVES and not (quoted and n.type in _QUOTES):
+                continue
+            if n.child_count and n.type not in _QUOTES:
+                quoted = quoted or n.type == "string"
+                stack.extend((c, quoted) for c in n.children)
+                continue
+            if not n.is_named:
+                continue  # syntax: the $( of a substitution the walk did see
+            found = _OPAQUE_SUBST.search(_ESCAPED.sub("", _text(n)))
+            if found:
+                part = self._new_part(n, "statement")
+                part.add(
+                    "command-substitution",
+                    f"{_text(n)[:60]} holds a substitution ({found.group(0)}) bash runs "
+                    "where the parser sees plain text",
+                )
 
     def _error(self, src: str, kind: str, reason: str) -> None:
         part = Part(text=src, kind="error")
