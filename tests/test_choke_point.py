@@ -372,3 +372,20 @@ def test_substitutions_the_parser_sees_as_text_still_count(repo: Path, log_path:
         assert got[call] != "allow", call
     assert got["ok"] == "allow"
     assert not list(repo.rglob("pwned*")) and not (repo / "not-run").exists()
+
+
+def test_a_line_continuation_inside_a_word_is_no_hiding_place(repo: Path, log_path: Path) -> None:
+    # bash drops backslash-newline before reading the line: "$\<newline>(cmd)"
+    # is a command substitution to bash, and text to the parser.
+    got = run(
+        log_path,
+        repo,
+        [
+            shell("dollar", 'echo "$\\\n(touch pwned-cont)"'),
+            shell("quote", "echo \"'\\\n$(touch pwned-quote)'\""),
+            shell("ok", "grep -n def \\\n  calc.py"),
+        ],
+    )
+    assert got["dollar"] != "allow" and got["quote"] != "allow"
+    assert got["ok"] == "allow"
+    assert not list(repo.rglob("pwned*"))

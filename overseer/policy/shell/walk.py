@@ -61,6 +61,19 @@ _WORDISH = word_set(
 )
 
 
+# An unescaped backslash-newline (an odd run of backslashes before it).
+_CONTINUATION = re.compile(rb"(?<!\\)(?:\\\\)*\\\n")
+
+
+def _in_double_quotes(node: Node) -> bool:
+    parent = node.parent
+    while parent is not None:
+        if parent.type == "string":
+            return True
+        parent = parent.parent
+    return False
+
+
 # Leaves whose text bash never expands, and what opens a substitution.
 _LITERAL_LEAVES = word_set("raw_string ansi_c_string comment heredoc_body heredoc_content")
 _QUOTES = word_set("raw_string ansi_c_string")
@@ -89,8 +102,41 @@ class _Analyser:
         try:
             self.visit(root, depth)
             self._opaque_code(root)
+            if b"\\\n" in data:
+                self._continuations(root, data)
         finally:
             _LOCAL.src = outer
+
+    def _continuations(self, root: Node, data: bytes) -> None:
+        """bash removes a backslash-newline before it reads the line, so one
+        inside a word joins what the parser sees apart: ``"$\\<newline>(cmd)"``
+        is ``"$(cmd)"`` to bash and text to tree-sitter. Between words (after
+        a blank) it is harmless, and in '...' and comments it is no
+        continuation at all; anywhere else it is a finding."""
+        for m in _CONTINUATION.finditer(data):
+            pos = m.end() - 2  # the backslash
+            if pos > 0 and data[pos - 1 : pos] in (b" ", b"\t"):
+                continue
+            node: Node | None = root.descendant_for_byte_range(pos, pos + 1)
+            literal = False
+            while node is not None:
+                if node.type == "comment":
+                    literal = True
+                    break
+                if node.type == "raw_string":
+                    literal = not _in_double_quotes(node)
+                    break
+                node = node.parent
+            if not literal:
+                part = Part(text=data[max(0, pos - 30) : pos + 30].decode("utf-8", "replace"))
+                part.kind = "statement"
+                part.add(
+                    "line-continuation",
+                    "a backslash-newline inside a word: bash joins the lines before it reads "
+                    "them, so the command is not the one analysed",
+                )
+                self.parts.append(part)
+                return
 
     def _opaque_code(self, root: Node) -> None:
         """tree-sitter-bash leaves some text bash expands unparsed: the
