@@ -389,3 +389,13 @@ def test_a_line_continuation_inside_a_word_is_no_hiding_place(repo: Path, log_pa
     assert got["dollar"] != "allow" and got["quote"] != "allow"
     assert got["ok"] == "allow"
     assert not list(repo.rglob("pwned*"))
+
+
+def test_a_users_cdpath_does_not_move_the_agents_cd(
+    repo: Path, log_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # overseer started from a shell exporting CDPATH: `cd etc` is placed in
+    # the workspace by the policy, and bash would go to /etc.
+    monkeypatch.setenv("CDPATH", "/")
+    got = run(log_path, repo, [shell("cd", "cd etc && head -1 passwd")])
+    assert "root:x:0:0" not in outputs(log_path, got[""]) or got["cd"] != "allow"

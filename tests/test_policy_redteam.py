@@ -187,3 +187,21 @@ def test_settings_named_later_count(tmp_path: Path) -> None:
     assert _write(ws, "p.toml") == "allow"
     (ws / "overseer.toml").write_text('policy = "p.toml"\n')
     assert _write(ws, "p.toml") == "ask"
+
+
+def test_command_env_drops_what_changes_how_words_are_read(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # the policy places `cd etc` in the workspace; with CDPATH=/ bash goes to /etc
+    for name, value in [("CDPATH", "/"), ("POSIXLY_CORRECT", "1"), ("GLOBIGNORE", "*")]:
+        monkeypatch.setenv(name, value)
+    env = command_env()
+    assert not {"CDPATH", "POSIXLY_CORRECT", "GLOBIGNORE"} & set(env)
+    proc = subprocess.run(
+        ["bash", "--norc", "-c", "cd etc 2>/dev/null && pwd"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert "/etc" not in proc.stdout
