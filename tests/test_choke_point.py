@@ -231,10 +231,12 @@ def test_shell_descriptors_and_named_fd_redirections(repo: Path, log_path: Path)
         [
             shell("named-fd", "true {PATH}>/dev/null"),
             shell("status-fd", "printf 0 >&250"),
+            shell("status-tee", "printf 0 | tee /dev/fd/250"),
             shell("path", 'echo "PATH is $PATH"'),
         ],
     )
     assert got["named-fd"] != "allow" and got["status-fd"] != "allow"
+    assert got["status-tee"] != "allow"
     assert got["path"] == "allow"
     finished = [e.payload for e in events(log_path, got[""], "action_finished")]
     path_out = next(str(p) for p in finished if "PATH is" in str(p))

@@ -108,11 +108,13 @@ def _apply(part: Part, parsed: Parsed) -> None:
         part.unknown.extend(level.unknown)
         part.path_args.extend(level.reads)
         part.listed.extend(level.listed)
-        part.writes.extend(
-            w
-            for w in level.writes
-            if not (w.literal and (w.value in HARMLESS_TARGETS or DEV_FD_RE.match(w.value)))
-        )
+        for w in level.writes:
+            if w.literal and DEV_FD_RE.match(w.value) and int(w.value[8:]) > 9:
+                # tee /dev/fd/250: the shell's own descriptors (its status
+                # socket among them), as a redirection >&250 would be
+                part.add("redirect", f"{w.source[:40]} is a descriptor of the shell's")
+            elif not (w.literal and (w.value in HARMLESS_TARGETS or DEV_FD_RE.match(w.value))):
+                part.writes.append(w)
         part.dangers.extend(Danger(k, why) for k, why in level.dangers)
         for why in level.code:
             part.add("interpreter-code", why)
