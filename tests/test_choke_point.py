@@ -401,3 +401,23 @@ def test_a_users_cdpath_does_not_move_the_agents_cd(
     monkeypatch.setenv("CDPATH", "/")
     got = run(log_path, repo, [shell("cd", "cd etc && head -1 passwd")])
     assert "root:x:0:0" not in outputs(log_path, got[""]) or got["cd"] != "allow"
+
+
+def test_proc_self_is_the_commands_not_overseers(
+    repo: Path, log_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # overseer started from tests/: /proc/self/cwd resolved by the policy was
+    # tests/, in the shell it is the workspace, so ../ left it.
+    (repo.parent / "secret.txt").write_text(SECRET + "\n")
+    monkeypatch.chdir(repo / "tests")
+    got = run(
+        log_path,
+        repo,
+        [
+            shell("read", "cat /proc/self/cwd/../secret.txt"),
+            shell("write", "echo x > /proc/self/cwd/../W"),
+        ],
+    )
+    assert got["read"] != "allow" and got["write"] != "allow"
+    assert SECRET not in outputs(log_path, got[""])
+    assert not (repo.parent / "W").exists()

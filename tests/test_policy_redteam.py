@@ -205,3 +205,26 @@ def test_command_env_drops_what_changes_how_words_are_read(
         text=True,
     )
     assert "/etc" not in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "cat /proc/self/cwd/../secret.txt",
+        "echo x > /proc/self/cwd/../x",
+        "head /proc/thread-self/cwd/../secret.txt",
+        "cd /proc/self/cwd/.. && cat secret.txt",
+    ],
+)
+def test_the_commands_own_process_is_not_overseers(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # /proc/self/cwd resolved in overseer's process is overseer's cwd (here a
+    # directory inside the workspace); in the command it is the command's.
+    ws = tmp_path / "ws"
+    (ws / "sub").mkdir(parents=True)
+    monkeypatch.chdir(ws / "sub")
+    verdict = load_policy("default").decide(
+        "shell", {"command": command}, Facts(commands=[command], sandbox="bwrap"), ws
+    )
+    assert verdict.decision != "allow"
