@@ -5,6 +5,7 @@ nothing outside the workspace, in .git or in a test file may change."""
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -421,3 +422,20 @@ def test_proc_self_is_the_commands_not_overseers(
     assert got["read"] != "allow" and got["write"] != "allow"
     assert SECRET not in outputs(log_path, got[""])
     assert not (repo.parent / "W").exists()
+
+
+def test_sh_reads_its_literal_script_as_sh_does(repo: Path, log_path: Path) -> None:
+    # sh is dash here: it reads $'\' as $ and a quoted backslash, so the next
+    # line of the script runs; bash's grammar sees one quoted word.
+    script = "echo $'\\'\ntouch pwned-dash\necho \\''"
+    got = run(
+        log_path,
+        repo,
+        [
+            shell("dash", f"sh -c {shlex.quote(script)}"),
+            shell("ok", "sh -c 'grep -c def calc.py'"),
+        ],
+    )
+    assert got["dash"] != "allow"
+    assert got["ok"] == "allow"
+    assert not list(repo.rglob("pwned*"))
