@@ -31,7 +31,6 @@ from textual.message import Message
 from textual.widgets import Collapsible, Footer, Input, ListView
 
 from overseer.approval import ApprovalDecision, ApprovalRequest, Approver, who
-from overseer.log import AuditLog
 from overseer.report import format_evidence
 from overseer.session import Agent, AgentOutcome, RunResult, Session, run_agent
 
@@ -474,7 +473,7 @@ class LocalRun:
         self.started = False
         self._stopped_by_ui = threading.Event()
         self._app: LiveApp | None = None
-        self._reader = AuditLog(session.log.path, create=False)
+        self._reader = session.log.reader()
 
     def start(self, app: LiveApp) -> None:
         self._app = app

@@ -5,11 +5,16 @@ session (``overseer.session.SESSION_OBSERVERS``)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .counterfactual import AuditResult, Change, audit_session, load_policy_ref
 from .flags import FLAG_KINDS, Flag, FlagDetector, FlagObserver, detect, install
 from .prune import PruneResult, prune, verify_prunes
 from .search import Hit, search
 from .timeline import Action, SessionRecord, load_session
+
+if TYPE_CHECKING:
+    from ..log import EventStore
 
 install()
 
@@ -37,19 +42,15 @@ __all__ = [
 ]
 
 
-def export_html(log: object, session_id: str) -> str:
+def export_html(log: EventStore, session_id: str) -> str:
     """A session as one self-contained HTML page."""
-    from ..log import AuditLog
     from .html import render_html
 
-    assert isinstance(log, AuditLog)
     return render_html(load_session(log, session_id, verify=True))
 
 
-def export_markdown(log: object, session_id: str) -> str:
+def export_markdown(log: EventStore, session_id: str) -> str:
     """A session as Markdown."""
-    from ..log import AuditLog
     from .markdown import render_markdown
 
-    assert isinstance(log, AuditLog)
     return render_markdown(load_session(log, session_id, verify=True))

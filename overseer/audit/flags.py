@@ -28,10 +28,8 @@ report's evidence summary.
 from __future__ import annotations
 
 import contextlib
-import json
 import queue
 import re
-import sqlite3
 import subprocess
 import threading
 from collections.abc import Callable, Iterable
@@ -39,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..log import EventStore
 from .testdiff import diff_lines, kind_of, snippet_weakening, weakening
 
 FLAG_KINDS = ("reward_hacking", "out_of_band", "unsupported_claim", "novel_action")
@@ -550,42 +549,21 @@ class FlagDetector:
 
 
 def workspace_history(
-    db: Path, session_id: str, workspace: str
+    store: EventStore, session_id: str, workspace: str
 ) -> tuple[set[str], set[str]] | None:
     """Tools and programs used by earlier sessions of ``workspace`` (None: none)."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
-    try:
-        row = conn.execute("SELECT started FROM sessions WHERE id=?", (session_id,)).fetchone()
-        started = row[0] if row else "9999"
-        ids = [
-            r[0]
-            for r in conn.execute(
-                "SELECT id FROM sessions WHERE workspace=? AND id<>? AND started<?",
-                (workspace, session_id, started),
-            )
-        ]
-        if not ids:
-            return None
-        tools: set[str] = set()
-        progs: set[str] = set()
-        for i in range(0, len(ids), 500):
-            chunk = ids[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            for (tool,) in conn.execute(
-                f"SELECT DISTINCT json_extract(payload, '$.tool') FROM events WHERE kind='action_proposed' "
-                f"AND session_id IN ({marks})",
-                chunk,
-            ):
-                if tool:
-                    tools.add(str(tool))
-            for (payload,) in conn.execute(
-                f"SELECT payload FROM events WHERE kind='policy_decided' AND session_id IN ({marks})",
-                chunk,
-            ):
-                progs.update(action_programs("", json.loads(payload)))
-        return (tools, progs) if tools else None
-    finally:
-        conn.close()
+    ids = store.earlier_sessions(session_id, workspace)
+    if not ids:
+        return None
+    tools: set[str] = set()
+    progs: set[str] = set()
+    for e in store.events_of_kind(["action_proposed", "policy_decided"], ids):
+        if e.kind == "action_proposed":
+            if e.payload.get("tool"):
+                tools.add(str(e.payload["tool"]))
+        else:
+            progs.update(action_programs("", e.payload))
+    return (tools, progs) if tools else None
 
 
 def git_before(workspace: Path, ref: str | None) -> Callable[[Path], str | None]:
@@ -639,9 +617,7 @@ class FlagObserver:
             ws,
             read=read_text,
             before=git_before(ws, sp.get("snapshot_ref") or sp.get("git_head")),
-            history=lambda: workspace_history(
-                self.log.path, self.sid, str(sp.get("workspace") or ws)
-            ),
+            history=lambda: self._history(str(sp.get("workspace") or ws)),
         )
         # Batches of items for the worker; None stops it.
         self._queue: queue.Queue[list[tuple[Any, ...]] | None] = queue.Queue()
@@ -652,6 +628,11 @@ class FlagObserver:
         self._thread = threading.Thread(target=self._work, name=f"flags-{self.sid}", daemon=True)
         self._thread.start()
         self.log.subscribe(self._on_event)
+
+    def _history(self, workspace: str) -> tuple[set[str], set[str]] | None:
+        # Read through a handle of its own: this runs in the detector's thread.
+        with self.log.reader() as store:
+            return workspace_history(store, self.sid, workspace)
 
     # Called by the log in the appending thread: copy, never analyse here.
     def _on_event(self, session_id: str, seq: int, kind: str, payload: dict[str, Any]) -> None:
@@ -750,9 +731,7 @@ class FlagObserver:
         self._queue.put(None)
         self._thread.join(timeout=10)
         try:  # index the session for search now, off the append path
-            from .index import catch_up
-
-            catch_up(self.log.conn)
+            self.log.prepare_search()
         except Exception:  # noqa: BLE001, S110 - search catches up itself later
             pass
 

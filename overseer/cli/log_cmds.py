@@ -7,10 +7,9 @@ from pathlib import Path
 
 import click
 
-from ..log import integrity_check
 from ..log.jsonl import atomic_output, export_session, import_session
 from ..render import clock, describe, unfinished_actions
-from .common import echo_json, log_option, open_log
+from .common import echo_json, log_option, open_local_log, open_log
 
 PRUNES_ID = "(prunes)"  # the prune record's line in verify results (overseer.audit.prune)
 
@@ -73,12 +72,12 @@ def verify(session_id: str | None, all_: bool, as_json: bool) -> None:
         raise click.UsageError("give a SESSION_ID or --all (not both)")
     with open_log() as log:
         results = log.verify(None if all_ else session_id)
-        integrity = integrity_check(log.conn)
+        checked, integrity = log.integrity()
     ok = integrity == "ok" and all(r.ok for r in results)
     if as_json:
         echo_json({"ok": ok, "integrity": integrity, "sessions": [r.model_dump() for r in results]})
     else:
-        click.echo(f"sqlite integrity_check: {integrity}")
+        click.echo(f"{checked}: {integrity}")
         for r in results:
             if r.ok and r.session_id == PRUNES_ID:
                 click.echo(
@@ -109,7 +108,7 @@ def verify(session_id: str | None, all_: bool, as_json: bool) -> None:
 @log_option
 def import_(file: Path) -> None:
     """Load a session exported as JSONL; refused if its chain does not verify."""
-    with open_log(create=True) as log:
+    with open_local_log("import", create=True) as log:
         res = import_session(log, file)
     click.echo(f"imported session {res.session_id}: {res.events} events, chain ok, sealed")
 

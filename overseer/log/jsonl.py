@@ -24,6 +24,7 @@ from typing import IO, Any
 from ..canonical import canonical_json
 from ..errors import LogError, UsageError
 from . import seals
+from .base import EventStore
 from .schema import SESSION_COLUMNS
 from .store import AuditLog
 from .verify import VerifyResult, verify_rows
@@ -64,21 +65,13 @@ def _umask() -> int:
     return mask
 
 
-def export_session(log: AuditLog, session_id: str, out: IO[str]) -> int:
+def export_session(log: EventStore, session_id: str, out: IO[str]) -> int:
     sid = log.resolve(session_id)
-    row = log.conn.execute("SELECT * FROM sessions WHERE id=?", (sid,)).fetchone()
-    cols = [d[0] for d in log.conn.execute("SELECT * FROM sessions LIMIT 0").description]
-    session = dict(zip(cols, row, strict=True))
-    for private in ("owner_pid", "owner_host", "owner_start"):
-        session.pop(private, None)
+    session = log.session_row(sid)
     out.write(canonical_json({"type": "session", **session}, check=False) + "\n")
     refs: set[str] = set()
     n = 0
-    for r in log.conn.execute(
-        "SELECT seq, ts, kind, payload, payload_hash, prev_hash, hash FROM events WHERE session_id=? ORDER BY seq",
-        (sid,),
-    ):
-        seq, ts, kind, payload, ph, prev, h = r
+    for seq, ts, kind, payload, ph, prev, h in log.raw_rows(sid):
         # The payload is written as the exact stored text (not re-serialised)
         # so its hash still holds in the file.
         out.write(
@@ -94,13 +87,10 @@ def export_session(log: AuditLog, session_id: str, out: IO[str]) -> int:
             refs.update(_HASH.findall(payload))
         n += 1
     for h in sorted(refs):
-        msg = log.conn.execute("SELECT data FROM messages WHERE hash=?", (h,)).fetchone()
-        if msg:
+        msg = log.get_message(h)
+        if msg is not None:
             out.write(
-                canonical_json(
-                    {"type": "message", "hash": h, "data": json.loads(msg[0])}, check=False
-                )
-                + "\n"
+                canonical_json({"type": "message", "hash": h, "data": msg}, check=False) + "\n"
             )
         blob = log.get_blob(h)
         if blob is not None:
