@@ -6,7 +6,8 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEB_PACKAGES := git tmux bubblewrap ripgrep chromium
+# postgresql: the team-store tests start a throwaway PostgreSQL 15 cluster.
+DEB_PACKAGES := git tmux bubblewrap ripgrep chromium postgresql
 
 .PHONY: demo test lint bench setup debs clean
 

@@ -48,13 +48,15 @@ def test_no_module_outside_the_log_package_knows_the_kind_of_store() -> None:
 
 
 def test_both_stores_implement_every_method_of_the_interface() -> None:
+    from overseer.log.pg_store import PgStore
+
     abstract = {
         name
         for name, member in inspect.getmembers(Base)
         if getattr(member, "__isabstractmethod__", False)
     }
     assert {"events", "verify", "post", "take", "search_rows", "replay_db"} <= abstract
-    for cls in (AuditLog,):
+    for cls in (AuditLog, PgStore):
         assert issubclass(cls, EventStore)
         assert not getattr(cls, "__abstractmethods__", None), cls
 

@@ -1,0 +1,417 @@
+"""Shipping sessions from the local log to a team store.
+
+The local SQLite log stays the write-ahead record: an action runs once its
+decision is durable *there*, and nothing on that path touches the network.
+``ship_session`` copies what the store lacks — the session row, its events
+after the store's head (COPY, a batch per transaction), the blobs and model
+messages they reference, and the seals beside the chain — and is
+idempotent by (session, seq, hash): it resumes from the last event the
+store acknowledged, and refuses to go on when the store's history of the
+session differs from the local one (``ShipConflict``).
+
+``Shipper`` does that in the background for a running session: woken by
+each local append, it ships a burst shortly after it is committed; when the
+store is unreachable it backs off, records a notice with the lag, and
+catches up when the store is back — the agent is never stopped or slowed.
+A second thread LISTENs on the store's inbox channel and moves decisions,
+answers, steering messages and revocations written there into the local
+inbox, where the runner takes them exactly as it takes `overseer approve`'s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import LogError
+from .pg_schema import CHANNEL
+from .pg_store import PgStore, StoreUnavailable, connect
+from .store import AuditLog
+
+BATCH = max(1, int(os.environ.get("OVERSEER_SHIP_BATCH", "2000")))
+_HASH = re.compile(r"\b[0-9a-f]{64}\b")
+_COPY_EVENTS = (
+    "COPY overseer.events (session_id, seq, ts, kind, payload, payload_hash, prev_hash, hash)"
+    " FROM STDIN"
+)
+
+
+class ShipConflict(LogError):
+    """The store holds a different history of the session than the local log."""
+
+
+@dataclass
+class ShipReport:
+    session_id: str
+    sent: int = 0  # events the store did not have
+    already: int = 0  # events it had
+    attestations: int = 0  # seal records added
+    head: int = 0  # the store's head seq afterwards
+
+
+def _attestation_files(log: AuditLog) -> list[tuple[str, Path]]:
+    """The records kept beside the local chain, by kind. (Signed checkpoints
+    join this list when they land: each is shipped as its exact line.)"""
+    return [("seal", log.seal_path)]
+
+
+def _attestation_lines(path: Path, offset: int) -> tuple[list[str], int]:
+    """Complete lines of ``path`` from ``offset``, and the offset after them."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(offset)
+            data = fh.read()
+    except FileNotFoundError:
+        return [], offset
+    end = data.rfind(b"\n") + 1
+    lines = data[:end].decode("utf-8", "replace").splitlines()
+    return [ln for ln in lines if ln.strip()], offset + end
+
+
+class _Source:
+    """What is read from the local log, through its own SQLite connection."""
+
+    def __init__(self, log: AuditLog) -> None:
+        self.log = log
+        self.conn = sqlite3.connect(f"file:{log.path}?mode=ro", uri=True, timeout=30)
+        self.offsets: dict[Path, int] = {}
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def session(self, sid: str) -> tuple[Any, ...]:
+        row = self.conn.execute(
+            "SELECT id, task, agent, model, workspace, started, ended, status, policy, owner_host"
+            " FROM sessions WHERE id=?",
+            (sid,),
+        ).fetchone()
+        if row is None:
+            raise LogError(f"no session {sid!r} in {self.log.path}")
+        return tuple(row)
+
+    def hash_at(self, sid: str, seq: int) -> str | None:
+        row = self.conn.execute(
+            "SELECT hash FROM events WHERE session_id=? AND seq=?", (sid, seq)
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def batches(self, sid: str, after: int) -> Iterator[list[tuple[Any, ...]]]:
+        while True:
+            rows = self.conn.execute(
+                "SELECT seq, ts, kind, payload, payload_hash, prev_hash, hash FROM events"
+                " WHERE session_id=? AND seq>? ORDER BY seq LIMIT ?",
+                (sid, after, BATCH),
+            ).fetchall()
+            if not rows:
+                return
+            yield rows
+            after = rows[-1][0]
+
+    def referenced(self, rows: list[tuple[Any, ...]]) -> tuple[list[Any], list[Any]]:
+        refs: set[str] = set()
+        for r in rows:
+            if r[2] in ("model_turn", "action_finished"):
+                refs.update(_HASH.findall(r[3]))
+        if not refs:
+            return [], []
+        marks = ",".join("?" * len(refs))
+        blobs = self.conn.execute(
+            f"SELECT hash, size, data FROM blobs WHERE hash IN ({marks})", sorted(refs)
+        ).fetchall()
+        messages = self.conn.execute(
+            f"SELECT hash, data FROM messages WHERE hash IN ({marks})", sorted(refs)
+        ).fetchall()
+        return blobs, messages
+
+    def attestations(self, sid: str, *, since_last: bool) -> list[tuple[str, int | None, str]]:
+        out: list[tuple[str, int | None, str]] = []
+        for kind, path in _attestation_files(self.log):
+            lines, end = _attestation_lines(path, self.offsets.get(path, 0) if since_last else 0)
+            self.offsets[path] = end
+            for line in lines:
+                try:
+                    d = json.loads(line)
+                except ValueError:
+                    continue  # `verify` of the local log reports unreadable lines
+                if isinstance(d, dict) and d.get("session") == sid:
+                    seq = d.get("seq")
+                    out.append((kind, seq if isinstance(seq, int) else None, line))
+        return out
+
+
+def ship_session(
+    source: _Source, store: PgStore, sid: str, *, since_last: bool = False
+) -> ShipReport:
+    """Bring the store's copy of session ``sid`` level with the local log."""
+    import hashlib
+
+    report = ShipReport(sid)
+    conn = store.conn
+    row = source.session(sid)
+    conn.execute(
+        "INSERT INTO overseer.sessions (id, task, agent, model, workspace, started, ended,"
+        " status, policy, host) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, ended = EXCLUDED.ended"
+        " WHERE (overseer.sessions.status, overseer.sessions.ended)"
+        " IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.ended)",
+        row,
+    )
+    head = store.head(sid)
+    after = 0
+    if head is not None:
+        after, store_hash = head
+        mine = source.hash_at(sid, after)
+        if mine != store_hash:
+            raise ShipConflict(
+                f"the store {store.location} holds a different history of session {sid} at "
+                f"seq {after} than {source.log.path}: nothing shipped; verify both"
+            )
+        report.already = after
+    for rows in source.batches(sid, after):
+        blobs, messages = source.referenced(rows)
+        with conn.transaction(), conn.cursor() as cur:
+            if blobs:
+                cur.executemany(
+                    "INSERT INTO overseer.blobs (hash, size, data) VALUES (%s, %s, %s)"
+                    " ON CONFLICT (hash) DO NOTHING",
+                    blobs,
+                )
+            if messages:
+                cur.executemany(
+                    "INSERT INTO overseer.messages (hash, data) VALUES (%s, %s)"
+                    " ON CONFLICT (hash) DO NOTHING",
+                    messages,
+                )
+            with cur.copy(_COPY_EVENTS) as copy:
+                for r in rows:
+                    copy.write_row((sid, *r))
+        report.sent += len(rows)
+        report.head = rows[-1][0]
+    records = source.attestations(sid, since_last=since_last)
+    if records:
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO overseer.attestations (session_id, kind, seq, body, body_hash)"
+                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (kind, body_hash) DO NOTHING"
+                " RETURNING 1",
+                [
+                    (sid, kind, seq, body, hashlib.sha256(body.encode()).hexdigest())
+                    for kind, seq, body in records
+                ],
+                returning=True,
+            )
+            while True:
+                report.attestations += len(cur.fetchall())
+                if not cur.nextset():
+                    break
+    report.head = report.head or after
+    return report
+
+
+def ship_existing(log: AuditLog, store: PgStore, session_ids: list[str]) -> list[ShipReport]:
+    """`overseer ship`: push existing local sessions to the store."""
+    source = _Source(log)
+    try:
+        return [ship_session(source, store, sid) for sid in session_ids]
+    finally:
+        source.close()
+
+
+@dataclass
+class ShipStatus:
+    """How far shipping has got, for a status line."""
+
+    store: str
+    local_seq: int = 0
+    shipped_seq: int = 0
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.local_seq - self.shipped_seq)
+
+
+class Shipper:
+    """Ships one running session in the background (see the module doc)."""
+
+    LINGER_S = 0.05  # gather a burst of appends into one batch
+    RETRY_MIN_S = 0.2
+    RETRY_MAX_S = 5.0
+
+    def __init__(
+        self,
+        log: AuditLog,
+        session_id: str,
+        url: str,
+        *,
+        notice: Callable[[str], None] | None = None,
+    ) -> None:
+        self.log = log
+        self.session_id = session_id
+        self.url = url
+        self.notice = notice
+        self.status = ShipStatus(store=_location(url))
+        self._wake = threading.Event()
+        self._closing = threading.Event()
+        self._store: PgStore | None = None
+        self._source: _Source | None = None
+        self._threads: list[threading.Thread] = []
+        self._deadline = 0.0
+
+    def start(self) -> Shipper:
+        head = self.log.head(self.session_id)
+        self.status.local_seq = head[0] if head else 0
+        self.log.subscribe(self._on_append)
+        for target, name in ((self._ship_loop, "ship"), (self._listen_loop, "ship-inbox")):
+            t = threading.Thread(target=target, name=f"{name}-{self.session_id}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        self._wake.set()
+        return self
+
+    # Called in the appending thread: only note the head and wake the shipper.
+    def _on_append(self, session_id: str, seq: int, kind: str, payload: dict[str, Any]) -> None:
+        if session_id == self.session_id:
+            self.status.local_seq = max(self.status.local_seq, seq)
+            self._wake.set()
+
+    def close(self, timeout: float = 10.0) -> ShipStatus:
+        """Ship what is left (for up to ``timeout`` s), then stop both threads."""
+        self.log.unsubscribe(self._on_append)
+        head = self.log.head(self.session_id)
+        self.status.local_seq = head[0] if head else self.status.local_seq
+        self._deadline = time.monotonic() + timeout
+        self._closing.set()
+        self._wake.set()
+        for t in self._threads:
+            t.join(timeout + 2)
+        for closable in (self._store, self._source):
+            if closable is not None:
+                with contextlib.suppress(Exception):
+                    closable.close()
+        return self.status
+
+    # -- shipping events -------------------------------------------------------
+
+    def _ship_loop(self) -> None:
+        retry: float | None = None
+        while True:
+            self._wake.wait(retry)
+            if not self._closing.is_set():
+                time.sleep(self.LINGER_S)
+            self._wake.clear()
+            try:
+                self._ship_once()
+            except Exception as exc:  # noqa: BLE001 - an outage must never reach the agent
+                self._failed(exc)
+                retry = min(self.RETRY_MAX_S, (retry or self.RETRY_MIN_S / 2) * 2)
+                if self._closing.is_set():
+                    if time.monotonic() >= self._deadline:
+                        return
+                    time.sleep(min(retry, max(0.0, self._deadline - time.monotonic())))
+                    self._wake.set()
+                continue
+            retry = None
+            if self._closing.is_set() and self.status.lag == 0:
+                return
+
+    def _ship_once(self) -> None:
+        if self._source is None:
+            self._source = _Source(self.log)
+        if self._store is None:
+            self._store = PgStore(self.url)
+        try:
+            report = ship_session(self._source, self._store, self.session_id, since_last=True)
+        except ShipConflict:
+            raise
+        except Exception:
+            with contextlib.suppress(Exception):
+                self._store.close()
+            self._store = None
+            raise
+        self.status.shipped_seq = max(self.status.shipped_seq, report.head)
+        if self.status.error is not None:
+            self.status.error = None
+            self._say(
+                f"shipping to {self.status.store} resumed: the store has the session through "
+                f"seq {self.status.shipped_seq}"
+            )
+
+    def _failed(self, exc: BaseException) -> None:
+        first = self.status.error is None
+        self.status.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if first:
+            self._say(
+                f"shipping to {self.status.store} paused ({self.status.error}); the run goes on "
+                f"locally, {self.status.lag} event(s) not yet shipped, retried in the background"
+            )
+
+    def _say(self, text: str) -> None:
+        self.status.notes.append(text)
+        if self.notice is not None and not self._closing.is_set():
+            with contextlib.suppress(Exception):
+                self.notice(text)
+
+    # -- the inbox ---------------------------------------------------------------
+
+    def _listen_loop(self) -> None:
+        delay = self.RETRY_MIN_S
+        while not self._closing.is_set():
+            try:
+                with contextlib.closing(connect(self.url)) as conn, PgStore(self.url) as store:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    self._forward(store)  # whatever was written while we were away
+                    delay = self.RETRY_MIN_S
+                    while not self._closing.is_set():
+                        for note in conn.notifies(timeout=0.5):
+                            if note.payload == self.session_id:
+                                self._forward(store)
+            except Exception:  # noqa: BLE001 - the ship loop reports outages
+                self._closing.wait(delay)
+                delay = min(self.RETRY_MAX_S, delay * 2)
+
+    def _forward(self, store: PgStore) -> None:
+        def deliver(row: dict[str, Any]) -> None:
+            origin = f"{self.status.store}#inbox:{row['id']}"
+            if not self.log.inbox_has(self.session_id, origin):
+                payload = {**row["payload"], "origin": origin}
+                self.log.post(self.session_id, str(row["kind"]), payload, by=str(row["by"]))
+
+        store.take_into(self.session_id, deliver)
+
+
+def _location(url: str) -> str:
+    from .factory import redact_url
+
+    return redact_url(url)
+
+
+def start_shipper(
+    log: AuditLog, session_id: str, url: str, *, notice: Callable[[str], None] | None = None
+) -> Shipper:
+    """Start shipping a session; never raises for the store's sake (the
+    first failure becomes a notice and a retry)."""
+    return Shipper(log, session_id, url, notice=notice).start()
+
+
+__all__ = [
+    "BATCH",
+    "ShipConflict",
+    "ShipReport",
+    "ShipStatus",
+    "Shipper",
+    "StoreUnavailable",
+    "ship_existing",
+    "ship_session",
+    "start_shipper",
+]
