@@ -10,10 +10,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from overseer.log import AuditLog, open_store
+from overseer.log import AuditLog, open_store, open_team_store
 from overseer.log.pg_schema import SCHEMA_VERSION
 from overseer.log.shipper import ship_existing
-from tests.helpers.sessions import calc_repo, overseer, record
+from tests.helpers.sessions import calc_repo, isolated_home, overseer, record
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = [
@@ -23,15 +23,29 @@ STEPS = [
 ]
 
 
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A real recorded session in a local log (recorded once for the module)."""
+    root = tmp_path_factory.mktemp("recorded")
+    with isolated_home(root):
+        log_path = root / "local.db"
+        run = record(log_path, calc_repo(root), STEPS, "looked at the calculator")
+    return log_path, run.session
+
+
 @pytest.fixture
-def shipped(tmp_path: Path, pg_url: str) -> tuple[Path, str, str]:
-    """A real recorded session in a local log, shipped to a fresh store."""
+def shipped(recorded: tuple[Path, str], tmp_path: Path, pg_url: str) -> tuple[Path, str, str]:
+    """That session, in a copy of its log, shipped to a fresh store."""
+    import shutil
+
+    source, sid = recorded
     log_path = tmp_path / "local.db"
-    run = record(log_path, calc_repo(tmp_path), STEPS, "looked at the calculator")
-    with AuditLog(log_path) as log, open_store(pg_url) as store:
-        [report] = ship_existing(log, store, [run.session])  # type: ignore[arg-type]
+    shutil.copy(source, log_path)
+    shutil.copy(f"{source}.seals", f"{log_path}.seals")
+    with AuditLog(log_path) as log, open_team_store(pg_url) as store:
+        [report] = ship_existing(log, store, [sid])
     assert report.sent > 10 and report.already == 0 and report.attestations >= 1
-    return log_path, run.session, pg_url
+    return log_path, sid, pg_url
 
 
 def sql(url: str, query: str, params: tuple[object, ...] | None = None) -> list[tuple]:
