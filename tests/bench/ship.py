@@ -1,0 +1,224 @@
+"""Benchmark: shipping to a PostgreSQL team store (issue 18).
+
+Starts a throwaway PostgreSQL cluster (as tests/helpers/pg.py does) and
+prints, from one run:
+- shipping throughput: events/s of ``ship_existing`` (session row, head
+  check, the store's hash-and-link trigger, referenced blobs) for a local
+  session, against a bare psycopg loop that reads the same rows from the
+  same SQLite file in the same batches and COPYs them into a plain table of
+  the same columns and unique index; target >= 0.7x the bare rate;
+- the per-call mediation cost (a broker call with a no-op tool: policy and
+  the durable records) with a background shipper attached vs without;
+  target <= 1.05x.
+
+Ratios are medians over paired rounds (the machine is shared and noisy).
+
+Run: python tests/bench/ship.py [--smoke] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import psycopg  # noqa: E402
+from pydantic import BaseModel  # noqa: E402
+
+from overseer.canonical import GENESIS, canonical_json, chain_hash, event_body, sha256_hex  # noqa: E402
+from overseer.events import SessionStartedPayload  # noqa: E402
+from overseer.log import AuditLog, open_team_store  # noqa: E402
+from overseer.log.shipper import BATCH, ship_existing, start_shipper  # noqa: E402
+from overseer.toolapi import Facts, Tool, ToolCall, ToolContext, ToolResult  # noqa: E402
+from tests.helpers.pg import Cluster  # noqa: E402
+
+PAYLOAD = {
+    "call_id": "c1",
+    "tool": "shell",
+    "status": "ok",
+    "exit_code": 0,
+    "output": ("lorem ipsum dolor sit amet " * 36)[:960],
+    "duration_ms": 12,
+}
+
+
+def build_session(path: Path, n: int) -> str:
+    """A valid n-event session of ~1 KB events (written with executemany)."""
+    with AuditLog(path) as log:
+        sid = log.start_session(SessionStartedPayload(task="ship bench", agent="bench"))
+        seq, prev = log.head(sid) or (0, GENESIS)
+        text = canonical_json(PAYLOAD)
+        rows = []
+        for i in range(n - 1):
+            seq += 1
+            ts = 1_700_000_000_000_000_000 + i
+            ph = sha256_hex(event_body(sid, ts, "action_finished", text))
+            h = chain_hash(prev, seq, ph)
+            rows.append((sid, seq, ts, "action_finished", text, ph, prev, h))
+            prev = h
+        log.conn.execute("BEGIN")
+        log.conn.executemany(
+            "INSERT INTO events (session_id, seq, ts, kind, payload, payload_hash, prev_hash, hash)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            rows,
+        )
+        log.conn.execute("COMMIT")
+    return sid
+
+
+def bare(db: Path, sid: str, url: str) -> float:
+    """Same rows, same batches, COPY into a plain table: events/s."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE bare_events (id bigserial PRIMARY KEY, session_id text NOT NULL,"
+            " seq bigint NOT NULL, ts bigint NOT NULL, kind text NOT NULL, payload text NOT NULL,"
+            " payload_hash text NOT NULL, prev_hash text NOT NULL, hash text NOT NULL,"
+            " UNIQUE (session_id, seq))"
+        )
+        src = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        t0 = time.perf_counter()
+        after, n = 0, 0
+        while True:
+            rows = src.execute(
+                "SELECT seq, ts, kind, payload, payload_hash, prev_hash, hash FROM events"
+                " WHERE session_id=? AND seq>? ORDER BY seq LIMIT ?",
+                (sid, after, BATCH),
+            ).fetchall()
+            if not rows:
+                break
+            with conn.transaction(), conn.cursor() as cur:
+                copy_sql = (
+                    "COPY bare_events (session_id, seq, ts, kind, payload, payload_hash,"
+                    " prev_hash, hash) FROM STDIN"
+                )
+                with cur.copy(copy_sql) as copy:
+                    for r in rows:
+                        copy.write_row((sid, *r))
+            n += len(rows)
+            after = rows[-1][0]
+        dt = time.perf_counter() - t0
+        src.close()
+    return n / dt
+
+
+def ours(db: Path, sid: str, url: str) -> float:
+    with AuditLog(db, create=False) as log, open_team_store(url) as store:
+        t0 = time.perf_counter()
+        [report] = ship_existing(log, store, [sid])
+        dt = time.perf_counter() - t0
+        assert report.sent == log.count(sid), report
+        assert store.verify(sid)[0].ok
+    return report.sent / dt
+
+
+class _Args(BaseModel):
+    command: str
+
+
+class _Noop(Tool):
+    name = "shell"
+    Args = _Args
+
+    def facts(self, args: Any, ctx: ToolContext) -> Facts:
+        return Facts(commands=[args.command])
+
+    def run(self, args: Any, ctx: ToolContext) -> ToolResult:
+        return ToolResult(output="ok")
+
+
+def mediated(tmp: Path, n: int, url: str | None) -> float:
+    """Median seconds per mediated call, shipping to ``url`` or not."""
+    from overseer.approval import DenyAll
+    from overseer.broker import Broker
+    from overseer.policy import load_policy
+
+    ws = tmp / "ws"
+    ws.mkdir(exist_ok=True)
+    commands = ["git status", "ls -la src", "python -m pytest -q", "rg TODO src", "cat README.md"]
+    with AuditLog(tmp / f"calls-{time.perf_counter_ns()}.db") as log:
+        sid = log.start_session(SessionStartedPayload(task="bench", agent="bench"))
+        shipper = start_shipper(log, sid, url) if url else None
+        broker = Broker(log, sid, {"shell": _Noop()}, load_policy("default"), DenyAll(), ws)
+        samples = []
+        for i in range(n):
+            t = time.perf_counter()
+            res = broker.submit(
+                ToolCall(id=f"c{i}", name="shell", args={"command": commands[i % len(commands)]})
+            )
+            samples.append(time.perf_counter() - t)
+            assert res.status == "ok", res.output
+        broker.close()
+        if shipper is not None:
+            status = shipper.close(timeout=30)
+            assert status.lag == 0, status
+    return statistics.median(samples)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes, just check it runs")
+    ap.add_argument("--json", action="store_true", help="print the figures as JSON")
+    opts = ap.parse_args(argv)
+    n_events = 500 if opts.smoke else 20_000
+    n_calls = 30 if opts.smoke else 600
+    rounds = 1 if opts.smoke else 5
+    cluster = Cluster()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            os.environ.setdefault("OVERSEER_HOME", tmp)
+            d = Path(tmp)
+            db = d / "local.db"
+            sid = build_session(db, n_events)
+            ship_pairs = []
+            for _ in range(rounds):
+                b = bare(db, sid, cluster.new_database())
+                o = ours(db, sid, cluster.new_database())
+                ship_pairs.append((o / b, b, o))
+            ship_pairs.sort()
+            ship_ratio, b_rate, o_rate = ship_pairs[len(ship_pairs) // 2]
+            call_pairs = []
+            for _ in range(rounds):
+                without = mediated(d, n_calls, None)
+                with_ship = mediated(d, n_calls, cluster.new_database())
+                call_pairs.append((with_ship / without, without, with_ship))
+            call_pairs.sort()
+            call_ratio, without, with_ship = call_pairs[len(call_pairs) // 2]
+    finally:
+        cluster.close()
+    result = {
+        "events": n_events,
+        "bare_events_per_s": round(b_rate),
+        "shipped_events_per_s": round(o_rate),
+        "ship_ratio": round(ship_ratio, 3),
+        "calls": n_calls,
+        "call_ms_without_ship": round(without * 1000, 3),
+        "call_ms_with_ship": round(with_ship * 1000, 3),
+        "call_ratio": round(call_ratio, 3),
+        "rounds": rounds,
+    }
+    if opts.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(
+        f"shipping {n_events} events (median of {rounds} paired rounds): bare COPY "
+        f"{b_rate:,.0f}/s  ship_existing {o_rate:,.0f}/s  ratio {ship_ratio:.2f}x (target >= 0.70x)"
+    )
+    print(
+        f"mediated call, median of {n_calls} (median of {rounds} paired rounds): without ship "
+        f"{without * 1000:.3f} ms  with --ship {with_ship * 1000:.3f} ms  ratio {call_ratio:.3f}x "
+        "(target <= 1.05x)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
