@@ -189,6 +189,9 @@ class LiveApp(App[RunResult | None]):
     def _catch_up(self) -> None:
         for seq, kind, payload in self.backend.fetch(self._next_seq - 1):
             self._accept(seq, kind, payload)
+        shipping = getattr(self.backend, "shipping", None)
+        if callable(shipping):
+            self.query_one(SessionHeader).set_shipping(shipping())
 
     def _apply(self, seq: int, kind: str, p: dict[str, Any]) -> None:
         if kind == "seal":
@@ -474,6 +477,16 @@ class LocalRun:
         self._stopped_by_ui = threading.Event()
         self._app: LiveApp | None = None
         self._reader = session.log.reader()
+
+    def shipping(self) -> str:
+        """The header's shipping status: up to date, or how far behind and why."""
+        shipper = self.session.shipper
+        if shipper is None:
+            return ""
+        st = shipper.status
+        if st.error:
+            return f"{st.lag} behind, paused ({st.error[:40]})"
+        return "up to date" if st.lag == 0 else f"{st.lag} behind"
 
     def start(self, app: LiveApp) -> None:
         self._app = app

@@ -39,6 +39,7 @@ from .store import AuditLog
 
 BATCH = max(1, int(os.environ.get("OVERSEER_SHIP_BATCH", "2000")))
 _HASH = re.compile(r"\b[0-9a-f]{64}\b")
+_OUTPUT_BLOB = '"output_blob":"'
 _COPY_EVENTS = (
     "COPY overseer.events (session_id, seq, ts, kind, payload, payload_hash, prev_hash, hash)"
     " FROM STDIN"
@@ -82,7 +83,8 @@ class _Source:
 
     def __init__(self, log: AuditLog) -> None:
         self.log = log
-        self.conn = sqlite3.connect(f"file:{log.path}?mode=ro", uri=True, timeout=30)
+        uri = Path(log.path).resolve().as_uri() + "?mode=ro"
+        self.conn = sqlite3.connect(uri, uri=True, timeout=30)
         self.offsets: dict[Path, int] = {}
 
     def close(self) -> None:
@@ -119,7 +121,13 @@ class _Source:
     def referenced(self, rows: list[tuple[Any, ...]]) -> tuple[list[Any], list[Any]]:
         refs: set[str] = set()
         for r in rows:
-            if r[2] in ("model_turn", "action_finished"):
+            if r[2] == "action_finished":
+                # Only its output_blob names a blob: a substring search, not
+                # a regex over kilobytes of output on every shipped call.
+                at = r[3].find(_OUTPUT_BLOB)
+                if at >= 0:
+                    refs.add(r[3][at + len(_OUTPUT_BLOB) : at + len(_OUTPUT_BLOB) + 64])
+            elif r[2] == "model_turn":
                 refs.update(_HASH.findall(r[3]))
         if not refs:
             return [], []
@@ -286,7 +294,10 @@ class Shipper:
             self._wake.set()
 
     def close(self, timeout: float = 10.0) -> ShipStatus:
-        """Ship what is left (for up to ``timeout`` s), then stop both threads."""
+        """Ship what is left (for up to ``timeout`` s; one short try when the
+        store is already known to be down), then stop both threads."""
+        if self.status.error is not None:
+            timeout = min(timeout, 2.0)
         self.log.unsubscribe(self._on_append)
         head = self.log.head(self.session_id)
         self.status.local_seq = head[0] if head else self.status.local_seq
