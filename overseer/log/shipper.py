@@ -86,6 +86,17 @@ class _Source:
         uri = Path(log.path).resolve().as_uri() + "?mode=ro"
         self.conn = sqlite3.connect(uri, uri=True, timeout=30)
         self.offsets: dict[Path, int] = {}
+        # What this source last got the store to acknowledge, per session: a
+        # background shipper then skips re-reading the store's head and
+        # re-sending an unchanged session row (two round trips a burst).
+        # Cleared on any failure, so the next try asks the store again.
+        self.acked: dict[str, int] = {}
+        self.rows_sent: dict[str, tuple[Any, ...]] = {}
+
+    def forget(self) -> None:
+        self.acked.clear()
+        self.rows_sent.clear()
+        self.offsets.clear()  # seal lines are re-sent whole: the store skips known ones
 
     def close(self) -> None:
         self.conn.close()
@@ -156,6 +167,32 @@ class _Source:
         return out
 
 
+def _upsert_session(conn: Any, row: tuple[Any, ...]) -> None:
+    """The session row: created once, then only its status and end move."""
+    conn.execute(
+        "INSERT INTO overseer.sessions (id, task, agent, model, workspace, started, ended,"
+        " status, policy, host) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, ended = EXCLUDED.ended"
+        " WHERE (overseer.sessions.status, overseer.sessions.ended)"
+        " IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.ended)",
+        row,
+    )
+
+
+def _resume_point(source: _Source, store: PgStore, sid: str) -> int:
+    """The store's head seq, once it is known to be the local event there."""
+    head = store.head(sid)
+    if head is None:
+        return 0
+    after, store_hash = head
+    if source.hash_at(sid, after) != store_hash:
+        raise ShipConflict(
+            f"the store {store.location} holds a different history of session {sid} at "
+            f"seq {after} than {source.log.path}: nothing shipped; verify both"
+        )
+    return after
+
+
 def ship_session(
     source: _Source, store: PgStore, sid: str, *, since_last: bool = False
 ) -> ShipReport:
@@ -165,24 +202,13 @@ def ship_session(
     report = ShipReport(sid)
     conn = store.conn
     row = source.session(sid)
-    conn.execute(
-        "INSERT INTO overseer.sessions (id, task, agent, model, workspace, started, ended,"
-        " status, policy, host) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-        " ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, ended = EXCLUDED.ended"
-        " WHERE (overseer.sessions.status, overseer.sessions.ended)"
-        " IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.ended)",
-        row,
-    )
-    head = store.head(sid)
-    after = 0
-    if head is not None:
-        after, store_hash = head
-        mine = source.hash_at(sid, after)
-        if mine != store_hash:
-            raise ShipConflict(
-                f"the store {store.location} holds a different history of session {sid} at "
-                f"seq {after} than {source.log.path}: nothing shipped; verify both"
-            )
+    if source.rows_sent.get(sid) != row:
+        _upsert_session(conn, row)
+        source.rows_sent[sid] = row
+    if sid in source.acked:
+        after = source.acked[sid]
+    else:
+        after = _resume_point(source, store, sid)
         report.already = after
     for rows in source.batches(sid, after):
         blobs, messages = source.referenced(rows)
@@ -203,7 +229,8 @@ def ship_session(
                 for r in rows:
                     copy.write_row((sid, *r))
         report.sent += len(rows)
-        report.head = rows[-1][0]
+        report.head = source.acked[sid] = rows[-1][0]
+    source.acked.setdefault(sid, after)
     records = source.attestations(sid, since_last=since_last)
     if records:
         with conn.cursor() as cur:
@@ -343,9 +370,8 @@ class Shipper:
             self._store = PgStore(self.url)
         try:
             report = ship_session(self._source, self._store, self.session_id, since_last=True)
-        except ShipConflict:
-            raise
         except Exception:
+            self._source.forget()  # ask the store where it stands next time
             with contextlib.suppress(Exception):
                 self._store.close()
             self._store = None
