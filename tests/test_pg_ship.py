@@ -295,3 +295,23 @@ def test_a_shipper_killed_mid_stream_loses_nothing(tmp_path, pg_url) -> None:
         "sessions"
     ]
     assert done["sent"] == 0 and done["already"] == total
+
+
+def test_a_store_that_cannot_be_reached_only_costs_a_notice(make_repo, tmp_path) -> None:
+    repo = make_repo({"app.py": "x = 1\n"})
+    steps = [{"tool": "read_file", "args": {"path": "app.py"}}]
+    home = tmp_path / "home"
+    proc = runner(
+        repo, plan_file(tmp_path, "p", steps), home, "postgresql://u@/x?host=/nonexistent"
+    )
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    result = json.loads(out)
+    assert result["status"] == "completed"
+    assert result["shipping"].startswith("NOT fully shipped"), result["shipping"]
+    assert "overseer ship" in result["shipping"]
+    with AuditLog(home / "data" / "audit.db", create=False) as log:
+        notices = [e.payload for e in log.events(result["session"], kinds=["notice"])]
+    assert cli("verify", result["session"], home=home).returncode == 0
+    [paused] = [n for n in notices if n["topic"] == "ship"]
+    assert "paused" in paused["message"] and "cannot reach the team store" in paused["message"]
