@@ -279,7 +279,7 @@ class ShipStatus:
 class Shipper:
     """Ships one running session in the background (see the module doc)."""
 
-    LINGER_S = 0.05  # gather a burst of appends into one batch
+    LINGER_S = 0.2  # gather a burst of appends into one batch (well inside the 1 s target)
     RETRY_MIN_S = 0.2
     RETRY_MAX_S = 5.0
 
