@@ -137,7 +137,7 @@ class _Noop(Tool):
 
 def mediated(tmp: Path, n: int, url: str | None) -> float:
     """Median seconds per mediated call, shipping to ``url`` or not."""
-    from overseer.approval import DenyAll
+    from overseer.approval import ApproveAll
     from overseer.broker import Broker
     from overseer.policy import load_policy
 
@@ -147,7 +147,7 @@ def mediated(tmp: Path, n: int, url: str | None) -> float:
     with AuditLog(tmp / f"calls-{time.perf_counter_ns()}.db") as log:
         sid = log.start_session(SessionStartedPayload(task="bench", agent="bench"))
         shipper = start_shipper(log, sid, url) if url else None
-        broker = Broker(log, sid, {"shell": _Noop()}, load_policy("default"), DenyAll(), ws)
+        broker = Broker(log, sid, {"shell": _Noop()}, load_policy("default"), ApproveAll(), ws)
         samples = []
         for i in range(n):
             t = time.perf_counter()
