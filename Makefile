@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # postgresql: the team-store tests start a throwaway PostgreSQL 15 cluster.
 DEB_PACKAGES := git tmux bubblewrap ripgrep chromium postgresql
 
-.PHONY: demo test lint bench setup debs clean
+.PHONY: demo test lint bench setup debs clean smoke-openai smoke-anthropic
 
 setup: $(STAMP) debs
 
@@ -47,6 +47,16 @@ test: setup lint
 
 bench: setup
 	for b in tests/bench/*.py; do $(BIN)/python $$b || exit 1; done
+
+# Real-model smoke runs (need a key; cost a few cents; never part of `make test`).
+# MODEL=... overrides the model spec.
+smoke-openai: setup
+	@test -n "$$OPENAI_API_KEY$$OPENAI_BASE_URL" || { echo "set OPENAI_API_KEY (or OPENAI_BASE_URL for a local server)"; exit 2; }
+	OVERSEER=$(BIN)/overseer examples/smoke_real_model.sh "$${MODEL:-openai:gpt-4.1-mini}"
+
+smoke-anthropic: setup
+	@test -n "$$ANTHROPIC_API_KEY$$ANTHROPIC_BASE_URL" || { echo "set ANTHROPIC_API_KEY (or ANTHROPIC_BASE_URL)"; exit 2; }
+	OVERSEER=$(BIN)/overseer examples/smoke_real_model.sh "$${MODEL:-anthropic:claude-haiku-4-5}"
 
 clean:
 	rm -rf $(VENV) build *.egg-info

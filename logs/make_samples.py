@@ -4,7 +4,13 @@
 
 A real bisect session on the demo repository, every action through the
 broker, decided by a scripted "developer" who answers yes to the revert and
-approves the three changes it needs; exported as JSONL with its hashes.
+approves the three changes it needs; exported as JSONL with its hashes and
+signed checkpoints, and the verifier key of the (throwaway) key that signed
+them written beside it, so that
+
+    overseer verify logs/samples/demo-bisect.jsonl --key logs/samples/demo-bisect.vkey
+
+checks it on any machine.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from overseer.examples.demo_repo import build
 
 from overseer.agent.bisect import BisectAgent
 from overseer.approval import ApprovalDecision, ApprovalRequest
-from overseer.log import AuditLog
+from overseer.log import AuditLog, keys
 from overseer.log.jsonl import export_session
 from overseer.session import Session, SessionConfig, run_agent
 
@@ -39,6 +45,8 @@ class Developer:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["OVERSEER_HOME"] = str(Path(tmp) / "home")
+        signer = keys.load_signer(create=True, name="overseer-samples@overseer.example")
+        assert signer is not None
         repo = Path(tmp) / "shopcart"
         facts = build(repo)
         db = Path(tmp) / "audit.db"
@@ -54,7 +62,9 @@ def main() -> None:
         out = HERE / "samples" / "demo-bisect.jsonl"
         with AuditLog(db) as log, out.open("w", encoding="utf-8") as fh:
             n = export_session(log, result.session, fh)
-        print(f"wrote {out} ({n} events, session {result.session})")
+        vkey = out.with_suffix(".vkey")
+        vkey.write_text(signer.verifier.vkey + "\n")
+        print(f"wrote {out} ({n} events, session {result.session}) and its verifier key {vkey}")
 
 
 if __name__ == "__main__":

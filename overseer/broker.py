@@ -141,6 +141,9 @@ class Broker:
                 "grant_id": grant.id,
                 "tool": grant.tool,
                 "prefix": grant.prefix,
+                "options": grant.options,
+                "dirs": grant.dirs,
+                "hosts": grant.hosts,
                 "description": grant.describe(),
                 "by": grant.by,
                 "call_id": grant.call_id,
@@ -293,8 +296,17 @@ class Broker:
             )
         raw = call.args
         if isinstance(raw, str):
-            with contextlib.suppress(ValueError):
+            try:
                 raw = json.loads(raw) if raw.strip() else {}
+            except ValueError as exc:
+                # The model reads the parser's own words: where its JSON broke.
+                return self._finish(
+                    call_id,
+                    call.name,
+                    "invalid",
+                    f"arguments for {call.name} are not valid JSON ({exc}); send one JSON object",
+                    held,
+                )
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):
@@ -375,11 +387,13 @@ class Broker:
                     f"audit log cannot be written, nothing was run: {exc}", "denied"
                 )
             self._sync_revocations()
-            grant = self.grants.covering(call.name, canonical, verdict)
+            grant = self.grants.covering(call.name, canonical, verdict, facts, self.workspace)
             if grant is not None:
                 decided_by = f"grant:{grant.id}"
             else:
-                outcome = self._ask(call, call_id, tool, canonical, ahash, verdict, ctx, depth)
+                outcome = self._ask(
+                    call, call_id, tool, canonical, ahash, verdict, ctx, depth, facts
+                )
                 if isinstance(outcome, ToolResult):
                     return outcome
                 decided_by = outcome
@@ -507,13 +521,14 @@ class Broker:
         verdict: Verdict,
         ctx: ToolContext,
         depth: int,
+        facts: Facts | None = None,
     ) -> ToolResult | str:
         """Ask the approver. Returns who decided (to run) or the final result."""
         try:
             preview = tool.preview(tool.Args.model_validate(args), ctx)
         except Exception as exc:  # noqa: BLE001 - show the failure rather than nothing
             preview = f"(preview unavailable: {exc})"
-        grant = propose(call.name, args, verdict)
+        grant = propose(call.name, args, verdict, facts, self.workspace)
         timeout = self.approval_timeout
         req = ApprovalRequest(
             session_id=self.session_id,

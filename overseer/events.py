@@ -200,6 +200,11 @@ class GrantAddedPayload(Payload):
     grant_id: str
     tool: str
     prefix: list[str] = Field(default_factory=list)
+    # Command grants: the exact option words covered (None: not a command grant).
+    options: list[str] | None = None
+    # Path grants: the resolved directories a covered call's paths lie in.
+    dirs: list[str] = Field(default_factory=list)
+    hosts: list[str] = Field(default_factory=list)
     description: str = ""
     by: str = ""
     call_id: str | None = None
@@ -215,6 +220,9 @@ class SealPayload(Payload):
     seq: int
     head: str
     count: int
+    # The base64 RFC 9162 root of the first ``count`` events (absent in
+    # sessions sealed with HMAC, before signed checkpoints).
+    root: str | None = None
 
 
 class SessionEndedPayload(Payload):

@@ -1,4 +1,4 @@
-"""Where overseer keeps its own files: the audit DB, seal key and config.
+"""Where overseer keeps its own files: the audit DB, signing keys and config.
 
 All of it lives outside any workspace (platformdirs user dirs), so an agent
 working in a repository never has it under its feet. ``OVERSEER_HOME`` moves
@@ -39,7 +39,18 @@ def default_log_path() -> Path:
 
 
 def seal_key_path() -> Path:
+    """The HMAC key of sessions sealed before signed checkpoints (and of the prune record)."""
     return config_dir() / "seal.key"
+
+
+def signing_key_path() -> Path:
+    """The Ed25519 key that signs checkpoints (secret, mode 0600)."""
+    return config_dir() / "signing.key"
+
+
+def verifier_key_path() -> Path:
+    """Its public half, as a C2SP verifier key line (not secret)."""
+    return config_dir() / "signing.vkey"
 
 
 def seal_path_for(db_path: Path) -> Path:
@@ -51,5 +62,7 @@ def protected_paths(db_path: Path | None = None) -> list[Path]:
     """Paths no tool may read or write, whatever the policy says."""
     db = (db_path or default_log_path()).expanduser()
     paths = [db, seal_path_for(db), Path(str(db) + "-wal"), Path(str(db) + "-shm")]
-    paths += [config_dir(), data_dir()]
+    # The keys sit in the config dir (protected as a whole) but are named too,
+    # so that moving either directory can never leave the signing key exposed.
+    paths += [config_dir(), data_dir(), signing_key_path(), seal_key_path()]
     return [p.resolve() if p.exists() else p.absolute() for p in paths]

@@ -6,6 +6,12 @@ them); ``--tool module:attr`` and a project's ``tools = [...]`` load Python
 objects; LangChain tools and MCP tools are wrapped by their adapters. An entry
 may be a Tool subclass, a Tool instance, a ``@tool`` function, a LangChain
 ``BaseTool``, or a zero-argument callable returning any of those or a list.
+
+A plugin may also declare tools in the ``overseer.tools.opt_in`` group
+(examples, tools that reach outside services): those are installed but not
+offered to an agent until a session names them — ``--tool NAME`` or
+``tools = ["NAME"]`` in the project config, a bare name where a Python tool
+is ``module:attr``.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from .errors import UsageError
 from .toolapi import Tool
 
 ENTRY_POINT_GROUP = "overseer.tools"
+OPT_IN_GROUP = "overseer.tools.opt_in"
 
 # Adapters for foreign tool types (LangChain, MCP...) register here, so this
 # module does not import them: ``adapter(obj) -> Tool | None``.
@@ -105,7 +112,27 @@ class Registry:
             )
 
     def add_spec(self, spec: str, source: str = "python") -> None:
+        if spec.isidentifier():  # a bare name: an opt-in plugin tool
+            self.add_opt_in(spec)
+            return
         self.add_object(load_object(spec), spec, source)
+
+    def add_opt_in(self, name: str) -> None:
+        """Load the opt-in plugin tool ``name`` (a session named it)."""
+        eps = opt_in_entry_points()
+        ep = eps.get(name)
+        if ep is None:
+            known = f" (installed: {', '.join(sorted(eps))})" if eps else ""
+            raise UsageError(
+                f"no opt-in plugin tool named {name!r} is installed{known}; "
+                "a Python tool is given as module:attr"
+            )
+        dist = ep.dist.name if ep.dist else "unknown"
+        try:
+            obj = ep.load()
+        except Exception as exc:  # noqa: BLE001 - asked for by name: a usage error, said why
+            raise UsageError(f"opt-in tool {name!r} from {dist} failed to load: {exc}") from exc
+        self.add_object(obj, f"entry point {name} ({ep.value})", f"plugin:{dist}")
 
     def load_entry_points(self, only: Iterable[str] | None = None) -> None:
         wanted = set(only) if only is not None else None
@@ -125,6 +152,11 @@ class Registry:
 
     def remove(self, name: str) -> None:
         self.specs.pop(name, None)
+
+
+def opt_in_entry_points() -> dict[str, md.EntryPoint]:
+    """The installed opt-in tools by entry-point name (offered only when named)."""
+    return {ep.name: ep for ep in md.entry_points(group=OPT_IN_GROUP)}
 
 
 def default_registry(extra: Iterable[str] = ()) -> Registry:

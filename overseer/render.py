@@ -9,6 +9,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from .report import format_counts, format_tokens
+
 
 def clock(ts_ns: int) -> str:
     return datetime.fromtimestamp(ts_ns / 1e9, UTC).strftime("%H:%M:%S")
@@ -98,9 +100,19 @@ def describe(kind: str, p: dict[str, Any]) -> str:
         model = f" model={p.get('model')}" if p.get("model") else ""
         return f"session started: {p.get('task', '')!r} agent={p.get('agent')}{model} policy={p.get('policy_name')} workspace={p.get('workspace')}"
     if kind == "model_turn":
+        used = format_tokens(p.get("usage"))
+        used = f" [{used}]" if used else ""
+        if p.get("error"):
+            error = " ".join(str(p["error"]).split())
+            return f"model turn {p.get('turn')} failed: {error[:300]}{used}"
         calls = ", ".join(c.get("name", "?") for c in p.get("tool_calls", []))
         text = (p.get("text") or "").strip().replace("\n", " ")
-        return f"model turn {p.get('turn')}: {text[:200]}" + (f" -> calls {calls}" if calls else "")
+        said = text[:200] or ("(no text)" if not calls else "")
+        return (
+            f"model turn {p.get('turn')}: {said}".rstrip()
+            + (f" -> calls {calls}" if calls else "")
+            + used
+        )
     if kind == "action_proposed":
         return f"proposed {p.get('tool')}: {short_args(str(p.get('tool')), p.get('args'))} [{p.get('call_id')}]"
     if kind == "policy_decided":
@@ -116,7 +128,13 @@ def describe(kind: str, p: dict[str, Any]) -> str:
         return f"running {p.get('tool')}: {short_args(str(p.get('tool')), p.get('args'))} (decided by {p.get('decided_by')}, sandbox {p.get('sandbox')})"
     if kind == "action_finished":
         code = f" exit {p['exit_code']}" if p.get("exit_code") is not None else ""
-        err = f": {p['error']}" if p.get("error") else ""
+        raw = p.get("data")
+        data: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        counts = format_counts(data) if p.get("tool") == "run_tests" else ""
+        if counts:  # the tool's error would only repeat its own, shorter, count line
+            err = f": {counts}" + (f" ({data['reason']})" if data.get("reason") else "")
+        else:
+            err = f": {p['error']}" if p.get("error") else ""
         return f"finished {p.get('tool')}: {p.get('status')}{code} in {p.get('duration_ms', 0)} ms{err}"
     if kind == "file_changed":
         by = f" by {p['call_id']}" if p.get("call_id") else " (no action running)"
@@ -138,10 +156,31 @@ def describe(kind: str, p: dict[str, Any]) -> str:
     if kind == "seal":
         return f"sealed at seq {p.get('seq')}"
     if kind == "session_ended":
-        return f"session ended: {p.get('status')}" + (f" ({p['error']})" if p.get("error") else "")
+        return f"session ended: {p.get('status')}" + ended_reason(p) + _ended_tokens(p)
     if kind == "notice":
         return f"note [{p.get('topic')}]: {p.get('message')}"
     return f"{kind}: {json.dumps(p, sort_keys=True)[:200]}"
+
+
+def ended_reason(p: dict[str, Any]) -> str:
+    """Why a session ended other than completed: the error, or the final
+    report's first line (an agent that failed says why there)."""
+    why = str(p.get("error") or "")
+    if not why and p.get("status") not in ("completed", None):
+        why = next((ln for ln in str(p.get("final") or "").splitlines() if ln.strip()), "")
+    why = " ".join(why.split())
+    return f" ({why[:300]})" if why else ""
+
+
+def _ended_tokens(p: dict[str, Any]) -> str:
+    raw = p.get("summary")
+    summary: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    usage = summary.get("usage")
+    if not isinstance(usage, dict):
+        model = (summary.get("evidence") or {}).get("model") or {}
+        usage = model.get("usage") if isinstance(model, dict) else None
+    used = format_tokens(usage)
+    return f"; {used} in all" if used else ""
 
 
 def unfinished_actions(

@@ -126,6 +126,11 @@ class Session:
         self._messages: list[str] = []
         self._msg_lock = threading.Lock()
         self.stop_requested = threading.Event()
+        # The signal that interrupted the session ("SIGTERM"...), set by
+        # ``interrupt``; ``ending`` is set once ``end`` starts, so a second
+        # signal cannot cut the closing records short.
+        self.interrupted: str | None = None
+        self.ending = False
         self.ended = False
 
     # -- opening ----------------------------------------------------------
@@ -161,23 +166,32 @@ class Session:
         snapshot_ref = None
         if config.snapshot:
             snapshot_ref = s._snapshot()
-        s.log.start_session(
-            SessionStartedPayload(
-                task=config.task,
-                agent=config.agent,
-                model=config.model,
-                policy_name=s.policy.name,
-                policy_text=s.policy.text,
-                policy_hash=s.policy.hash or hashlib.sha256(s.policy.text.encode()).hexdigest(),
-                workspace=str(s.workspace),
-                git_head=_git_head(s.workspace),
-                snapshot_ref=snapshot_ref,
-                sandbox=s.sandbox.name,
-                approver=approver.name if approver else config.approver,
-                versions=_versions(),
-            ),
-            session_id=s.id,
-        )
+        try:
+            s.log.start_session(
+                SessionStartedPayload(
+                    task=config.task,
+                    agent=config.agent,
+                    model=config.model,
+                    policy_name=s.policy.name,
+                    policy_text=s.policy.text,
+                    policy_hash=s.policy.hash or hashlib.sha256(s.policy.text.encode()).hexdigest(),
+                    workspace=str(s.workspace),
+                    git_head=_git_head(s.workspace),
+                    snapshot_ref=snapshot_ref,
+                    sandbox=s.sandbox.name,
+                    approver=approver.name if approver else config.approver,
+                    versions=_versions(),
+                ),
+                session_id=s.id,
+            )
+        except BaseException:
+            # The log refused the session (a full disk at its first commit...):
+            # nothing runs, and no snapshot is left for a session never recorded.
+            if snapshot_ref:
+                from .snapshot import drop_snapshot
+
+                drop_snapshot(s.workspace, snapshot_ref)
+            raise
         if config.ship:
             s._start_shipper(config.ship)
         if s.sandbox.reason:
@@ -261,6 +275,18 @@ class Session:
             out, self._messages = self._messages, []
         return out
 
+    def interrupt(self, reason: str) -> None:
+        """Stop the session because of ``reason`` (a signal's name): no further
+        action runs, the agent stops at its next step, a model call in flight is
+        abandoned. Safe in a signal handler: it writes nothing to the log (the
+        interrupted code may be in the middle of a write); ``end`` records it."""
+        if self.interrupted is None:
+            self.interrupted = reason
+        self.stop_requested.set()
+        broker = getattr(self, "broker", None)
+        if broker is not None:
+            broker.terminated = True
+
     def evidence(self) -> dict[str, Any]:
         return evidence((e.seq, e.kind, e.payload) for e in self.log.events(self.id))
 
@@ -274,9 +300,16 @@ class Session:
         data: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Stop the watcher and tools, record session_ended (sealed). Idempotent."""
-        if self.ended:
+        if self.ended or self.ending:
             return self.evidence()
-        self.ended = True
+        self.ending = True
+        if self.interrupted:
+            with contextlib.suppress(Exception):
+                self.notice(
+                    "signal",
+                    f"the session was interrupted by {self.interrupted}",
+                    signal=self.interrupted,
+                )
         if self.watcher is not None:
             try:
                 self.watcher.stop()
@@ -297,7 +330,10 @@ class Session:
                     pass
         ev = self.evidence()
         summary = {"evidence": ev, **(data or {})}
+        if self.interrupted:
+            summary["signal"] = self.interrupted
         self.log.end_session(self.id, status, final, summary, error)
+        self.ended = True
         self.broker.close()
         if self.shipper is not None:
             self.ship_status = self.shipper.close()
@@ -316,6 +352,14 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
+        """0 completed, 1 failed, 4 terminated by a person; 128 + N when signal N
+        interrupted the run (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP), as a shell would."""
+        sig = self.data.get("signal")
+        if sig:
+            import signal as _signal
+
+            with contextlib.suppress(KeyError, AttributeError):
+                return 128 + int(_signal.Signals[str(sig)])
         return {"completed": 0, "terminated": 4}.get(self.status, 1)
 
     def as_json(self) -> dict[str, Any]:
@@ -329,23 +373,32 @@ class RunResult:
         }
 
 
+def _run_guarded(session: Session, agent: Agent) -> AgentOutcome:
+    """``agent.run`` with every way out turned into an outcome. A signal
+    handler may raise ``KeyboardInterrupt`` only while this frame is calling
+    the agent (``overseer.interrupts`` checks), never once it has returned."""
+    try:
+        return agent.run(session)
+    except KeyboardInterrupt:
+        why = session.interrupted or "the person at the terminal (Ctrl-C)"
+        return AgentOutcome(status="terminated", final=f"interrupted by {why}")
+    except Exception as exc:  # noqa: BLE001 - the session must end with a status, not vanish
+        return AgentOutcome(status="failed", final=f"the agent failed: {type(exc).__name__}: {exc}")
+
+
 def run_agent(session: Session, agent: Agent) -> RunResult:
     """Run an agent in an open session and end the session, whatever happens."""
-    try:
-        outcome = agent.run(session)
-    except KeyboardInterrupt:
-        outcome = AgentOutcome(
-            status="terminated", final="interrupted by the person at the terminal"
-        )
-    except Exception as exc:  # noqa: BLE001 - the session must end with a status, not vanish
-        outcome = AgentOutcome(
-            status="failed", final=f"the agent failed: {type(exc).__name__}: {exc}"
-        )
-    if session.broker.terminated and outcome.status != "terminated":
+    outcome = _run_guarded(session, agent)
+    if (session.broker.terminated or session.interrupted) and outcome.status != "terminated":
         outcome.status = "terminated"
+    if session.interrupted and session.interrupted not in outcome.final:
+        outcome.final = f"interrupted by {session.interrupted}\n{outcome.final}".strip()
     ev = session.end(outcome.status, outcome.final, data=outcome.data)
     report = (outcome.final.rstrip() + "\n\n" + format_evidence(ev)).strip()
-    result = RunResult(session.id, outcome.status, outcome.final, report, ev, outcome.data)
+    data = dict(outcome.data)
+    if session.interrupted:
+        data["signal"] = session.interrupted
+    result = RunResult(session.id, outcome.status, outcome.final, report, ev, data)
     st = session.ship_status
     if st is not None:
         result.shipping = (

@@ -129,6 +129,17 @@ def take_snapshot(workspace: str | Path, session_id: str) -> tuple[str | None, s
     return head, ref
 
 
+def drop_snapshot(workspace: str | Path, ref: str) -> None:
+    """Delete a snapshot's ref: for a session that could not be recorded, so
+    nothing is left behind for a session the log never knew (best effort)."""
+    root = _toplevel(Path(workspace).resolve())
+    if root is not None and ref.startswith(REF_PREFIX):
+        try:
+            _git(root, "update-ref", "-d", ref, check=False)
+        except SnapshotError:
+            pass
+
+
 @dataclass
 class RestorePlan:
     """What restoring a snapshot changes (paths relative to the repository root)."""

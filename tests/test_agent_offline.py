@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -113,6 +114,22 @@ def test_demo_headless_json(tmp_path):
     assert git_out(target, "log", "-1", "--format=%s", out["first_bad"]) == REGRESSION_SUBJECT
     assert out["tested"] and isinstance(out["skipped"], list)
     assert "first bad commit" in out["final"]
+
+
+def test_demo_names_the_first_bad_commit_once(tmp_path):
+    """The report already opens with the first bad commit: the demo used to
+    print a line of its own after it saying the same thing again."""
+    res = subprocess.run(
+        [*OVERSEER, "demo", "--dir", str(tmp_path / "demo"), "--headless"]
+        + ["--approver", "approve-all", "--log", str(tmp_path / "a.db")],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    lines = re.findall(r"^first bad commit:? ([0-9a-f]{40})$", res.stdout, re.M)
+    assert len(lines) == 1, res.stdout
+    assert git_out(tmp_path / "demo", "log", "-1", "--format=%s", lines[0]) == REGRESSION_SUBJECT
 
 
 @pytest.mark.parametrize(

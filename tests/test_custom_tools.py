@@ -143,7 +143,7 @@ def deploy_hook(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]
         server.server_close()
 
 
-def test_example_plugin_is_listed_by_overseer_tools(make_repo):
+def test_example_plugin_is_listed_by_overseer_tools_as_opt_in(make_repo):
     repo = make_repo()
     res = run_cli("tools", "--repo", str(repo), "--policy", str(PLUGIN_POLICY), "--json")
     assert res.returncode == 0, res.stderr
@@ -154,11 +154,45 @@ def test_example_plugin_is_listed_by_overseer_tools(make_repo):
     assert deploy["decision"] == "ask" and deploy["rule"] == "deploy-preview-asks"
     assert rows["http_get"]["source"] == PLUGIN_DIST
     assert {"name", "source", "description", "decision"} <= set(rows["http_get"])
-    # The human-readable form names the same things.
+    # Installed, listed, and not offered to an agent until a session names them.
+    assert (deploy["opt_in"], deploy["offered"]) == (True, False)
+    assert (rows["http_get"]["opt_in"], rows["http_get"]["offered"]) == (True, False)
+    assert (rows["shell"]["opt_in"], rows["shell"]["offered"]) == (False, True)
+    named = run_cli("tools", "--repo", str(repo), "--tool", "deploy_preview", "--json")
+    named_rows = {r["name"]: r for r in json.loads(named.stdout)}
+    assert named_rows["deploy_preview"]["offered"] and not named_rows["http_get"]["offered"]
+    # The human-readable form names the same things, under the opt-in heading.
     text = run_cli("tools", "--policy", str(PLUGIN_POLICY), cwd=repo)
     assert text.returncode == 0, text.stderr
-    line = next(ln for ln in text.stdout.splitlines() if ln.startswith("deploy_preview"))
-    assert PLUGIN_DIST in line and " ask " in line
+    lines = text.stdout.splitlines()
+    heading = next(i for i, ln in enumerate(lines) if ln.startswith("opt-in, not offered"))
+    at = next(i for i, ln in enumerate(lines) if ln.startswith("deploy_preview"))
+    assert at > heading and PLUGIN_DIST in lines[at] and " ask " in lines[at]
+
+
+def test_example_plugin_tools_are_not_offered_unless_named(make_repo, log_path, tmp_path):
+    """Installed in the venv by `make setup`, the example tools (a deploy, a
+    fetch from the network) must not reach a real model in every session."""
+    repo = make_repo()
+    session = open_session(repo, log_path, ScriptedApprover("deny"), "default")
+    offered = set(session.registry.specs)
+    session.end("completed")
+    assert {"shell", "read_file", "run_tests"} <= offered
+    assert not offered & {"deploy_preview", "http_get"}
+    # Named by the project config: that one only.
+    (repo / "overseer.toml").write_text('tools = ["http_get"]\n')
+    session = open_session(repo, tmp_path / "b.db", ScriptedApprover("deny"), "default")
+    offered = set(session.registry.specs)
+    session.end("completed")
+    assert "http_get" in offered and "deploy_preview" not in offered
+    assert session.registry.specs["http_get"].source == PLUGIN_DIST
+    # A name that is no installed opt-in tool is a usage error that lists them.
+    res = run_cli("tools", "--repo", str(repo), "--tool", "deploy_previews")
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [
+        "overseer: error: no opt-in plugin tool named 'deploy_previews' is installed "
+        "(installed: deploy_preview, http_get); a Python tool is given as module:attr"
+    ]
 
 
 def test_example_plugin_is_mediated_its_ask_rule_reaches_the_approver(
@@ -167,7 +201,9 @@ def test_example_plugin_is_mediated_its_ask_rule_reaches_the_approver(
     repo = make_repo()
     subprocess.run(["git", "branch", "feature/login"], cwd=repo, check=True)
     approver = ScriptedApprover("approve")
-    session = open_session(repo, log_path, approver, PLUGIN_POLICY)
+    session = open_session(
+        repo, log_path, approver, PLUGIN_POLICY, tools=["deploy_preview", "http_get"]
+    )
     assert session.registry.specs["deploy_preview"].source == PLUGIN_DIST
     plan = Plan(
         steps=[

@@ -58,3 +58,27 @@ def test_core_never_imports_tools_or_tui():
             "from ..tui",
         ):
             assert banned not in text, f"{path.relative_to(ROOT)} imports {banned.split()[-1]}"
+
+
+def test_a_wheel_builds_without_setuptools_warnings_and_ships_the_policies(tmp_path: Path):
+    """A data-only directory (overseer/policies) left out of `packages` made
+    every install print setuptools' "Package would be ignored" warning; the
+    shipped policies must still be in the wheel once it is a package."""
+    import subprocess
+    import sys
+    import zipfile
+
+    res = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-v", "-w", str(tmp_path), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    log = res.stdout + res.stderr
+    assert "would be ignored" not in log, log[log.find("would be ignored") - 400 :][:1200]
+    (wheel,) = tmp_path.glob("overseer-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"overseer/policies/default.toml", "overseer/policies/strict.toml"} <= names
+    assert "overseer/tui/overseer.tcss" in names

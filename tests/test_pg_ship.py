@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 
 from overseer.log import AuditLog, open_store
+from overseer.log.note import Verifier
 
 OVERSEER = [sys.executable, "-m", "overseer"]
 
@@ -29,6 +30,20 @@ def cli(*args: str, home: Path, **extra: str) -> subprocess.CompletedProcess[str
     return subprocess.run(
         [*OVERSEER, *args], capture_output=True, text=True, timeout=120, env=env_for(home, **extra)
     )
+
+
+def runner_keys(*homes: Path) -> list[Verifier]:
+    """The verifier keys of runners' homes: what a team gives its auditors."""
+    return [
+        Verifier.parse((home / "config" / "signing.vkey").read_text().strip()) for home in homes
+    ]
+
+
+def keyring(tmp: Path, *homes: Path) -> str:
+    """Those keys as a file, for `verify --key FILE`."""
+    path = tmp / "team.vkeys"
+    path.write_text("".join(v.vkey + "\n" for v in runner_keys(*homes)))
+    return str(path)
 
 
 def plan_file(tmp: Path, name: str, steps: list[dict[str, Any]]) -> Path:
@@ -106,7 +121,11 @@ def test_two_runners_with_their_own_homes_ship_to_one_store(make_repo, tmp_path,
     listed = json.loads(cli("sessions", "--json", "--log", pg_url, home=auditor).stdout)
     assert sorted(r["id"] for r in listed) == sorted(sids)
     assert all(r["status"] == "completed" for r in listed)
+    # The auditor trusts the runners' keys (a team keyring), not the store.
     res = cli("verify", "--all", "--log", pg_url, home=auditor)
+    assert res.returncode == 3 and res.stdout.count("untrusted_key") == 2, res.stdout
+    team = keyring(tmp_path, *(home for _proc, home in runs))
+    res = cli("verify", "--all", "--log", pg_url, "--key", team, home=auditor)
     assert res.returncode == 0, res.stdout + res.stderr
     hits = json.loads(cli("search", "quokka", "--json", "--log", pg_url, home=auditor).stdout)
     assert {h["session_id"] for h in hits} == set(sids)
@@ -147,7 +166,7 @@ def test_a_reviewer_elsewhere_approves_through_the_store(make_repo, tmp_path, pg
     with open_store(pg_url) as store:
         [shipped] = [e.payload for e in store.events(sid, kinds=["approval_decided"])]
         assert shipped["by"] == decided["by"]
-        assert store.verify(sid)[0].ok
+        assert store.verify(sid, trusted=runner_keys(tmp_path / "runner"))[0].ok
 
 
 # A runner without an agent: a local log, a shipper, and N appends paced
@@ -227,7 +246,7 @@ def test_the_store_stopped_mid_run_loses_nothing(tmp_path, pg_url, pg_cluster) -
     assert report["slowest"] < 0.5, "an append waited on the store"
     assert count(pg_url, sid) == report["local"]
     with open_store(pg_url) as store:
-        assert store.verify(sid)[0].ok
+        assert store.verify(sid, trusted=runner_keys(tmp_path / "home-outage"))[0].ok
         kinds = [e.payload.get("topic") for e in store.events(sid, kinds=["notice"])]
         assert kinds.count("ship") >= 2  # the pause and the catch-up are in the record
 
@@ -242,7 +261,7 @@ def test_four_concurrent_runners_of_500_events_lose_none(tmp_path, pg_url) -> No
             assert store.count(sid) == report["local"]
             loads = [e for e in store.events(sid, kinds=["notice"]) if e.payload["topic"] == "load"]
             assert len(loads) == 499, report["notes"]
-        verified = store.verify()
+        verified = store.verify(trusted=runner_keys(*(tmp_path / f"home-r{i}" for i in range(4))))
     assert len(verified) == 4 and all(r.ok for r in verified)
     assert open_store(pg_url).integrity()[1] == "ok"
 
@@ -299,7 +318,13 @@ def test_a_shipper_killed_mid_stream_loses_nothing(tmp_path, pg_url) -> None:
 
 def test_a_store_that_cannot_be_reached_only_costs_a_notice(make_repo, tmp_path) -> None:
     repo = make_repo({"app.py": "x = 1\n"})
-    steps = [{"tool": "read_file", "args": {"path": "app.py"}}]
+    # The second call lasts long enough for the shipper's first try to fail
+    # and say so while the session is still open (a run that ends first is
+    # told in its result instead, as asserted below).
+    steps = [
+        {"tool": "read_file", "args": {"path": "app.py"}},
+        {"tool": "shell", "args": {"command": "sleep 2"}},
+    ]
     home = tmp_path / "home"
     proc = runner(
         repo, plan_file(tmp_path, "p", steps), home, "postgresql://u@/x?host=/nonexistent"

@@ -10,7 +10,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from overseer.log import AuditLog, open_store, open_team_store
+from overseer.canonical import GENESIS, canonical_json, chain_hash, event_body, sha256_hex
+from overseer.log import AuditLog, keys, merkle, open_store, open_team_store
+from overseer.log.checkpoints import b64, checkpoint_text
+from overseer.log.note import Signer, Verifier
 from overseer.log.pg_schema import SCHEMA_VERSION
 from overseer.log.shipper import ship_existing
 from tests.helpers.sessions import calc_repo, isolated_home, overseer, record
@@ -24,21 +27,29 @@ STEPS = [
 
 
 @pytest.fixture(scope="module")
-def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """A real recorded session in a local log (recorded once for the module)."""
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
+    """A real recorded session in a local log (recorded once for the module),
+    and the runner's verifier key (an auditor elsewhere is given it)."""
     root = tmp_path_factory.mktemp("recorded")
     with isolated_home(root):
         log_path = root / "local.db"
         run = record(log_path, calc_repo(root), STEPS, "looked at the calculator")
-    return log_path, run.session
+        runner = keys.local_verifier()
+    assert runner is not None
+    return log_path, run.session, runner.vkey
 
 
 @pytest.fixture
-def shipped(recorded: tuple[Path, str], tmp_path: Path, pg_url: str) -> tuple[Path, str, str]:
+def runner_key(recorded: tuple[Path, str, str]) -> str:
+    return recorded[2]
+
+
+@pytest.fixture
+def shipped(recorded: tuple[Path, str, str], tmp_path: Path, pg_url: str) -> tuple[Path, str, str]:
     """That session, in a copy of its log, shipped to a fresh store."""
     import shutil
 
-    source, sid = recorded
+    source, sid, _key = recorded
     log_path = tmp_path / "local.db"
     shutil.copy(source, log_path)
     shutil.copy(f"{source}.seals", f"{log_path}.seals")
@@ -54,7 +65,9 @@ def sql(url: str, query: str, params: tuple[object, ...] | None = None) -> list[
         return cur.fetchall() if cur.description else []
 
 
-def test_readers_see_the_session_as_the_local_log_does(shipped, tmp_path: Path) -> None:
+def test_readers_see_the_session_as_the_local_log_does(
+    shipped, runner_key: str, tmp_path: Path
+) -> None:
     log_path, sid, url = shipped
     local = json.loads(overseer("show", sid, "--json", "--log", str(log_path)).stdout)
     remote = json.loads(overseer("show", sid[:6], "--json", "--log", url).stdout)
@@ -62,9 +75,16 @@ def test_readers_see_the_session_as_the_local_log_does(shipped, tmp_path: Path) 
     assert remote["session"]["task"] == local["session"]["task"]
     rows = json.loads(overseer("sessions", "--json", "--log", url).stdout)
     assert [r["id"] for r in rows] == [sid] and rows[0]["events"] == len(local["events"])
-    res = overseer("verify", "--all", "--log", url)
+    # The auditor trusts the runner's key: chain, roots and signatures hold.
+    res = overseer("verify", "--all", "--log", url, "--key", runner_key)
     assert res.exit_code == 0, res.output
     assert "store schema check: ok" in res.output and f"{sid}  ok" in res.output
+    assert "signed checkpoint at tree size" in res.output
+    # Without it, nothing vouches for who wrote what the store holds.
+    res = overseer("verify", sid, "--log", url)
+    assert res.exit_code == 3 and "untrusted_key" in res.output, res.output
+    notes = overseer("checkpoint", sid, "--all", "--log", url).stdout
+    assert notes.count(f"overseer/{sid}\n") >= 2  # the first event's, a seal's, the end's
     # Search: PostgreSQL full-text over the same fields as the local FTS5 index.
     for query in ("calc.py", "git status", '"git status"', "pytest"):
         here = json.loads(overseer("search", query, "--json", "--log", str(log_path)).stdout)
@@ -87,7 +107,7 @@ def test_readers_see_the_session_as_the_local_log_does(shipped, tmp_path: Path) 
     assert "verif" in html.read_text().lower()
 
 
-def test_the_replay_index_reads_a_session_from_the_store(shipped) -> None:
+def test_the_replay_index_reads_a_session_from_the_store(shipped, runner_key: str) -> None:
     from overseer.tui.index import EventIndex
 
     log_path, sid, url = shipped
@@ -95,12 +115,13 @@ def test_the_replay_index_reads_a_session_from_the_store(shipped) -> None:
         index = EventIndex.from_store(store, sid[:5])
     local = EventIndex.from_db(log_path, sid)
     assert list(index.kinds) == list(local.kinds) and len(index) > 10
-    assert index.verify().ok
+    assert index.verify(trusted=[Verifier.parse(runner_key)]).ok
+    assert index.verify().kind == "untrusted_key"
     finished = [s for s, k in zip(index.seqs, index.kinds, strict=True) if k == "action_finished"]
     assert index.payload(finished[0]) == local.payload(finished[0])
 
 
-def test_the_store_refuses_events_that_do_not_follow_and_changes(shipped) -> None:
+def test_the_store_refuses_events_that_do_not_follow_and_changes(shipped, runner_key) -> None:
     _log_path, sid, url = shipped
     [(seq, ts, kind, payload, ph, prev, h)] = sql(
         url,
@@ -132,10 +153,12 @@ def test_the_store_refuses_events_that_do_not_follow_and_changes(shipped) -> Non
             sql(url, change, params)
     with pytest.raises(psycopg.errors.CheckViolation):
         sql(url, "INSERT INTO overseer.blobs VALUES (%s, 1, 'x')", ("0" * 64,))
-    assert overseer("verify", sid, "--log", url).exit_code == 0
+    assert overseer("verify", sid, "--log", url, "--key", runner_key).exit_code == 0
 
 
-def test_rows_tampered_by_the_owner_are_reported_with_the_usual_kinds(shipped) -> None:
+def test_rows_tampered_by_the_owner_are_reported_with_the_usual_kinds(
+    shipped, runner_key: str
+) -> None:
     _log_path, sid, url = shipped
     (n,) = sql(url, "SELECT count(*) FROM overseer.events WHERE session_id = %s", (sid,))[0]
     # The owner can switch the guards off; verify says what that let through.
@@ -146,7 +169,7 @@ def test_rows_tampered_by_the_owner_are_reported_with_the_usual_kinds(shipped) -
         " WHERE session_id = %s AND seq = 3",
         (sid,),
     )
-    res = overseer("verify", sid, "--json", "--log", url)
+    res = overseer("verify", sid, "--json", "--log", url, "--key", runner_key)
     out = json.loads(res.stdout)
     assert res.exit_code == 3
     assert "events_append_only is disabled" in out["integrity"]
@@ -158,13 +181,122 @@ def test_rows_tampered_by_the_owner_are_reported_with_the_usual_kinds(shipped) -
     sql(url, "DELETE FROM overseer.events WHERE session_id = %s AND seq > %s", (sid, n - 3))
     sql(url, "UPDATE overseer.events SET payload = replace(payload, 'CALC', 'calc')")
     sql(url, "ALTER TABLE overseer.events ENABLE TRIGGER events_append_only")
-    out = json.loads(overseer("verify", "--all", "--json", "--log", url).stdout)
+    out = json.loads(
+        overseer("verify", "--all", "--json", "--log", url, "--key", runner_key).stdout
+    )
     assert out["integrity"] == "ok"
     assert out["sessions"][0]["kind"] == "truncated"
 
 
+def _rewrite(url: str, sid: str, seq: int, old: str, new: str, signer: Signer | None) -> None:
+    """What an admin of the store can do without the runner's key: change one
+    event, re-chain everything after it (every seal's head and root too), and
+    re-sign the checkpoints with a key of their own (or drop them: None)."""
+    rows = sql(
+        url,
+        "SELECT seq, ts, kind, payload FROM overseer.events WHERE session_id = %s ORDER BY seq",
+        (sid,),
+    )
+    sizes = [int(n.split("\n")[1]) for (n,) in sql(
+        url, "SELECT body FROM overseer.attestations WHERE session_id = %s AND kind = 'checkpoint'",
+        (sid,))]  # fmt: skip
+    for t in ("events_append_only", "events_check_chain"):
+        sql(url, f"ALTER TABLE overseer.events DISABLE TRIGGER {t}")
+    sql(url, "ALTER TABLE overseer.attestations DISABLE TRIGGER attestations_append_only")
+    sql(url, "DELETE FROM overseer.attestations WHERE session_id = %s", (sid,))
+    tree, prev, roots = merkle.Frontier(), GENESIS, {}
+    for n, ts, kind, payload in rows:
+        if n == seq:
+            payload = payload.replace(old, new)
+        if kind == "seal":
+            d = json.loads(payload)
+            d.update(head=prev, root=b64(tree.root()))
+            payload = canonical_json(d)
+        ph = sha256_hex(event_body(sid, ts, kind, payload))
+        h = chain_hash(prev, n, ph)
+        sql(
+            url,
+            "UPDATE overseer.events SET payload = %s, payload_hash = %s, prev_hash = %s, hash = %s"
+            " WHERE session_id = %s AND seq = %s",
+            (payload, ph, prev, h, sid, n),
+        )
+        tree.append(merkle.leaf_hash(bytes.fromhex(h)))
+        roots[n] = tree.root()
+        prev = h
+    for size in sizes if signer is not None else []:
+        note = signer.sign(checkpoint_text(sid, size, roots[size]))
+        sql(
+            url,
+            "INSERT INTO overseer.attestations (session_id, kind, seq, body, body_hash)"
+            " VALUES (%s, 'checkpoint', %s, %s, encode(sha256(convert_to(%s, 'UTF8')), 'hex'))",
+            (sid, size, note, note),
+        )
+    for t in ("events_append_only", "events_check_chain"):
+        sql(url, f"ALTER TABLE overseer.events ENABLE TRIGGER {t}")
+    sql(url, "ALTER TABLE overseer.attestations ENABLE TRIGGER attestations_append_only")
+
+
+def test_the_store_admin_cannot_rewrite_a_session_unnoticed(shipped, runner_key: str) -> None:
+    _log_path, sid, url = shipped
+    trusted = ("--log", url, "--key", runner_key)
+
+    def verdict() -> dict:
+        res = overseer("verify", sid, "--json", *trusted)
+        assert res.exit_code == 3, res.output
+        out = json.loads(res.stdout)
+        assert out["integrity"] == "ok"  # every guard is back on: only the signatures tell
+        return out["sessions"][0]
+
+    # Re-chained, re-rooted and re-signed with the admin's own key: the
+    # chain and the tree are consistent, but no trusted key signed them.
+    admin = Signer.generate("store-admin")
+    _rewrite(url, sid, 3, "calc", "CALC", admin)
+    got = verdict()
+    assert got["kind"] == "untrusted_key" and "store-admin" in got["detail"]
+    # Trusting the admin's key too does not help them: the runner's
+    # signatures are gone, the admin's say what the admin wrote, and an
+    # auditor who trusts only runners' keys sees that.
+    both = overseer("verify", sid, *trusted, "--key", admin.verifier.vkey)
+    assert both.exit_code == 0 and "store-admin" in both.output  # says who signed
+    # The checkpoints dropped instead: the seals' roots show it was signed.
+    # Nor does a legacy HMAC seal claim in their place (the store cannot
+    # check one, and the seals' roots show the runner signed checkpoints).
+    _rewrite(url, sid, 3, "CALC", "calc", None)
+    (n,) = sql(url, "SELECT max(seq) FROM overseer.events WHERE session_id = %s", (sid,))[0]
+    (head,) = sql(url, "SELECT hash FROM overseer.events WHERE session_id = %s AND seq = %s",
+                  (sid, n))[0]  # fmt: skip
+    claim = json.dumps({"session": sid, "seq": n, "head": head, "count": n, "ts": 1, "mac": "0"})
+    sql(
+        url,
+        "INSERT INTO overseer.attestations (session_id, kind, seq, body, body_hash)"
+        " VALUES (%s, 'seal', %s, %s, encode(sha256(convert_to(%s, 'UTF8')), 'hex'))",
+        (sid, n, claim, claim),
+    )
+    got = verdict()
+    assert got["kind"] == "unsigned" and "records a Merkle root" in got["detail"], got
+
+
+def test_a_changed_event_breaks_the_signed_root(shipped, runner_key: str) -> None:
+    _log_path, sid, url = shipped
+    # Re-chained, but the runner's checkpoints kept: the tree they sign is
+    # not the tree of the events the store now holds.
+    (notes,) = sql(url, "SELECT array_agg(body ORDER BY id) FROM overseer.attestations"
+                   " WHERE session_id = %s AND kind = 'checkpoint'", (sid,))[0]  # fmt: skip
+    _rewrite(url, sid, 3, "calc", "CALC", None)
+    for note in notes:
+        sql(
+            url,
+            "INSERT INTO overseer.attestations (session_id, kind, seq, body, body_hash)"
+            " VALUES (%s, 'checkpoint', 0, %s, encode(sha256(convert_to(%s, 'UTF8')), 'hex'))",
+            (sid, note, note),
+        )
+    res = overseer("verify", sid, "--json", "--log", url, "--key", runner_key)
+    got = json.loads(res.stdout)["sessions"][0]
+    assert res.exit_code == 3 and got["kind"] == "root_mismatch", got
+
+
 def test_the_documented_grants_let_each_role_do_its_work_and_no_more(
-    shipped, tmp_path: Path
+    shipped, runner_key: str, tmp_path: Path
 ) -> None:
     log_path, sid, url = shipped
     text = (ROOT / "docs" / "teams.md").read_text()
@@ -188,7 +320,9 @@ def test_the_documented_grants_let_each_role_do_its_work_and_no_more(
             sql(as_shipper, change)
     # A reviewer reads, searches, verifies and leaves decisions; writes no events.
     assert overseer("search", "calc", "--log", as_reviewer).exit_code == 0
-    assert overseer("verify", "--all", "--log", as_reviewer).exit_code == 0
+    # (the second session was recorded with this test's own key: trusted here)
+    res = overseer("verify", "--all", "--log", as_reviewer, "--key", runner_key)
+    assert res.exit_code == 0, res.output
     with open_store(as_reviewer) as store:
         store.post(sid, "message", {"text": "hello"}, by="rev@x")
     with pytest.raises(psycopg.errors.InsufficientPrivilege):

@@ -153,3 +153,16 @@ def test_policy_check_sandbox_option(tmp_path: Path) -> None:
     assert res.returncode == 0 and res.stdout.startswith("allow"), res.stdout
     res = overseer(*args, "--sandbox", "nope", "--", "ls")
     assert res.returncode == 2
+
+
+def test_an_ask_rule_does_not_soften_what_no_grant_may_cover(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    for command, hard in [
+        ("rm -f ../outside/secret", True),
+        ("rm -f notes.txt", False),
+        ("git commit -m x", False),  # a grant for it may be narrow, but it may exist
+    ]:
+        v = decide(command, ws)
+        assert v.decision == "ask", command
+        assert any(pd.hard for pd in v.parts) is hard, (command, v.parts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -37,3 +38,25 @@ def test_sample_imports_and_verifies(sample, tmp_path):
 
 def test_there_is_a_bisect_sample():
     assert any("bisect" in p.name for p in SAMPLES)
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name)
+def test_sample_verifies_anywhere_with_its_verifier_key(sample, tmp_path):
+    """What logs/README.md promises an auditor: the file and the key, no DB."""
+    env = {**os.environ, "OVERSEER_HOME": str(tmp_path / "never-ran-overseer")}
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "overseer",
+            "verify",
+            str(sample),
+            "--key",
+            str(sample.with_suffix(".vkey")),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert res.returncode == 0 and "signed checkpoint at tree size" in res.stdout, res.stdout
+    assert not (tmp_path / "never-ran-overseer").exists()

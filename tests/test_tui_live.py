@@ -344,8 +344,19 @@ async def test_the_broker_timeout_withdraws_the_dialog(repo: Path, log_path: Pat
         plan(("shell", {"command": "git commit --allow-empty -m late"})),
         timeout=1.0,
     )
+    shown: list[str] = []
+    push = app.push_screen
+
+    def record_push(screen: Any, *args: Any, **kw: Any) -> Any:
+        if isinstance(screen, ApprovalScreen):
+            shown.append(screen.request.call_id)
+        return push(screen, *args, **kw)
+
+    app.push_screen = record_push  # type: ignore[method-assign]
     async with app.run_test(size=SIZE) as pilot:
-        await approval(pilot, app, "s1")
+        # On a loaded machine the 1 s timeout can withdraw the dialog before a
+        # poll sees it on screen: what counts is that it was shown, then gone.
+        await wait_for(pilot, lambda: "s1" in shown, what="the approval dialog for s1")
         await wait_for(
             pilot, lambda: not isinstance(app.screen, ApprovalScreen), what="the withdrawal"
         )

@@ -50,8 +50,11 @@ def run_bounded(
     stream: Callable[[str], None] | None = None,
     out: BoundedOutput | None = None,
     stdin_data: bytes | None = None,
+    pass_fds: Sequence[int] = (),
 ) -> ProcResult:
-    """Run ``argv`` with stdout and stderr combined; never raises for a bad program."""
+    """Run ``argv`` with stdout and stderr combined; never raises for a bad program.
+    ``pass_fds``: open fds the child inherits (the search hands ripgrep files
+    it opened itself)."""
     out = out if out is not None else BoundedOutput()
     start = time.monotonic()
     try:
@@ -63,6 +66,7 @@ def run_bounded(
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            pass_fds=tuple(pass_fds),
         )
     except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
         out.feed(f"cannot run {argv[0]}: {exc.strerror or exc}\n".encode())

@@ -1,27 +1,28 @@
 """The search tool's fallback without ripgrep, run as a child process.
 
 Python's ``re`` has no timeout and a pattern with nested repetition can take
-exponential time on one line; in a child process the tool can stop it. Reads
-the request (the tool's arguments, the root, the workspace) as JSON on stdin
-and writes ``{"matches": [...], "truncated": bool}`` or ``{"error": "..."}``.
+exponential time on one line; in a child process the tool can stop it. The
+child inherits the fd of the file or directory the tool opened beneath the
+workspace and searches only through it. It reads the request (the tool's
+arguments, the fd, whether it is a directory) as JSON on stdin and writes
+``{"matches": [...], "truncated": bool}`` or ``{"error": "..."}``.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
-from overseer.toolapi import ToolContext
-
-from .files import SearchArgs, SearchTool
+from .files_search import SearchArgs, SearchTool
 
 
 def main() -> None:
     request = json.load(sys.stdin)
-    ctx = ToolContext(workspace=Path(request["workspace"]), session_id="")
     found = SearchTool.python_search(
-        SearchArgs.model_validate(request["args"]), Path(request["root"]), ctx
+        SearchArgs.model_validate(request["args"]),
+        int(request["fd"]),
+        bool(request["is_dir"]),
+        [str(p) for p in request.get("protected") or []],
     )
     if isinstance(found, str):
         json.dump({"error": found}, sys.stdout)

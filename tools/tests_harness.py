@@ -2,8 +2,11 @@
 
 A pytest command gets structured results: ``--junitxml`` (xunit1, which
 carries the file of each test) is appended and the XML is read for passed,
-failed, error and skipped counts, failing test ids and a short failure text.
-Any other command is judged by its exit code.
+failed, error, skipped and xfailed counts, failing test ids and a short
+failure text. The XML records an unexpected pass (xpassed) as a plain pass:
+pytest's closing summary line says how many there were, and it is believed
+only when its other counts agree with the XML. A run in which no test ran
+(all skipped) says so. Any other command is judged by its exit code.
 
 The result always says one of three things in ``data.outcome``:
 
@@ -25,6 +28,7 @@ revision, removed afterwards (always). The command runs in a fresh
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import tempfile
@@ -109,6 +113,9 @@ class HarnessResult:
         if self.counts:
             c = self.counts
             counts = f"{c['passed']} passed, {c['failed']} failed, {c['errors']} errors, {c['skipped']} skipped"
+            counts += "".join(f", {c[k]} {k}" for k in ("xfailed", "xpassed") if c.get(k))
+            if not ran(c):
+                counts += " — no test ran" + (": every test was skipped" if c["skipped"] else "")
         else:
             counts = f"exit code {self.exit_code}"
         return f"{self.outcome}: {counts}" + (f" ({self.reason})" if self.reason else "")
@@ -143,13 +150,52 @@ def _test_id(case: ET.Element) -> str:
     return f"{classname}::{name}" if classname else name
 
 
+def ran(counts: dict[str, int]) -> int:
+    """How many tests actually ran (skipped ones did not; an xfail did run)."""
+    return sum(counts.get(k, 0) for k in ("passed", "failed", "errors", "xfailed", "xpassed"))
+
+
+_SUMMARY = re.compile(
+    r"^=*\s*((?:\d+ (?:passed|failed|skipped|xfailed|xpassed|errors?|warnings?|deselected|rerun)"
+    r"(?:, )?)+) in [\d.]+s\b",
+    re.M,
+)
+
+
+def summary_counts(output: str) -> dict[str, int] | None:
+    """The counts of pytest's closing line (``3 passed, 1 xpassed in 0.1s``), if any."""
+    found = _SUMMARY.findall(output[-20_000:])
+    if not found:
+        return None
+    out: dict[str, int] = {}
+    for item in found[-1].split(", "):
+        n, _, word = item.partition(" ")
+        key = {"error": "errors", "errors": "errors"}.get(word, word)
+        out[key] = out.get(key, 0) + int(n)
+    return out
+
+
+def with_xpassed(counts: dict[str, int], output: str) -> dict[str, int]:
+    """Split unexpected passes out of ``passed`` when pytest's summary agrees with the XML."""
+    said = summary_counts(output)
+    if not said or not said.get("xpassed"):
+        return counts
+    same = (
+        all(said.get(k, 0) == counts[k] for k in ("failed", "errors", "skipped", "xfailed"))
+        and said.get("passed", 0) + said["xpassed"] == counts["passed"]
+    )
+    if not same:  # the line is not this run's (or was printed by a test): keep the XML's
+        return counts
+    return {**counts, "passed": said.get("passed", 0), "xpassed": said["xpassed"]}
+
+
 def parse_junit(path: Path) -> dict[str, Any] | None:
     """Counts, failing ids and short failure texts from a JUnit XML file."""
     try:
         root = ET.parse(path).getroot()
     except (ET.ParseError, OSError):
         return None
-    counts = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}
+    counts = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0, "xfailed": 0, "xpassed": 0}
     failing: list[str] = []
     failures: list[dict[str, str]] = []
     collection_errors = 0
@@ -168,7 +214,8 @@ def parse_junit(path: Path) -> dict[str, Any] | None:
                 text = (message + "\n" + (el.text or "")).strip()
                 failures.append({"id": tid, "kind": tag, "text": text[-FAILURE_TEXT:]})
         elif "skipped" in kinds:
-            counts["skipped"] += 1
+            xfail = kinds["skipped"].get("type") == "pytest.xfail"
+            counts["xfailed" if xfail else "skipped"] += 1
         else:
             counts["passed"] += 1
     return {
@@ -248,7 +295,7 @@ def run_harness(
         timed_out=res.timed_out,
     )
     if parsed is not None:
-        result.counts = parsed["counts"]
+        result.counts = with_xpassed(parsed["counts"], result.output)
         result.failing = parsed["failing"]
         result.failures = parsed["failures"]
     out.close()

@@ -19,13 +19,14 @@ import json
 import sqlite3
 from array import array
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from overseer.errors import UsageError
 from overseer.log.base import EventStore
 from overseer.log.memory import session_db
+from overseer.log.note import Verifier
 from overseer.log.schema import SESSION_COLUMNS
 from overseer.log.verify import VerifyResult, verify_rows
 from overseer.render import call_summary, describe
@@ -65,6 +66,7 @@ class EventIndex:
         self._marks: list[int] | None = None
         self.denials: set[int] = set()
         self._rows_for_verify: list[tuple[int, int, str, str, str, str, str]] | None = None
+        self._reopen: Callable[[], EventStore] | None = None
         self.session: dict[str, Any] = {}
         self._load()
 
@@ -85,7 +87,9 @@ class EventIndex:
         """A session (id or unique prefix) of any event store: its own
         connection to a local file, or an in-memory copy of a remote one."""
         sid = store.resolve(session_id)
-        return cls(store.replay_db(sid), sid, source=store.location)
+        index = cls(store.replay_db(sid), sid, source=store.location)
+        index._reopen = store.reader  # the location shown has no password in it
+        return index
 
     @classmethod
     def from_jsonl(cls, path: Path) -> EventIndex:
@@ -167,6 +171,20 @@ class EventIndex:
             while len(self._summaries) > SUMMARY_CACHE:
                 self._summaries.popitem(last=False)
         return {s: self._summaries.get(s, "") for s in wanted}
+
+    def usage(self) -> dict[str, int]:
+        """Token usage summed over the session's model turns ({} when none reported)."""
+        if "model_turn" not in self.kind_counts():
+            return {}
+        row = self.conn.execute(
+            "SELECT sum(json_extract(payload, '$.usage.input_tokens')),"
+            " sum(json_extract(payload, '$.usage.output_tokens')),"
+            " sum(json_extract(payload, '$.usage.total_tokens'))"
+            " FROM events WHERE session_id=? AND kind='model_turn'",
+            (self.session_id,),
+        ).fetchone()
+        keys = ("input_tokens", "output_tokens", "total_tokens")
+        return {k: int(v) for k, v in zip(keys, row or (), strict=False) if v is not None}
 
     def kind_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -259,12 +277,18 @@ class EventIndex:
 
     # -- integrity ----------------------------------------------------------------
 
-    def verify(self) -> VerifyResult:
-        """Verify the chain (and, for a DB, its seals). Safe to call from a
-        worker thread: it opens its own connection."""
+    def verify(self, trusted: list[Verifier] | None = None) -> VerifyResult:
+        """Verify the chain (and, for a store, its checkpoints against this
+        machine's key and ``trusted``). Safe to call from a worker thread: it
+        opens its own handle on the store."""
         if self._rows_for_verify is not None:
             return verify_rows(self.session_id, self._rows_for_verify)
-        from overseer.log import open_store
-
-        with open_store(self.source) as store:
-            return store.verify(self.session_id)[0]
+        if self._reopen is None:  # a bare connection: its chain is all there is to check
+            rows = self.conn.execute(
+                "SELECT seq, ts, kind, payload, payload_hash, prev_hash, hash FROM events"
+                " WHERE session_id=? ORDER BY seq",
+                (self.session_id,),
+            ).fetchall()
+            return verify_rows(self.session_id, rows)
+        with self._reopen() as store:
+            return store.verify(self.session_id, trusted=trusted)[0]

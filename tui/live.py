@@ -16,6 +16,7 @@ Where the events come from and where decisions go is its ``Backend``:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import time
@@ -31,6 +32,7 @@ from textual.message import Message
 from textual.widgets import Collapsible, Footer, Input, ListView
 
 from overseer.approval import ApprovalDecision, ApprovalRequest, Approver, who
+from overseer.interrupts import session_signals
 from overseer.report import format_evidence
 from overseer.session import Agent, AgentOutcome, RunResult, Session, run_agent
 
@@ -580,16 +582,23 @@ def run_live(open_session: Callable[[Approver], Session], agent: Agent) -> RunRe
     session = open_session(approver)
     backend = LocalRun(session, agent, approver)
     app = LiveApp(backend)
-    try:
-        app.run()
-    finally:
-        # Whatever ended the app (quit, crash), nothing waits on it and the
-        # agent is told to stop; the session always ends with a status.
-        backend.close()
-    if not backend.started:  # the app failed before it could start the agent
-        ev = session.end("failed", error="the terminal UI could not start")
-        return RunResult(session.id, "failed", "", format_evidence(ev), ev, {})
-    backend.done.wait()
+
+    def leave() -> None:
+        # A signal (SIGTERM, SIGHUP: the terminal closed) interrupted the session:
+        # the app leaves; the agent thread ends the session, recorded and sealed.
+        asyncio.get_running_loop().call_soon_threadsafe(app.exit)
+
+    with session_signals(session, on_signal=leave):
+        try:
+            app.run()
+        finally:
+            # Whatever ended the app (quit, crash), nothing waits on it and the
+            # agent is told to stop; the session always ends with a status.
+            backend.close()
+        if not backend.started:  # the app failed before it could start the agent
+            ev = session.end("failed", error="the terminal UI could not start")
+            return RunResult(session.id, "failed", "", format_evidence(ev), ev, {})
+        backend.done.wait()
     if backend.result is None:
         ev = session.end("failed", error="the run did not produce a result")
         return RunResult(session.id, "failed", "", format_evidence(ev), ev, {})

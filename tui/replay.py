@@ -30,6 +30,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, Static, TabbedContent
 
 from overseer.log.verify import VerifyResult
+from overseer.report import format_tokens
 
 from .detail import EventDetail
 from .filter import FilterScreen
@@ -82,11 +83,13 @@ class ReplayHeader(Static):
         if s.get("task"):
             line1.append("  ·  " + str(s["task"]).replace("\n", " "), style="bold")
         line2 = Text(style="dim")
+        used = self.index.usage()
         agent = str(s.get("agent") or "?") + (f" ({s['model']})" if s.get("model") else "")
         for label, value in (
             ("agent", agent),
             ("status", s.get("status") or "?"),
             ("events", f"{len(self.index):,}"),
+            *([("tokens", format_tokens(used).removesuffix(" tokens"))] if used else []),
             ("started", s.get("started") or "?"),
             ("from", Path(self.index.source).name or "?"),
         ):

@@ -22,6 +22,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Collapsible, Static
 
+from overseer.report import format_tokens
+
 from .views import (
     CHOICE_STYLES,
     DECISION_STYLES,
@@ -249,8 +251,16 @@ class Transcript(VerticalScroll):
         state = self._call(call_id) if call_id else None
         if kind == "model_turn":
             text = str(p.get("text") or "").strip()
-            if text:
-                self._say("model", _who("agent", "bold magenta", text))
+            used = format_tokens(p.get("usage"))
+            if p.get("error"):
+                line = _who("agent", "bold magenta", "")
+                line.append(f"model call failed: {p['error']}", style="bold red")
+                self._say("model", line)
+            elif text:
+                line = _who("agent", "bold magenta", text)
+                if used:
+                    line.append(f"  ({used})", style="dim")
+                self._say("model", line)
         elif kind == "action_proposed":
             state = CallState(call_id=call_id, tool=str(p.get("tool")), args=p.get("args"))
             parent = p.get("parent_call_id")

@@ -19,7 +19,17 @@ def make_agent(spec: str, *, model: str | None = None, **options: Any) -> Agent:
             raise UsageError("the llm agent needs --model PROVIDER:MODEL (or module:attr)")
         from .llm import LLMAgent
 
-        return LLMAgent(model, max_steps=int(options.get("max_steps", 100)))
+        max_tokens = options.get("max_tokens")
+        return LLMAgent(
+            model,
+            max_steps=int(options.get("max_steps", 100)),
+            max_tokens=int(max_tokens) if max_tokens is not None else None,
+            base_url=options.get("base_url"),
+        )
+    for option in ("max_tokens", "base_url"):
+        if options.get(option) is not None:
+            flag = "--" + option.replace("_", "-")
+            raise UsageError(f"{flag} is for the llm agent (with --model), not {spec}")
     if spec == "bisect":
         from .bisect import BisectAgent
 

@@ -1,73 +1,91 @@
 """The LangChain middleware that puts a ``create_agent`` loop under overseer.
 
 ``OverseerMiddleware`` hooks the two places where a LangChain agent touches
-the world:
+the world, in both LangChain's sync and async loops:
 
-* ``wrap_tool_call`` — every tool call the model makes goes to
-  ``session.broker.submit`` with its *raw* arguments. LangChain's own tool
-  execution (and its argument validation) is never called: the broker
+* ``wrap_tool_call`` / ``awrap_tool_call`` — every tool call the model makes
+  goes to ``session.broker.submit`` with its *raw* arguments. LangChain's own
+  tool execution (and its argument validation) is never called: the broker
   validates, decides, asks, records and runs, and its result comes back as a
-  ``ToolMessage``. Calls whose arguments were not even JSON (a provider's
-  ``invalid_tool_calls``) are turned into ordinary calls carrying the raw text,
-  so they too are proposed to the broker and recorded as ``invalid``.
-* ``wrap_model_call`` — before the model is called: stop if the session was
-  terminated, a stop was requested or the step budget is spent, and deliver
-  the developer's steering messages as ``HumanMessage``s. The call itself
-  runs in a helper thread, so a person who terminates or quits while a
-  provider hangs is not kept waiting: the turn is recorded as abandoned and
-  the loop ends (the late answer, if any, is dropped). After: record a
-  ``model_turn`` event.
-
-How a turn is recorded (and why it stays O(1) per turn): every message is
-stored once in the log's ``messages`` table (content-addressed) and cached by
-message id, so a message is serialised and stored the first time it is seen
-and never again. The ``model_turn`` event does not repeat the whole history:
-``messages`` lists only the hashes of the messages that are new in this
-request, and ``prior`` says how many leading messages it shares with the
-previous turn's context (that turn's request plus its response). When the
-history was rewritten (a summarising middleware, say), ``prior`` is 0 and
-``messages`` is the full list. ``expand_turns`` rebuilds each turn's full
-request from the events.
+  ``ToolMessage``. Calls whose arguments were not JSON (a provider's
+  ``invalid_tool_calls``, or a streamed call LangChain "repaired") are
+  proposed with their raw text and recorded as ``invalid`` (see ``calls.py``).
+  The async variant runs the broker in a worker thread, so parallel calls
+  stay parallel and the event loop never blocks.
+* ``wrap_model_call`` / ``awrap_model_call`` — before the model is called:
+  stop if the session was interrupted or terminated, a stop was requested,
+  or the step or token budget is spent, and deliver the developer's steering
+  messages as ``HumanMessage``s. A stop that arrives *during* the call does
+  not wait for the provider: the async call is cancelled (its connection is
+  closed); the sync one runs in a helper thread that is left behind. The turn
+  is recorded as abandoned and the loop ends. After the call: record a
+  ``model_turn`` event (``turns.py``: O(1) per turn).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
-import hashlib
 import json
-import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
-from langchain_core.messages import (
-    AIMessage,
-    BaseMessage,
-    HumanMessage,
-    ToolMessage,
-    message_to_dict,
-)
-from langchain_core.tools import BaseTool
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.types import Command
-from pydantic import ConfigDict
 
-from ..log import AuditLog
 from ..session import Session
-from ..toolapi import Tool, ToolCall, ToolResult
+from ..toolapi import ToolCall
+from .calls import (
+    RAW_ARGS_KEY,
+    MediatedTool,
+    ProviderHistory,
+    RawArgsCapture,
+    model_facing_name,
+    normalise_tool_calls,
+    provider_form,
+    result_content,
+)
+from .faults import describe_model_error
+from .turns import MessageStore, TurnRecorder, expand_turns
 
-# Marks the raw text of arguments that were not JSON. It stays in the model's
-# history (what it sent, shown back with the validation error) and is unwrapped
-# before the broker sees the call, so the broker records the raw text.
-RAW_ARGS_KEY = "__overseer_raw_args__"
+__all__ = [
+    "RAW_ARGS_KEY",
+    "STOP_TEXT",
+    "MediatedTool",
+    "MessageStore",
+    "OverseerMiddleware",
+    "expand_turns",
+    "model_facing_name",
+    "normalise_tool_calls",
+    "result_content",
+]
 
-StopReason = Literal["terminated", "stop_requested", "max_steps"]
+StopReason = Literal[
+    "interrupted", "terminated", "stop_requested", "max_steps", "max_tokens", "no_usage"
+]
 # How often a model call in flight looks for a stop.
 MODEL_POLL_S = 0.1
+
+STOP_TEXT: dict[str, str] = {
+    "interrupted": "Stopped: the session was interrupted ({signal}).",
+    "terminated": "Stopped: a person terminated the session.",
+    "stop_requested": "Stopped: the session was asked to stop before the agent finished.",
+    "max_steps": "Stopped: the step limit ({n} model turns) was reached before the agent finished.",
+    "max_tokens": (
+        "Stopped: the token budget ({budget} tokens, input and output) was spent "
+        "({used} used) before the agent finished."
+    ),
+    "no_usage": (
+        "Stopped: --max-tokens is set but the model reports no token usage, so the budget "
+        "cannot be kept."
+    ),
+}
 
 
 class _Abandoned(Exception):
@@ -78,107 +96,8 @@ class _Abandoned(Exception):
         self.reason: StopReason = reason
 
 
-STOP_TEXT: dict[str, str] = {
-    "terminated": "Stopped: a person terminated the session.",
-    "stop_requested": "Stopped: the session was asked to stop before the agent finished.",
-    "max_steps": "Stopped: the step limit ({n} model turns) was reached before the agent finished.",
-}
-
-DENIED_NOTE = (
-    "\n[overseer: this action was denied and did not run. The denial is a decision, not an "
-    "obstacle: do not retry it in other words or reach the same effect another way. Continue "
-    "with what you may do, or use ask_human.]"
-)
-
-
 def _new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex}"
-
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
-
-
-def model_facing_name(name: str) -> str:
-    """A tool name providers accept (letters, digits, ``_``, ``-``; <= 64 chars).
-
-    ``mcp:git:git_status`` becomes ``mcp__git__git_status``; the middleware maps
-    it back, so the broker, the policy and the log only ever see overseer's name.
-    """
-    safe = _UNSAFE.sub("__", name)
-    if len(safe) > 64:
-        safe = safe[:55] + "_" + hashlib.sha256(name.encode()).hexdigest()[:8]
-    return safe
-
-
-class MediatedTool(BaseTool):
-    """An overseer Tool as LangChain sees it: name, description, JSON schema.
-
-    It has no way to run itself: the middleware sends its calls to the broker.
-    If anything ever invoked it directly, it refuses (fail closed) rather than
-    run an action nobody decided on.
-    """
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    @classmethod
-    def of(cls, tool: Tool) -> MediatedTool:
-        return cls(
-            name=model_facing_name(tool.name),
-            description=tool.description or tool.name,
-            args_schema=tool.args_schema(),
-        )
-
-    def _run(self, *args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError(f"tool {self.name!r} can only run through overseer's broker")
-
-
-def _text(msg: BaseMessage) -> str:
-    # ``text`` is a property in langchain-core 1.x (a str that is still callable).
-    return str(msg.text)
-
-
-def result_content(result: ToolResult, edit_note: str = "") -> str:
-    """What the model reads: the output, plus what it cannot see otherwise (exit code, denial)."""
-    out = result.output or ""
-    if result.status == "ok":
-        out = out or "(no output)"
-    elif result.status == "failed":
-        out = (out.rstrip("\n") + "\n" if out else "") + (
-            f"[exit code {result.exit_code}]" if result.exit_code is not None else "[failed]"
-        )
-    elif result.status == "timeout":
-        out = (out.rstrip("\n") + "\n" if out else "") + "[stopped at its time limit]"
-    elif result.status == "denied":
-        out = (out or "denied") + DENIED_NOTE
-    elif not out:
-        out = result.error or result.status
-    return out + edit_note
-
-
-class MessageStore:
-    """Stores model messages in the log once each.
-
-    Cached by message id *and* object identity: LangGraph carries the same
-    message objects from turn to turn, so each one is serialised and written
-    once. A message replaced under the same id (a different object) is stored
-    again. The cache holds the objects, so an identity can never be reused.
-    """
-
-    def __init__(self, log: AuditLog) -> None:
-        self.log = log
-        self._by_id: dict[str, tuple[BaseMessage, str]] = {}
-        self.writes = 0
-
-    def put(self, msg: BaseMessage) -> str:
-        # Messages without an id (the system message) are keyed by identity.
-        key = msg.id if msg.id is not None else f"obj:{id(msg)}"
-        hit = self._by_id.get(key)
-        if hit is not None and hit[0] is msg:
-            return hit[1]
-        h = self.log.put_message(message_to_dict(msg))
-        self.writes += 1
-        self._by_id[key] = (msg, h)
-        return h
 
 
 @dataclass
@@ -189,24 +108,47 @@ class EditTrace:
     ran: bool = False
 
 
+@dataclass
+class _Turn:
+    """One model call being made: its number, the request (with steering) as
+    the graph has it and as the provider is sent it, and its start time."""
+
+    number: int
+    request: ModelRequest
+    sent: ModelRequest
+    steering: list[HumanMessage]
+    started: float
+
+
 class OverseerMiddleware(AgentMiddleware):
     """Routes every tool call through the broker and records every model turn."""
 
-    def __init__(self, session: Session, *, max_steps: int = 100) -> None:
+    def __init__(
+        self,
+        session: Session,
+        *,
+        max_steps: int = 100,
+        max_tokens: int | None = None,
+        base_url: str | None = None,
+        capture: RawArgsCapture | None = None,
+    ) -> None:
         super().__init__()
         self.session = session
         self.max_steps = max_steps
-        self.store = MessageStore(session.log)
+        self.max_tokens = max_tokens
+        self.base_url = base_url  # named in connection errors when the SDK does not say
+        self.capture = capture  # raw streamed arguments, when the model streams
+        self.recorder = TurnRecorder(session)
+        self.store = self.recorder.store
         self.turns = 0
         self.tool_calls = 0
         self.stop_reason: StopReason | None = None
-        self.last_text = ""
-        self.usage: dict[str, int] = {}
+        self.model_error: str | None = None  # how the last failed model call failed
+        self.history = ProviderHistory()
         # model-facing tool name -> overseer's tool name (see model_facing_name)
         self.tool_names: dict[str, str] = {
             model_facing_name(name): name for name in session.registry.tools()
         }
-        self._prev_context: list[BaseMessage] = []  # the last turn's request + response
         self._used_ids: set[str] = set()
         self._lock = threading.Lock()
         # Edits: a person may turn call X into X-e1 (and that into X-e2...);
@@ -214,6 +156,14 @@ class OverseerMiddleware(AgentMiddleware):
         self._root: dict[str, str] = {}
         self._edits: dict[str, EditTrace] = {}
         self._subscribed = False
+
+    @property
+    def usage(self) -> dict[str, int]:
+        return self.recorder.usage
+
+    @property
+    def last_text(self) -> str:
+        return self.recorder.last_text
 
     # -- lifecycle --------------------------------------------------------
 
@@ -242,30 +192,165 @@ class OverseerMiddleware(AgentMiddleware):
                 if started_root is not None:
                     self._edits[started_root] = EditTrace(args=payload.get("args"), ran=True)
 
-    # -- model turns ------------------------------------------------------
-
-    def _should_stop(self) -> StopReason | None:
-        reason = self._interrupted()
-        if reason is None and self.turns >= self.max_steps:
-            return "max_steps"
-        return reason
+    # -- stopping ---------------------------------------------------------
 
     def _interrupted(self) -> StopReason | None:
-        """A person's stop (not the step budget): ends even a model call in flight."""
+        """A stop from outside (not a budget): ends even a model call in flight."""
+        if self.session.interrupted:
+            return "interrupted"
         if self.session.broker.terminated:
             return "terminated"
         if self.session.stop_requested.is_set():
             return "stop_requested"
         return None
 
+    def _should_stop(self) -> StopReason | None:
+        reason = self._interrupted()
+        if reason is None and self.turns >= self.max_steps:
+            return "max_steps"
+        if reason is None and self.max_tokens is not None:
+            if self.turns and not self.usage:
+                return "no_usage"
+            if self.recorder.tokens >= self.max_tokens:
+                return "max_tokens"
+        return reason
+
+    def stop_text(self, reason: StopReason) -> str:
+        return STOP_TEXT[reason].format(
+            n=self.max_steps,
+            budget=self.max_tokens,
+            used=self.recorder.tokens,
+            signal=self.session.interrupted or "a signal",
+        )
+
     def _stop(self, reason: StopReason) -> ModelResponse:
         """A closing message without tool calls: it ends the loop."""
         self.stop_reason = reason
-        text = STOP_TEXT[reason].format(n=self.max_steps)
-        self.session.notice("agent", text, reason=reason, turns=self.turns)
+        text = self.stop_text(reason)
+        data: dict[str, Any] = {"reason": reason, "turns": self.turns}
+        if reason in ("max_tokens", "no_usage"):
+            data.update(budget=self.max_tokens, used=self.recorder.tokens)
+        self.session.notice("agent", text, **data)
         return ModelResponse(result=[AIMessage(content=text, id=_new_id("overseer-stop"))])
 
-    def _call_model(
+    # -- model turns ------------------------------------------------------
+
+    def _begin(self, request: ModelRequest) -> _Turn | ModelResponse:
+        """Before a model call: a stop response, or the turn to make."""
+        reason = self._should_stop()
+        if reason is not None:
+            return self._stop(reason)
+        steering = [
+            HumanMessage(
+                content=f"[message from the developer, sent during the run]\n{text}",
+                id=_new_id("steer"),
+            )
+            for text in self.session.take_messages()
+        ]
+        if steering:
+            request = request.override(messages=[*request.messages, *steering])
+        self.turns += 1
+        # The provider is sent its replies in the form the model gave them.
+        cleaned = self.history.apply(request.messages)
+        sent = request if cleaned is None else request.override(messages=cleaned)  # type: ignore[arg-type]
+        return _Turn(self.turns, request, sent, steering, time.monotonic())
+
+    def _abandoned(self, turn: _Turn, reason: StopReason) -> ModelResponse:
+        why = {
+            "interrupted": f"interrupted by {self.session.interrupted}",
+            "terminated": "terminated",
+        }.get(reason, "asked to stop")
+        self._record(turn, None, error=f"abandoned: the session was {why} mid-call")
+        return self._stop(reason)
+
+    def _failed(self, turn: _Turn, exc: BaseException) -> None:
+        if self.capture is not None:
+            self.capture.take()
+        self.model_error = describe_model_error(exc, self.base_url)
+        self._record(turn, None, error=self.model_error)
+
+    def _finish(self, turn: _Turn, response: ModelResponse) -> ModelResponse:
+        ai = next((m for m in response.result if isinstance(m, AIMessage)), None)
+        if ai is not None:
+            raw = self.capture.take() if self.capture is not None else None
+            fixed = normalise_tool_calls(ai, raw)
+            if fixed is not ai:
+                response = ModelResponse(
+                    result=[fixed if m is ai else m for m in response.result],
+                    structured_response=response.structured_response,
+                )
+                # The graph keeps ``fixed`` (its calls reach the broker); the record
+                # and later requests get what the model said. The reply will sit
+                # right after this request in the next one.
+                said = provider_form(ai, fixed)
+                self.history.remember(len(turn.request.messages), fixed, said)
+                ai = said
+        self._record(turn, ai)
+        if turn.steering:
+            # Steering messages join the history just before the reply they led to,
+            # so later turns (and the record) see them where the model saw them.
+            response = ModelResponse(
+                result=[*turn.steering, *response.result],
+                structured_response=response.structured_response,
+            )
+        return response
+
+    def _record(self, turn: _Turn, ai: AIMessage | None, error: str | None = None) -> None:
+        request = turn.sent
+        self.recorder.record(
+            turn.number, request.messages, request.system_message, ai, turn.started, error
+        )
+
+    def wrap_model_call(
+        self, request: ModelRequest, handler: Callable[[ModelRequest], ModelResponse]
+    ) -> ModelResponse:
+        turn = self._begin(request)
+        if isinstance(turn, ModelResponse):
+            return turn
+        try:
+            response = self._call_in_thread(handler, turn.sent)
+        except _Abandoned as stop:
+            return self._abandoned(turn, stop.reason)
+        except KeyboardInterrupt:
+            # Ctrl-C in the waiting thread: the turn is recorded before the run unwinds.
+            self._record(turn, None, error="abandoned: interrupted (Ctrl-C) mid-call")
+            raise
+        except Exception as exc:
+            self._failed(turn, exc)
+            raise
+        return self._finish(turn, response)
+
+    async def awrap_model_call(
+        self,
+        request: ModelRequest,
+        handler: Callable[[ModelRequest], Awaitable[ModelResponse]],
+    ) -> ModelResponse:
+        turn = self._begin(request)
+        if isinstance(turn, ModelResponse):
+            return turn
+        task = asyncio.ensure_future(handler(turn.sent))
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=MODEL_POLL_S)
+                if done:
+                    break
+                reason = self._interrupted()
+                if reason is not None:
+                    task.cancel()
+                    # The cancelled request closes its connection; do not wait long for it.
+                    await asyncio.wait({task}, timeout=1.0)
+                    return self._abandoned(turn, reason)
+            response = task.result()
+        except asyncio.CancelledError:
+            task.cancel()
+            self._record(turn, None, error="abandoned: the run was cancelled mid-call")
+            raise
+        except Exception as exc:
+            self._failed(turn, exc)
+            raise
+        return self._finish(turn, response)
+
+    def _call_in_thread(
         self, handler: Callable[[ModelRequest], ModelResponse], request: ModelRequest
     ) -> ModelResponse:
         """``handler(request)`` in a helper thread, waited for in short steps so a
@@ -291,102 +376,6 @@ class OverseerMiddleware(AgentMiddleware):
         if "error" in box:
             raise box["error"]
         return box["response"]  # type: ignore[no-any-return]
-
-    def wrap_model_call(
-        self, request: ModelRequest, handler: Callable[[ModelRequest], ModelResponse]
-    ) -> ModelResponse:
-        reason = self._should_stop()
-        if reason is not None:
-            return self._stop(reason)
-
-        steering = [
-            HumanMessage(
-                content=f"[message from the developer, sent during the run]\n{text}",
-                id=_new_id("steer"),
-            )
-            for text in self.session.take_messages()
-        ]
-        if steering:
-            request = request.override(messages=[*request.messages, *steering])
-
-        self.turns += 1
-        turn = self.turns
-        started = time.monotonic()
-        try:
-            response = self._call_model(handler, request)
-        except _Abandoned as stop:
-            why = "terminated" if stop.reason == "terminated" else "asked to stop"
-            self._record_turn(
-                turn, request, None, started, error=f"abandoned: the session was {why} mid-call"
-            )
-            return self._stop(stop.reason)
-        except Exception as exc:
-            self._record_turn(turn, request, None, started, error=f"{type(exc).__name__}: {exc}")
-            raise
-        ai = next((m for m in response.result if isinstance(m, AIMessage)), None)
-        if ai is not None:
-            fixed = normalise_tool_calls(ai)
-            if fixed is not ai:
-                response = ModelResponse(
-                    result=[fixed if m is ai else m for m in response.result],
-                    structured_response=response.structured_response,
-                )
-                ai = fixed
-        self._record_turn(turn, request, ai, started)
-        if steering:
-            # Steering messages join the history just before the reply they led to,
-            # so later turns (and the record) see them where the model saw them.
-            response = ModelResponse(
-                result=[*steering, *response.result],
-                structured_response=response.structured_response,
-            )
-        return response
-
-    def _record_turn(
-        self,
-        turn: int,
-        request: ModelRequest,
-        ai: AIMessage | None,
-        started: float,
-        error: str | None = None,
-    ) -> None:
-        duration = int((time.monotonic() - started) * 1000)
-        msgs = request.messages
-        prev = self._prev_context
-        k = len(prev)
-        # The usual case: this request is the previous turn's context plus new
-        # messages. The list comparison runs in C and short-circuits on identity,
-        # so recognising it costs next to nothing however long the history is,
-        # and only the new messages are looked at.
-        prior = k if k and len(msgs) >= k and msgs[:k] == prev else 0
-        payload: dict[str, Any] = {
-            "turn": turn,
-            "messages": [self.store.put(m) for m in msgs[prior:]],
-            "prior": prior,
-            "duration_ms": duration,
-        }
-        if request.system_message is not None:
-            payload["system"] = self.store.put(request.system_message)
-        if ai is not None:
-            payload["response"] = self.store.put(ai)
-            payload["text"] = self.last_text = _text(ai)
-            payload["tool_calls"] = [
-                {"id": tc.get("id"), "name": tc.get("name"), "args": tc.get("args")}
-                for tc in ai.tool_calls
-            ]
-            usage = ai.usage_metadata
-            if usage:
-                payload["usage"] = {
-                    n: usage.get(n, 0) for n in ("input_tokens", "output_tokens", "total_tokens")
-                }
-                for key, v in payload["usage"].items():
-                    self.usage[key] = self.usage.get(key, 0) + int(v or 0)
-            self._prev_context = [*msgs, ai]
-        else:
-            self._prev_context = list(msgs)
-        if error is not None:
-            payload["error"] = error
-        self.session.log.append(self.session.id, "model_turn", payload)
 
     # -- tool calls -------------------------------------------------------
 
@@ -448,39 +437,11 @@ class OverseerMiddleware(AgentMiddleware):
             id=_new_id("tool"),
         )
 
-
-def normalise_tool_calls(ai: AIMessage) -> AIMessage:
-    """Give every tool call an id, and turn unparseable ones into calls the broker sees.
-
-    LangChain would answer an ``invalid_tool_call`` itself (or, if it is the
-    only call of the turn, end the run as if the model had finished); here it
-    becomes a normal call whose arguments carry the raw text, so the broker
-    records the proposal as ``invalid`` and the model reads why and can retry.
-    """
-    if not ai.invalid_tool_calls and all(tc.get("id") for tc in ai.tool_calls):
-        return ai
-    calls: list[Any] = [
-        tc if tc.get("id") else {**tc, "id": f"call_{uuid.uuid4().hex[:12]}"}
-        for tc in ai.tool_calls
-    ]
-    for bad in ai.invalid_tool_calls:
-        calls.append(
-            {
-                "name": bad.get("name") or "",
-                "args": {RAW_ARGS_KEY: bad.get("args")},
-                "id": bad.get("id") or f"call_{uuid.uuid4().hex[:12]}",
-                "type": "tool_call",
-            }
-        )
-    return ai.model_copy(update={"tool_calls": calls, "invalid_tool_calls": []})
-
-
-def expand_turns(turns: Iterable[Mapping[str, Any]]) -> list[list[str]]:
-    """Each turn's full request as message hashes, from ``model_turn`` payloads in order."""
-    out: list[list[str]] = []
-    context: list[str] = []
-    for p in turns:
-        full = [*context[: int(p.get("prior", 0))], *p.get("messages", [])]
-        out.append(full)
-        context = [*full, p["response"]] if p.get("response") else full
-    return out
+    async def awrap_tool_call(
+        self,
+        request: ToolCallRequest,
+        handler: Callable[[ToolCallRequest], Awaitable[ToolMessage | Command[Any]]],
+    ) -> ToolMessage | Command[Any]:
+        # The broker blocks (policy, approval, the tool itself): a worker thread
+        # keeps the event loop free, and parallel calls run side by side.
+        return await asyncio.to_thread(self.wrap_tool_call, request, handler)  # type: ignore[arg-type]

@@ -22,8 +22,9 @@ from typing import Any
 
 from .. import __version__
 from ..log import StoredEvent
+from ..log.verify import sealing_text
 from ..render import call_summary, describe
-from ..report import evidence, format_evidence
+from ..report import evidence, format_evidence, format_tokens
 from .timeline import Action, SessionRecord
 
 PREVIEW_LINES = 12
@@ -211,15 +212,22 @@ def _header(rec: SessionRecord) -> str:
 
 
 def _integrity(rec: SessionRecord) -> str:
+    """Who signed, the tree size and root — or where the record broke."""
     v = rec.verify
     if v is None:
         return ""
     if v.ok:
-        sealed = f"sealed through seq {v.sealed_seq}" if v.sealed_seq else "no seal yet"
-        text = (
-            f"<b class='ok'>Chain intact.</b> {v.events} events verified; {esc(sealed)}; "
-            f"{v.unsealed} event(s) after the last seal."
-        )
+        text = f"<b class='ok'>Chain intact.</b> {v.events} events verified; "
+        if v.sealing == "checkpoint" and v.sealed_seq:
+            text += (
+                f"signed checkpoint: tree size {v.sealed_seq}, signed by "
+                f"<code>{esc(', '.join(v.signed_by))}</code>, {v.unsealed} event(s) after it."
+                f'<div class="small muted mono">Merkle root (RFC 9162) {esc(v.root)}</div>'
+                '<div class="small muted">Anyone can check the exported session with the '
+                "signer's verifier key: <code>overseer verify FILE.jsonl --key VKEY</code></div>"
+            )
+        else:
+            text += esc(sealing_text(v)) + "."
         cls = "good"
     else:
         text = (
@@ -409,9 +417,17 @@ def _event(e: StoredEvent) -> str:
             str(c.get("name", "?")) for c in p.get("tool_calls", []) if isinstance(c, dict)
         )
         body = collapsible(text, "model text") if text else ""
+        used = format_tokens(p.get("usage"))
+        tokens = f' <span class="muted small">{esc(used)}</span>' if used else ""
+        failed = (
+            f' <span class="failed">failed: {esc(" ".join(str(p["error"]).split()))}</span>'
+            if p.get("error")
+            else ""
+        )
         return (
             f'<div class="event" id="e-{e.seq}">{head}<b>model turn {esc(p.get("turn"))}</b>'
-            f"{' → calls ' + esc(calls) if calls else ''}{body}</div>"
+            f"{failed}{' → calls ' + esc(calls) if calls else ''}"
+            f"{tokens}{body}</div>"
         )
     if e.kind == "flag_raised":
         ev = ", ".join(_seq_link(int(s)) for s in p.get("evidence", []) if isinstance(s, int))

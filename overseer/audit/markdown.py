@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..log.verify import sealing_text
 from ..render import describe
 from ..report import evidence, format_evidence
 from .html import args_text, short, when
@@ -113,10 +114,10 @@ def render_markdown(rec: SessionRecord) -> str:
         out.append("## Integrity")
         out.append("")
         if v.ok:
-            sealed = f"sealed through seq {v.sealed_seq}" if v.sealed_seq else "no seal yet"
-            out.append(
-                f"**Chain intact:** {v.events} events verified, {sealed}, {v.unsealed} after the last seal."
-            )
+            out.append(f"**Chain intact:** {v.events} events verified, {cell(sealing_text(v))}.")
+            if v.sealing == "checkpoint" and v.root:
+                out.append("")
+                out.append(f"Merkle root (RFC 9162): `{v.root}`")
         else:
             out.append(
                 f"**BROKEN at seq {v.first_broken_seq}: {cell(v.kind)}** — {cell(v.detail)}. "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -62,20 +63,54 @@ def show(session_id: str, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("session_id", required=False)
+@click.argument("target", metavar="[SESSION_ID | FILE.jsonl]", required=False)
 @click.option("--all", "all_", is_flag=True, help="Verify every session in the log.")
+@click.option(
+    "--proof",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Check a proof file written by `overseer prove` instead.",
+)
+@click.option(
+    "--key",
+    "keys_",
+    multiple=True,
+    metavar="VKEY",
+    help="A trusted verifier key (NAME+KEYID+KEY, from `overseer key show`) or a file of "
+    "them, one per line; repeatable.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
 @log_option
-def verify(session_id: str | None, all_: bool, as_json: bool) -> None:
-    """Check hash chains, seals and SQLite integrity. Exit 3 if anything is broken."""
-    if bool(session_id) == all_:
-        raise click.UsageError("give a SESSION_ID or --all (not both)")
+def verify(
+    target: str | None, all_: bool, proof: Path | None, keys_: tuple[str, ...], as_json: bool
+) -> None:
+    """Check hash chains, Merkle roots, signed checkpoints and SQLite integrity
+    — of the log, an exported FILE.jsonl, or a --proof file. Exit 3 if anything is broken."""
+    from .ckpt_cmds import describe, exit_on, trusted_keys, verify_file, verify_proof_file
+
+    if proof is not None:
+        if target or all_:
+            raise click.UsageError("--proof FILE takes no SESSION_ID or --all")
+        exit_on(verify_proof_file(proof, keys_, as_json))
+        return
+    if bool(target) == all_:
+        raise click.UsageError("give a SESSION_ID, a FILE.jsonl or --all (not both)")
+    if target and (target.endswith(".jsonl") or Path(target).is_file()):
+        if not Path(target).is_file():
+            raise click.UsageError(f"no file {target}")
+        exit_on(verify_file(Path(target), keys_, as_json))
+        return
+    given = trusted_keys(keys_)
     with open_log() as log:
-        results = log.verify(None if all_ else session_id)
+        results = log.verify(None if all_ else target, trusted=given)
         checked, integrity = log.integrity()
+        status = {row["id"]: row["status"] for row in log.sessions()}
     ok = integrity == "ok" and all(r.ok for r in results)
     if as_json:
-        echo_json({"ok": ok, "integrity": integrity, "sessions": [r.model_dump() for r in results]})
+        rows = [
+            {**r.model_dump(), "status": status.get(r.session_id), "ended": _ended(status, r)}
+            for r in results
+        ]
+        echo_json({"ok": ok, "integrity": integrity, "sessions": rows})
     else:
         click.echo(f"{checked}: {integrity}")
         for r in results:
@@ -89,18 +124,36 @@ def verify(session_id: str | None, all_: bool, as_json: bool) -> None:
                     f"{r.session_id}  BROKEN at prune #{r.first_broken_seq}: {r.kind} — {r.detail}"
                 )
             elif r.ok:
-                sealed = f"sealed through seq {r.sealed_seq}" if r.sealed_seq else "no seal yet"
-                click.echo(
-                    f"{r.session_id}  ok  {r.events} events, {sealed}, {r.unsealed} unsealed"
-                )
+                click.echo(f"{r.session_id}  ok  {describe(r)}" + _never_ended(status, r))
             else:
                 click.echo(
                     f"{r.session_id}  BROKEN at seq {r.first_broken_seq}: {r.kind} — {r.detail}"
                 )
         if not results:
             click.echo("no sessions to verify")
-    if not ok:
-        sys.exit(3)
+    exit_on(ok)
+
+
+def _ended(status: dict[str, str], r: Any) -> bool | None:
+    if r.session_id not in status:
+        return None
+    return status[r.session_id] not in ("running", "interrupted")
+
+
+def _never_ended(status: dict[str, str], r: Any) -> str:
+    """What verify adds for a session without ``session_ended``: its chain may be
+    intact, but nothing vouches for events after its last seal."""
+    state = status.get(r.session_id)
+    if state == "interrupted":
+        return (
+            " — NEVER ENDED: no session_ended record; the process that ran it is gone "
+            "(killed, or crashed), so events after the last seal may be missing unnoticed"
+        )
+    if state == "running":
+        return (
+            " — not ended yet: no session_ended record (still running, or killed on another host)"
+        )
+    return ""
 
 
 @click.command("import")
@@ -110,7 +163,10 @@ def import_(file: Path) -> None:
     """Load a session exported as JSONL; refused if its chain does not verify."""
     with open_local_log("import", create=True) as log:
         res = import_session(log, file)
-    click.echo(f"imported session {res.session_id}: {res.events} events, chain ok, sealed")
+    click.echo(
+        f"imported session {res.session_id}: {res.events} events, chain ok, "
+        f"checkpoint signed here at {res.sealed_seq}"
+    )
 
 
 def export_jsonl(session_id: str, output: Path | None) -> None:

@@ -103,8 +103,8 @@ def session_options(f: Callable[..., Any]) -> Callable[..., Any]:
             "--tool",
             "tools",
             multiple=True,
-            metavar="MODULE:ATTR",
-            help="Add a Python or LangChain tool.",
+            metavar="MODULE:ATTR|NAME",
+            help="Add a Python or LangChain tool, or the opt-in plugin tool NAME.",
         ),
         click.option(
             "--max-steps",
@@ -197,7 +197,11 @@ def execute(config: SessionConfig, agent: Agent, *, headless: bool, as_json: boo
                 f"or `overseer pending` / `overseer approve {session.id} CALL_ID`",
                 err=True,
             )
-        result = run_agent(session, agent)
+        from ..interrupts import session_signals
+
+        # SIGINT, SIGTERM and SIGHUP end the session cleanly, recorded and sealed.
+        with session_signals(session):
+            result = run_agent(session, agent)
     if result.shipping and not as_json:
         click.echo(f"overseer: {result.shipping}", err=True)
     if as_json:
@@ -210,11 +214,53 @@ def execute(config: SessionConfig, agent: Agent, *, headless: bool, as_json: boo
     return result
 
 
+def _script_agent(path: Path) -> tuple[Agent, str]:
+    """The script agent for a plan file, and the task it records: the plan's
+    own ``"task"`` when it has one, else one that names the plan."""
+    from pydantic import ValidationError
+
+    from ..agent.script import Plan, ScriptAgent
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read plan {path}: {exc.strerror}") from exc
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}:{exc.lineno}: plan is not JSON ({exc.msg})") from exc
+    task = data.pop("task", None) if isinstance(data, dict) else None
+    if task is not None and (not isinstance(task, str) or not task.strip()):
+        raise UsageError(f'{path}: "task" must be a non-empty string')
+    try:
+        plan = Plan.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise UsageError(f"{path}: invalid plan at {where}: {first['msg']}") from exc
+    steps = len(plan.steps)
+    return ScriptAgent(plan, source=str(path)), task or (
+        f"play the plan {path.name} ({steps} step{'' if steps == 1 else 's'})"
+    )
+
+
 @click.command()
-@click.argument("task")
+@click.argument("task", required=False)
 @click.option(
     "--model",
-    help="PROVIDER:MODEL (e.g. anthropic:claude-sonnet-4-5) or module:attr of a chat model.",
+    help="PROVIDER:MODEL (e.g. anthropic:claude-sonnet-4-5) or module:attr of a chat model; "
+    "options after '?': openai:gpt-4.1?streaming=true&temperature=0 (see docs/agents.md).",
+)
+@click.option(
+    "--base-url",
+    metavar="URL",
+    help="The model API's base URL: a local or compatible server (default: the provider's, "
+    "or $OPENAI_BASE_URL / $ANTHROPIC_BASE_URL). No API key is needed for it.",
+)
+@click.option(
+    "--max-tokens",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Token budget for the session (input + output, all turns); the run stops, "
+    "recorded, when it is spent.",
 )
 @click.option(
     "--agent",
@@ -227,15 +273,21 @@ def execute(config: SessionConfig, agent: Agent, *, headless: bool, as_json: boo
 @click.option("--bad", default="HEAD", show_default=True, help="Known bad revision (bisect agent).")
 @session_options
 def run(
-    task: str,
+    task: str | None,
     model: str | None,
+    base_url: str | None,
+    max_tokens: int | None,
     agent_spec: str | None,
     test: str | None,
     good: str | None,
     bad: str,
     opts: RunOptions,
 ) -> None:
-    """Run an agent on TASK under policy, approval and the audit log."""
+    """Run an agent on TASK under policy, approval and the audit log.
+
+    TASK is what an LLM agent is asked to do. The offline agents know their
+    job without one: bisect records "find the commit that broke `TEST`", a
+    script plan its own "task" (or one naming the plan)."""
     from ..agent import make_agent
 
     spec = agent_spec or ("llm" if model else None)
@@ -243,10 +295,35 @@ def run(
         raise UsageError(
             "give --model PROVIDER:MODEL for an LLM agent, or --agent bisect / script:PLAN.json"
         )
-    agent = make_agent(spec, model=model, max_steps=opts.max_steps, test=test, good=good, bad=bad)
+    if task is not None and not task.strip():
+        raise UsageError(
+            'TASK is empty; say what the agent should do, e.g. overseer run "fix the failing test" ...'
+        )
+    if spec.startswith("script:"):
+        agent, default_task = _script_agent(Path(spec.removeprefix("script:")))
+    else:
+        if spec == "llm" and task is None:
+            raise UsageError(
+                'an LLM agent needs a TASK: overseer run "what to do" --model PROVIDER:MODEL'
+            )
+        agent = make_agent(
+            spec,
+            model=model,
+            max_steps=opts.max_steps,
+            max_tokens=max_tokens,
+            base_url=base_url,
+            test=test,
+            good=good,
+            bad=bad,
+        )
+        default_task = f"find the commit that broke `{test}`"  # bisect: the only other agent
     if spec == "bisect":
         _require_git(opts.repo, "the bisect agent")
-    sys.exit(opts.execute(opts.config(task, spec, model=model), agent).exit_code)
+    recorded = model
+    if model and base_url:
+        recorded = f"{model}{'&' if '?' in model else '?'}base_url={base_url}"
+    config = opts.config(task or default_task, spec, model=recorded)
+    sys.exit(opts.execute(config, agent).exit_code)
 
 
 @click.command()
@@ -292,10 +369,10 @@ def demo(directory: Path | None, opts: RunOptions) -> None:
         click.echo(f"overseer demo: built {target} (30 commits, tests fail at HEAD)", err=True)
     agent = BisectAgent(test=facts["test"])
     task = f"find the commit that broke `{facts['test']}` in the shopcart demo"
+    # execute() prints the report (which names the first bad commit, or says
+    # why none was found), the session id and how to replay it: a line of our
+    # own after it only said the same thing again.
     result = opts.execute(opts.config(task, "bisect", workspace=target), agent)
-    if not opts.as_json:
-        # execute() has printed the session id and how to replay it.
-        click.echo(f"first bad commit: {result.data.get('first_bad') or 'not found'}")
     sys.exit(result.exit_code)
 
 

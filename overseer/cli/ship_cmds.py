@@ -44,7 +44,7 @@ def ship(session_id: str | None, all_: bool, url: str, as_json: bool) -> None:
     for r in reports:
         click.echo(
             f"{r.session_id}  sent {r.sent} event(s), {r.already} already in the store, "
-            f"{r.attestations} seal record(s) added"
+            f"{r.attestations} checkpoint, seal or key record(s) added"
         )
     click.echo(f"store: {where}")
 

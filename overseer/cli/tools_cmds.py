@@ -1,13 +1,18 @@
 """`overseer tools`: every tool a session in this workspace gets, where it
-comes from, and what the policy does with it by default."""
+comes from, and what the policy does with it by default — and, apart, the
+installed opt-in tools a session gets only when it names them."""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
+from ..errors import OverseerError
+from ..integrations.catalog import ToolInfo
+from ..registry import Registry, opt_in_entry_points
 from .common import echo_json
 
 
@@ -27,8 +32,8 @@ from .common import echo_json
     "--tool",
     "tool_specs",
     multiple=True,
-    metavar="MODULE:ATTR",
-    help="Also load this tool (repeatable).",
+    metavar="MODULE:ATTR|NAME",
+    help="Also load this tool (repeatable); a bare NAME is an opt-in plugin tool.",
 )
 @click.option(
     "--json",
@@ -60,24 +65,55 @@ def tools(repo: Path, policy_ref: str | None, tool_specs: tuple[str, ...], as_js
             hub.stop()
     for problem in registry.problems:
         notice(problem)
+    unnamed = _opt_in_not_named(registry, notice)
+    held = describe(unnamed.specs.values(), policy, workspace)
+    opt_in = set(opt_in_entry_points())
     if as_json:
-        echo_json([row.as_json() for row in rows])
+        echo_json(
+            [{**r.as_json(), "offered": True, "opt_in": r.name in opt_in} for r in rows]
+            + [{**r.as_json(), "offered": False, "opt_in": True} for r in held]
+        )
         return
-    if not rows:
+    if not rows and not held:
         click.echo("no tools")
         return
+    everything = rows + held
     width = shutil.get_terminal_size((120, 20)).columns
-    name_w = min(max(len(r.name) for r in rows), 40)
-    src_w = min(max(len(r.source) for r in rows), 32)
-    dec_w = max(len(r.decision) for r in rows)
-    click.echo(f"{'TOOL':{name_w}}  {'SOURCE':{src_w}}  {'DEFAULT':{dec_w}}  DESCRIPTION")
-    for r in rows:
+    name_w = min(max(len(r.name) for r in everything), 40)
+    src_w = min(max(len(r.source) for r in everything), 32)
+    dec_w = max(len("DEFAULT"), *(len(r.decision) for r in everything))
+
+    def line(r: ToolInfo) -> str:
         first = r.description.splitlines()[0] if r.description else ""
         room = max(20, width - name_w - src_w - dec_w - 6)
         if len(first) > room:
             first = first[: room - 1] + "…"
-        click.echo(f"{r.name:{name_w}}  {r.source:{src_w}}  {r.decision:{dec_w}}  {first}")
+        return f"{r.name:{name_w}}  {r.source:{src_w}}  {r.decision:{dec_w}}  {first}"
+
+    click.echo(f"{'TOOL':{name_w}}  {'SOURCE':{src_w}}  {'DEFAULT':{dec_w}}  DESCRIPTION")
+    for r in rows:
+        click.echo(line(r))
+    if held:
+        click.echo(
+            "\nopt-in, not offered unless a session names them "
+            '(--tool NAME, or tools = ["NAME"] in the project config):'
+        )
+        for r in held:
+            click.echo(line(r))
     click.echo(f"\npolicy: {policy.name}")
+
+
+def _opt_in_not_named(loaded: Registry, notice: Callable[..., None]) -> Registry:
+    """The installed opt-in tools this listing's sessions would not get."""
+    held = Registry()
+    for name in sorted(opt_in_entry_points()):
+        if name in loaded.specs:
+            continue
+        try:
+            held.add_opt_in(name)
+        except OverseerError as exc:
+            notice(str(exc))
+    return held
 
 
 COMMANDS = [tools]

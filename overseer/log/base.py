@@ -26,6 +26,7 @@ from ..errors import LogWriteError, SessionNotFound
 from ..events import now_ns
 
 if TYPE_CHECKING:
+    from .note import Verifier
     from .verify import VerifyResult
 
 # (seq, ts, kind, payload text, payload_hash, prev_hash, hash): one event as
@@ -181,14 +182,29 @@ class EventStore(ABC):
     # -- integrity -----------------------------------------------------------
 
     @abstractmethod
-    def verify(self, session_id: str | None = None) -> list[VerifyResult]:
-        """Verify one session (id or prefix) or, with None, every session."""
+    def verify(
+        self, session_id: str | None = None, trusted: list[Verifier] | None = None
+    ) -> list[VerifyResult]:
+        """Verify one session (id or prefix) or, with None, every session:
+        chains, Merkle roots against the signed checkpoints, and the
+        checkpoints' signatures against this machine's key and ``trusted``."""
+
+    @abstractmethod
+    def checkpoint_notes(self, session_id: str) -> list[str]:
+        """The session's signed checkpoint notes (C2SP), exactly as signed, in
+        the order they were written (none: sealed before checkpoints, or
+        never sealed)."""
 
     @abstractmethod
     def integrity(self) -> tuple[str, str]:
         """(what was checked, "ok" or the problems): the store's own
         consistency beyond the chains (SQLite's integrity_check, or the rows
         of a PostgreSQL store that break the schema)."""
+
+    def named_keys(self, session_id: str) -> list[str]:
+        """Verifier keys the store says signed the session's checkpoints — a
+        claim for exports to carry, never a key a verification trusts."""
+        return []
 
     # -- the replay's view ---------------------------------------------------
 

@@ -1,10 +1,15 @@
 """Export a session to JSONL and import it back, hashes intact.
 
 Line 1 is ``{"type": "session", ...}`` (the sessions row); then one
-``{"type": "event", ...}`` line per event with its stored hashes; then the
-``message`` and ``blob`` lines the events reference. Import recomputes the
-chain from the file and refuses a file that does not verify, so a shared
-export cannot be quietly edited; it then seals the imported head locally, so
+``{"type": "event", ...}`` line per event with its stored hashes; then one
+``{"type": "checkpoint", "note": ...}`` line per signed checkpoint of the
+session that the exported events reach, in order, and a
+``{"type": "verifier_key", "key": ...}`` line naming the key that signed
+them (a claim only: a verifier trusts the keys it is given, not the file's);
+then the ``message`` and ``blob`` lines the events reference. Import
+recomputes the chain and the Merkle roots from the file and refuses a file
+that does not verify, so a shared export cannot be quietly edited; it keeps
+the file's checkpoints and signs one of its own over the imported events, so
 a later truncation inside the DB is caught too.
 """
 
@@ -23,8 +28,10 @@ from typing import IO, Any
 
 from ..canonical import canonical_json
 from ..errors import LogError, UsageError
-from . import seals
+from . import keys
 from .base import EventStore
+from .checkpoints import Checkpoint, append_note
+from .note import NoteError, Verifier
 from .schema import SESSION_COLUMNS
 from .store import AuditLog
 from .verify import VerifyResult, verify_rows
@@ -86,6 +93,10 @@ def export_session(log: EventStore, session_id: str, out: IO[str]) -> int:
         if kind in ("model_turn", "action_finished"):
             refs.update(_HASH.findall(payload))
         n += 1
+    # Read after the events: a checkpoint signed meanwhile may cover events
+    # this file does not have, and is left out.
+    for rec in _checkpoint_records(log, sid, n):
+        out.write(canonical_json(rec, check=False) + "\n")
     for h in sorted(refs):
         msg = log.get_message(h)
         if msg is not None:
@@ -101,19 +112,49 @@ def export_session(log: EventStore, session_id: str, out: IO[str]) -> int:
     return n
 
 
+def _checkpoint_records(log: EventStore, sid: str, events: int) -> list[dict[str, Any]]:
+    notes = log.checkpoint_notes(sid)
+    out: list[dict[str, Any]] = []
+    signers: set[str] = set()
+    # The keys that may have signed: this machine's, and those the store
+    # names (a team store's runners). Only one that verifies a note is named.
+    candidates: list[Verifier] = []
+    own = keys.local_verifier()
+    for text in ([own.vkey] if own is not None else []) + log.named_keys(sid):
+        with contextlib.suppress(NoteError):
+            candidates.append(Verifier.parse(text))
+    for note in notes:
+        try:
+            cp = Checkpoint.parse(note)
+        except NoteError:
+            continue  # `overseer verify` reports it; an export carries what parses
+        if cp.size > events:
+            continue
+        out.append({"type": "checkpoint", "note": note})
+        for v in candidates:
+            if v.vkey not in signers and cp.open([v]).ok:
+                signers.add(v.vkey)
+    out += [{"type": "verifier_key", "key": k} for k in sorted(signers)]
+    return out
+
+
 def _lines(path: Path) -> Iterator[tuple[int, dict[str, Any], str]]:
     try:
         fh = path.open(encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
     with fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                yield lineno, json.loads(line), line
-            except json.JSONDecodeError as exc:
-                raise UsageError(f"{path}:{lineno}: not JSON ({exc.msg})") from exc
+        lineno = 0
+        try:
+            for lineno, line in enumerate(fh, 1):  # noqa: B007 - read in the except
+                if not line.strip():
+                    continue
+                try:
+                    yield lineno, json.loads(line), line
+                except json.JSONDecodeError as exc:
+                    raise UsageError(f"{path}:{lineno}: not JSON ({exc.msg})") from exc
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"{path}:{lineno + 1}: not UTF-8 text") from exc
 
 
 _PAYLOAD_RE = re.compile(r',"payload":(.*),"payload_hash":"[0-9a-f]{64}","prev_hash"')
@@ -127,6 +168,8 @@ def read_export(
     rows: list[tuple[int, int, str, str, str, str, str]] = []
     extras: list[dict[str, Any]] = []
     for lineno, rec, line in _lines(path):
+        if not isinstance(rec, dict):
+            raise UsageError(f"{path}:{lineno}: not a JSON object")
         kind = rec.get("type")
         if kind == "session":
             session = rec
@@ -147,7 +190,7 @@ def read_export(
                 )
             except (KeyError, ValueError, TypeError) as exc:
                 raise UsageError(f"{path}:{lineno}: event line lacks {exc}") from exc
-        elif kind in ("message", "blob"):
+        elif kind in ("message", "blob", "checkpoint", "verifier_key"):
             extras.append(rec)
         else:
             what = f"unknown record type {kind!r}" if kind else "a line without a record type"
@@ -161,11 +204,31 @@ def read_export(
     return session, rows, extras
 
 
+def export_notes(extras: list[dict[str, Any]]) -> list[str]:
+    return [str(r.get("note")) for r in extras if r.get("type") == "checkpoint"]
+
+
+def export_keys(extras: list[dict[str, Any]]) -> list[Verifier]:
+    """The verifier keys a file names (unparseable ones are left out: they
+    then simply verify nothing)."""
+    out = []
+    for r in extras:
+        if r.get("type") == "verifier_key":
+            try:
+                out.append(Verifier.parse(str(r.get("key"))))
+            except NoteError:
+                pass
+    return out
+
+
 def import_session(log: AuditLog, path: Path) -> VerifyResult:
     session, rows, extras = read_export(path)
     sid = str(session["id"])
-    result = verify_rows(sid, rows)
-    if not result.ok:
+    notes = export_notes(extras)
+    result = verify_rows(sid, rows, notes=notes, trusted=export_keys(extras), trust="self")
+    # Whose key signed is for the importer to judge (`overseer verify FILE
+    # --key`); a file whose content does not match its own checkpoints is refused.
+    if not result.ok and result.kind not in ("untrusted_key", "unsigned"):
         raise LogError(
             f"refusing to import {path}: chain broken at seq {result.first_broken_seq} "
             f"({result.kind}: {result.detail})"
@@ -192,7 +255,7 @@ def import_session(log: AuditLog, path: Path) -> VerifyResult:
                         "INSERT OR IGNORE INTO messages (hash, data) VALUES (?,?)",
                         (rec["hash"], canonical_json(rec["data"], check=False)),
                     )
-                else:
+                elif rec["type"] == "blob":
                     data = base64.b64decode(rec["data"])
                     conn.execute(
                         "INSERT OR IGNORE INTO blobs (hash, size, data) VALUES (?,?,?)",
@@ -202,7 +265,14 @@ def import_session(log: AuditLog, path: Path) -> VerifyResult:
         except sqlite3.Error as exc:
             conn.execute("ROLLBACK")
             raise LogError(f"cannot import into {log.path}: {exc}") from exc
-    if rows:
-        last = rows[-1]
-        seals.append_seal(log.seal_path, log.key, sid, last[0], last[6], len(rows), last[1])
+    try:
+        heads = {r[0]: r[6] for r in rows}
+        for note in notes:
+            size = Checkpoint.parse(note).size
+            append_note(log.seal_path, sid, size, note, heads.get(size, ""))
+        if rows:
+            with log._lock:
+                log.checkpointer.checkpoint(sid, len(rows))
+    except OSError as exc:
+        raise LogError(f"cannot write checkpoint file {log.seal_path}: {exc}") from exc
     return log.verify(sid)[0]

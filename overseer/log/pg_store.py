@@ -24,12 +24,19 @@ from ..canonical import canonical_json
 from ..errors import LogError, SessionNotFound, UsageError
 from ..events import now_ns
 from ..redact import Redactor
-from . import pg_schema
+from . import keys, pg_schema
 from .base import EventRow, EventStore, StoredEvent, pick_session
 from .factory import redact_url
 from .fts import KINDS_SQL
 from .memory import session_db
-from .pg_verify import integrity_problems, verify_store_session
+from .note import Verifier
+from .pg_verify import (
+    CHECKPOINT_KIND,
+    KEY_KIND,
+    integrity_problems,
+    notes_of,
+    verify_store_session,
+)
 from .schema import SESSION_COLUMNS
 from .verify import VerifyResult
 
@@ -285,27 +292,48 @@ class PgStore(EventStore):
 
     # -- integrity -----------------------------------------------------------
 
-    def attestations(self, session_id: str | None = None) -> list[tuple[str, str, str]]:
-        """(session_id, kind, body) of the seals and checkpoints shipped here."""
-        q = "SELECT session_id, kind, body FROM overseer.attestations"
+    def attestations(
+        self, session_id: str | None = None, kind: str | None = None
+    ) -> list[tuple[str, str, str]]:
+        """(session_id, kind, body) of the checkpoints, seals and key claims
+        shipped here, in the order they arrived."""
+        q = "SELECT session_id, kind, body FROM overseer.attestations WHERE true"
+        params: list[Any] = []
         if session_id is not None:
-            return [
-                (r[0], r[1], r[2]) for r in self._query(q + " WHERE session_id = %s", (session_id,))
-            ]
-        return [(r[0], r[1], r[2]) for r in self._query(q + " ORDER BY id")]
+            q += " AND session_id = %s"
+            params.append(session_id)
+        if kind is not None:
+            q += " AND kind = %s"
+            params.append(kind)
+        return [(r[0], r[1], r[2]) for r in self._query(q + " ORDER BY id", params)]
 
-    def verify(self, session_id: str | None = None) -> list[VerifyResult]:
+    def verify(
+        self, session_id: str | None = None, trusted: list[Verifier] | None = None
+    ) -> list[VerifyResult]:
+        verifiers, trust = keys.trusted_here(trusted or [])
+
+        def one(
+            sid: str, rows: Iterable[EventRow], recs: list[tuple[str, str, str]]
+        ) -> VerifyResult:
+            return verify_store_session(sid, rows, recs, verifiers, trust)
+
         if session_id is not None:
             sid = self.resolve(session_id)
-            return [verify_store_session(sid, self.raw_rows(sid), self.attestations(sid))]
+            return [one(sid, self.raw_rows(sid), self.attestations(sid))]
         ids = [r[0] for r in self._query("SELECT id FROM overseer.sessions ORDER BY started")]
         by_session: dict[str, list[tuple[str, str, str]]] = {}
         for rec in self.attestations():
             by_session.setdefault(rec[0], []).append(rec)
-        out = [verify_store_session(s, self.raw_rows(s), by_session.get(s, [])) for s in ids]
+        out = [one(s, self.raw_rows(s), by_session.get(s, [])) for s in ids]
         for sid in sorted(set(by_session) - set(ids)):
-            out.append(verify_store_session(sid, iter(()), by_session[sid]))
+            out.append(one(sid, iter(()), by_session[sid]))
         return out
+
+    def checkpoint_notes(self, session_id: str) -> list[str]:
+        return notes_of(self.attestations(session_id, CHECKPOINT_KIND))
+
+    def named_keys(self, session_id: str) -> list[str]:
+        return [body for _s, _k, body in self.attestations(session_id, KEY_KIND)]
 
     def integrity(self) -> tuple[str, str]:
         problems = integrity_problems(self._query)

@@ -1,10 +1,16 @@
-"""Seals: signed checkpoints of a session's chain head, kept outside the DB.
+"""The seal sidecar file next to the DB (``audit.db.seals``), and legacy HMAC seals.
 
-A seal says "session S had ``count`` events, the last one at ``seq`` with hash
-``head``", signed with HMAC-SHA256 under a key in overseer's config dir (mode
-0600, created on first use). Seals are appended to a sidecar file next to the
-DB (``audit.db.seals``), so deleting the tail of a session inside the DB, or a
-whole session, is detected: the DB no longer reaches the sealed head.
+Each line is JSON. Since signed checkpoints, a line is
+``{"session", "size", "note"}`` holding a C2SP checkpoint note signed with
+Ed25519 (overseer.log.checkpoints); `read_seals` collects those per session
+for verification, which needs only verifier keys.
+
+Sessions sealed before that have HMAC lines: "session S had ``count``
+events, the last one at ``seq`` with hash ``head``", signed with HMAC-SHA256
+under the key in overseer's config dir (``seal.key``). They still verify
+where that key exists, and are reported as HMAC-sealed. Because the sidecar
+lives outside the DB, deleting the tail of a session inside the DB, or a
+whole session, is detected: the DB no longer reaches the sealed size.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import hmac
 import json
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from hashlib import sha256
 from pathlib import Path
 
@@ -91,22 +97,45 @@ def append_seal(
 
 @dataclass
 class SealFile:
-    latest: dict[str, SealRecord]  # the highest-seq seal per session
+    # The highest sealed point per session, whatever sealed it: a checkpoint
+    # line (seq = its size, head = the chain hash there, mac empty) or an
+    # HMAC seal that checks. The prune record binds to these.
+    latest: dict[str, SealRecord]
     bad: dict[str, list[str]]  # session -> problems (unparseable lines, bad macs)
+    notes: dict[str, list[str]] = field(
+        default_factory=dict
+    )  # session -> checkpoint notes, file order
+    hmac: dict[str, SealRecord] = field(default_factory=dict)  # the highest HMAC seal that checks
+
+
+def _keep_highest(into: dict[str, SealRecord], rec: SealRecord) -> None:
+    cur = into.get(rec.session)
+    if cur is None or rec.seq >= cur.seq:
+        into[rec.session] = rec
 
 
 def read_seals(path: Path, key: bytes | None) -> SealFile:
-    latest: dict[str, SealRecord] = {}
-    bad: dict[str, list[str]] = {}
+    """Every line of the sidecar; HMAC seals are checked with ``key`` here,
+    checkpoint notes are only collected (verification checks them against
+    the keys it trusts)."""
+    out = SealFile({}, {}, {}, {})
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
-        return SealFile(latest, bad)
+        return out
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
             d = json.loads(line)
+            if isinstance(d, dict) and "note" in d:
+                sid = str(d["session"])
+                out.notes.setdefault(sid, []).append(str(d["note"]))
+                size = int(d["size"])
+                _keep_highest(
+                    out.latest, SealRecord(sid, size, str(d.get("head", "")), size, 0, "")
+                )
+                continue
             rec = SealRecord(
                 str(d["session"]),
                 int(d["seq"]),
@@ -116,13 +145,12 @@ def read_seals(path: Path, key: bytes | None) -> SealFile:
                 str(d["mac"]),
             )
         except (ValueError, KeyError, TypeError):
-            bad.setdefault("*", []).append(f"{path.name}:{lineno}: unreadable seal line")
+            out.bad.setdefault("*", []).append(f"{path.name}:{lineno}: unreadable seal line")
             continue
         if not check(key, rec):
             why = "no seal key to check it" if key is None else "signature does not match"
-            bad.setdefault(rec.session, []).append(f"seal at seq {rec.seq}: {why}")
+            out.bad.setdefault(rec.session, []).append(f"seal at seq {rec.seq}: {why}")
             continue
-        cur = latest.get(rec.session)
-        if cur is None or rec.seq >= cur.seq:
-            latest[rec.session] = rec
-    return SealFile(latest, bad)
+        _keep_highest(out.latest, rec)
+        _keep_highest(out.hmac, rec)
+    return out

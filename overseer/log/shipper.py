@@ -33,8 +33,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LogError
+from . import keys
 from .pg_schema import CHANNEL
 from .pg_store import PgStore, StoreUnavailable, connect
+from .pg_verify import CHECKPOINT_KIND, KEY_KIND, SEAL_KIND
 from .store import AuditLog
 
 BATCH = max(1, int(os.environ.get("OVERSEER_SHIP_BATCH", "2000")))
@@ -55,17 +57,14 @@ class ShipReport:
     session_id: str
     sent: int = 0  # events the store did not have
     already: int = 0  # events it had
-    attestations: int = 0  # seal records added
+    attestations: int = 0  # checkpoint notes, seals and key claims added
     head: int = 0  # the store's head seq afterwards
+    # A point the runner signs at (the first event, a seal) was shipped but
+    # its checkpoint was not on file yet: ship again shortly.
+    awaiting_note: bool = False
 
 
-def _attestation_files(log: AuditLog) -> list[tuple[str, Path]]:
-    """The records kept beside the local chain, by kind. (Signed checkpoints
-    join this list when they land: each is shipped as its exact line.)"""
-    return [("seal", log.seal_path)]
-
-
-def _attestation_lines(path: Path, offset: int) -> tuple[list[str], int]:
+def _sidecar_lines(path: Path, offset: int) -> tuple[list[str], int]:
     """Complete lines of ``path`` from ``offset``, and the offset after them."""
     try:
         with path.open("rb") as fh:
@@ -78,14 +77,42 @@ def _attestation_lines(path: Path, offset: int) -> tuple[list[str], int]:
     return [ln for ln in lines if ln.strip()], offset + end
 
 
+# (kind, seq it vouches for, body): a record shipped beside a session's chain.
+Attestation = tuple[str, int, str]
+
+
+def _attestation(line: str) -> tuple[str, Attestation] | None:
+    """(session, record) from one line of the sidecar file: a signed
+    checkpoint ships as its note exactly as signed, a legacy HMAC seal as
+    its line; an unreadable line ships as nothing (`verify` of the local
+    log reports it)."""
+    try:
+        d = json.loads(line)
+        if not isinstance(d, dict):
+            return None
+        if "note" in d:
+            return str(d["session"]), (CHECKPOINT_KIND, int(d["size"]), str(d["note"]))
+        return str(d["session"]), (SEAL_KIND, int(d["seq"]), line)
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 class _Source:
     """What is read from the local log, through its own SQLite connection."""
 
-    def __init__(self, log: AuditLog) -> None:
+    def __init__(self, log: AuditLog, only: str | None = None) -> None:
         self.log = log
+        self.only = only  # a running session's shipper keeps only its own records
         uri = Path(log.path).resolve().as_uri() + "?mode=ro"
         self.conn = sqlite3.connect(uri, uri=True, timeout=30)
-        self.offsets: dict[Path, int] = {}
+        self.offset = 0  # how far the sidecar file has been read
+        # Records read but not shipped yet, per session: a checkpoint goes to
+        # the store only with (or after) the events it covers, so the store
+        # never holds a checkpoint beyond its own copy of the chain.
+        self.pending: dict[str, list[Attestation]] = {}
+        self.key_sent: set[str] = set()
+        self.noted: dict[str, int] = {}  # the highest checkpoint size read per session
+        self.signed_at: dict[str, int] = {}  # the highest signing point shipped per session
         # What this source last got the store to acknowledge, per session: a
         # background shipper then skips re-reading the store's head and
         # re-sending an unchanged session row (two round trips a burst).
@@ -96,7 +123,11 @@ class _Source:
     def forget(self) -> None:
         self.acked.clear()
         self.rows_sent.clear()
-        self.offsets.clear()  # seal lines are re-sent whole: the store skips known ones
+        self.offset = 0  # sidecar lines are re-read whole: the store skips known ones
+        self.pending.clear()
+        self.key_sent.clear()
+        self.noted.clear()
+        self.signed_at.clear()
 
     def close(self) -> None:
         self.conn.close()
@@ -151,20 +182,32 @@ class _Source:
         ).fetchall()
         return blobs, messages
 
-    def attestations(self, sid: str, *, since_last: bool) -> list[tuple[str, int | None, str]]:
-        out: list[tuple[str, int | None, str]] = []
-        for kind, path in _attestation_files(self.log):
-            lines, end = _attestation_lines(path, self.offsets.get(path, 0) if since_last else 0)
-            self.offsets[path] = end
-            for line in lines:
-                try:
-                    d = json.loads(line)
-                except ValueError:
-                    continue  # `verify` of the local log reports unreadable lines
-                if isinstance(d, dict) and d.get("session") == sid:
-                    seq = d.get("seq")
-                    out.append((kind, seq if isinstance(seq, int) else None, line))
-        return out
+    def read_attestations(self, *, since_last: bool) -> None:
+        """Read the sidecar file's new lines (all of it unless ``since_last``)
+        into ``pending``."""
+        if not since_last:
+            self.offset = 0
+            self.pending.clear()
+        lines, self.offset = _sidecar_lines(self.log.seal_path, self.offset)
+        for line in lines:
+            rec = _attestation(line)
+            if rec is None or (self.only is not None and rec[0] != self.only):
+                continue
+            self.pending.setdefault(rec[0], []).append(rec[1])
+            if rec[1][0] == CHECKPOINT_KIND:
+                self.noted[rec[0]] = max(self.noted.get(rec[0], 0), rec[1][1])
+
+    def due(self, sid: str, head: int) -> list[Attestation]:
+        """The pending records of ``sid`` the store can take once it has the
+        chain through ``head``; the later ones stay pending."""
+        recs = self.pending.get(sid, [])
+        ready = [r for r in recs if r[1] <= head]
+        self.pending[sid] = [r for r in recs if r[1] > head]
+        if ready and sid not in self.key_sent:
+            own = keys.local_verifier()
+            if own is not None:
+                ready.append((KEY_KIND, 0, own.vkey))
+        return ready
 
 
 def _upsert_session(conn: Any, row: tuple[Any, ...]) -> None:
@@ -193,12 +236,36 @@ def _resume_point(source: _Source, store: PgStore, sid: str) -> int:
     return after
 
 
+def _insert_attestations(cur: Any, sid: str, records: list[Attestation]) -> int:
+    """Add records the store lacks; returns how many were new."""
+    import hashlib
+
+    cur.executemany(
+        "INSERT INTO overseer.attestations (session_id, kind, seq, body, body_hash)"
+        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (kind, body_hash) DO NOTHING"
+        " RETURNING 1",
+        [
+            (sid, kind, seq or None, body, hashlib.sha256(body.encode()).hexdigest())
+            for kind, seq, body in records
+        ],
+        returning=True,
+    )
+    added = 0
+    while True:
+        added += len(cur.fetchall())
+        if not cur.nextset():
+            return added
+
+
 def ship_session(
     source: _Source, store: PgStore, sid: str, *, since_last: bool = False
 ) -> ShipReport:
-    """Bring the store's copy of session ``sid`` level with the local log."""
-    import hashlib
+    """Bring the store's copy of session ``sid`` level with the local log.
 
+    Each batch of events goes in one transaction with the blobs and messages
+    it references and the checkpoints it completes, so the store never
+    holds a checkpoint beyond its chain nor a chain without its checkpoint.
+    """
     report = ShipReport(sid)
     conn = store.conn
     row = source.session(sid)
@@ -212,6 +279,11 @@ def ship_session(
         report.already = after
     for rows in source.batches(sid, after):
         blobs, messages = source.referenced(rows)
+        # Read after the events: a checkpoint is written once its events are
+        # committed, so every note these rows complete is on file by now.
+        source.read_attestations(since_last=since_last or report.sent > 0)
+        head = rows[-1][0]
+        records = source.due(sid, head)
         with conn.transaction(), conn.cursor() as cur:
             if blobs:
                 cur.executemany(
@@ -228,27 +300,27 @@ def ship_session(
             with cur.copy(_COPY_EVENTS) as copy:
                 for r in rows:
                     copy.write_row((sid, *r))
+            if records:
+                report.attestations += _insert_attestations(cur, sid, records)
+        if records:
+            source.key_sent.add(sid)
         report.sent += len(rows)
-        report.head = source.acked[sid] = rows[-1][0]
+        report.head = source.acked[sid] = head
+        signed_at = max((r[0] for r in rows if r[0] == 1 or r[2] == "seal"), default=0)
+        source.signed_at[sid] = max(source.signed_at.get(sid, 0), signed_at)
     source.acked.setdefault(sid, after)
-    records = source.attestations(sid, since_last=since_last)
-    if records:
-        with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO overseer.attestations (session_id, kind, seq, body, body_hash)"
-                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (kind, body_hash) DO NOTHING"
-                " RETURNING 1",
-                [
-                    (sid, kind, seq, body, hashlib.sha256(body.encode()).hexdigest())
-                    for kind, seq, body in records
-                ],
-                returning=True,
-            )
-            while True:
-                report.attestations += len(cur.fetchall())
-                if not cur.nextset():
-                    break
     report.head = report.head or after
+    if not report.sent:
+        # Nothing new in the chain: records for what the store already has
+        # (a note written after its events were shipped, or `overseer ship`
+        # of a session shipped before).
+        source.read_attestations(since_last=since_last)
+        records = source.due(sid, report.head)
+        if records:
+            with conn.transaction(), conn.cursor() as cur:
+                report.attestations += _insert_attestations(cur, sid, records)
+            source.key_sent.add(sid)
+    report.awaiting_note = source.signed_at.get(sid, 0) > source.noted.get(sid, 0)
     return report
 
 
@@ -282,6 +354,7 @@ class Shipper:
     LINGER_S = 0.2  # gather a burst of appends into one batch (well inside the 1 s target)
     RETRY_MIN_S = 0.2
     RETRY_MAX_S = 5.0
+    NOTE_RETRY_S = 0.3
 
     def __init__(
         self,
@@ -302,6 +375,7 @@ class Shipper:
         self._source: _Source | None = None
         self._threads: list[threading.Thread] = []
         self._deadline = 0.0
+        self._awaited = 0  # passes in a row that found a checkpoint still missing
 
     def start(self) -> Shipper:
         head = self.log.head(self.session_id)
@@ -349,7 +423,7 @@ class Shipper:
                 time.sleep(self.LINGER_S)
             self._wake.clear()
             try:
-                self._ship_once()
+                awaiting = self._ship_once()
             except Exception as exc:  # noqa: BLE001 - an outage must never reach the agent
                 self._failed(exc)
                 retry = min(self.RETRY_MAX_S, (retry or self.RETRY_MIN_S / 2) * 2)
@@ -359,13 +433,20 @@ class Shipper:
                     time.sleep(min(retry, max(0.0, self._deadline - time.monotonic())))
                     self._wake.set()
                 continue
-            retry = None
+            # A checkpoint is signed just after the event it covers: if it
+            # was not on file yet, look again shortly (not a busy loop: a
+            # few passes at most, and only right after a seal).
+            retry = self.NOTE_RETRY_S if awaiting else None
             if self._closing.is_set() and self.status.lag == 0:
-                return
+                if not awaiting or time.monotonic() >= self._deadline:
+                    return
+                time.sleep(self.NOTE_RETRY_S)
+                self._wake.set()
 
-    def _ship_once(self) -> None:
+    def _ship_once(self) -> bool:
+        """One pass; whether a checkpoint is still awaited."""
         if self._source is None:
-            self._source = _Source(self.log)
+            self._source = _Source(self.log, only=self.session_id)
         if self._store is None:
             self._store = PgStore(self.url)
         try:
@@ -383,6 +464,10 @@ class Shipper:
                 f"shipping to {self.status.store} resumed: the store has the session through "
                 f"seq {self.status.shipped_seq}"
             )
+        # Bounded: a checkpoint that never comes (its signing failed, and the
+        # run stops for that) must not keep this thread awake.
+        self._awaited = self._awaited + 1 if report.awaiting_note else 0
+        return report.awaiting_note and self._awaited <= 20
 
     def _failed(self, exc: BaseException) -> None:
         first = self.status.error is None

@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from ..canonical import canonical_json
-from ..errors import SessionNotFound
+from ..errors import LogWriteError, SessionNotFound
 from ..events import now_ns
 from ..redact import Redactor
-from . import fts, seals
+from . import fts, keys, seals
 from .base import EventRow, StoredEvent, pick_session
+from .note import Verifier
 from .schema import SESSION_COLUMNS
+from .unusable import unusable
 from .verify import VerifyResult, integrity_check, verify_all, verify_session
 
 _EVENT_COLUMNS = "id, session_id, seq, ts, kind, payload, payload_hash, prev_hash, hash"
@@ -42,16 +44,22 @@ class SQLiteReads:
     def post(self, session_id: str, kind: str, payload: dict[str, Any], by: str) -> int:
         text = canonical_json(self.redactor.value(payload), check=False)
         with self._lock:
-            cur = self.conn.execute(
-                "INSERT INTO inbox (session_id, kind, payload, by, created) VALUES (?,?,?,?,?)",
-                (session_id, kind, text, by, now_ns()),
-            )
+            try:
+                cur = self.conn.execute(
+                    "INSERT INTO inbox (session_id, kind, payload, by, created) VALUES (?,?,?,?,?)",
+                    (session_id, kind, text, by, now_ns()),
+                )
+            except sqlite3.Error as exc:
+                raise LogWriteError(unusable(self.path, exc, "write to")) from exc
             return int(cur.lastrowid or 0)
 
     def take(self, session_id: str, kind: str | None = None) -> list[dict[str, Any]]:
         """Claim the untaken inbox rows of a session (each is taken once)."""
         with self._lock:
-            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise LogWriteError(unusable(self.path, exc, "write to")) from exc
             try:
                 q = "SELECT id, kind, payload, by, created FROM inbox WHERE session_id=? AND taken IS NULL"
                 params: list[Any] = [session_id]
@@ -203,12 +211,24 @@ class SQLiteReads:
         # Its own connection: the replay reads from the UI's threads.
         return sqlite3.connect(str(self.path), check_same_thread=False)
 
-    def verify(self, session_id: str | None = None) -> list[VerifyResult]:
-        """Verify one session (id or prefix) or, with None, every session."""
+    def verify(
+        self, session_id: str | None = None, trusted: list[Verifier] | None = None
+    ) -> list[VerifyResult]:
+        """Verify one session (id or prefix) or, with None, every session,
+        trusting this machine's verifier key and ``trusted``."""
         seal_file = seals.read_seals(self.seal_path, seals.load_key(create=False))
+        verifiers, trust = keys.trusted_here(trusted or [])
         if session_id is not None:
-            return [verify_session(self.conn, self.resolve(session_id), seal_file)]
-        return verify_all(self.conn, seal_file)
+            sid = self.resolve(session_id)
+            return [verify_session(self.conn, sid, seal_file, verifiers, trust)]
+        return verify_all(self.conn, seal_file, verifiers, trust)
+
+    def checkpoint_notes(self, session_id: str) -> list[str]:
+        return seals.read_seals(self.seal_path, None).notes.get(session_id, [])
+
+    def named_keys(self, session_id: str) -> list[str]:
+        own = keys.local_verifier()
+        return [own.vkey] if own is not None else []
 
     def integrity(self) -> tuple[str, str]:
         return "sqlite integrity_check", integrity_check(self.conn)

@@ -1,4 +1,4 @@
-"""AuditLog: the append-only, hash-chained, sealed record of every session.
+"""AuditLog: the append-only, hash-chained, checkpointed record of every session.
 
 One SQLite file (WAL, ``synchronous=FULL``). Every ``append`` is its own
 transaction and returns only once the commit is durable: the broker relies on
@@ -11,6 +11,7 @@ is read inside the ``BEGIN IMMEDIATE`` transaction that extends it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 import socket
@@ -30,8 +31,10 @@ from ..paths import default_log_path, seal_path_for
 from ..redact import Redactor
 from . import schema, seals
 from .base import Appended, EventStore, StoredEvent, iso
+from .checkpoints import Checkpoint, Checkpointer
 from .liveness import mark_interrupted, proc_start
 from .sqlite_read import SQLiteReads
+from .unusable import unusable
 
 __all__ = ["Appended", "AuditLog", "StoredEvent", "iso"]
 
@@ -94,15 +97,23 @@ class AuditLog(SQLiteReads, EventStore):
         self._sealer: threading.Thread | None = None
         self._closing = threading.Event()
         self._key: bytes | None = None
+        self.checkpointer = Checkpointer(self)
         self._heads: dict[str, tuple[int, str]] = {}  # session -> (seq, hash) last written here
         self._wal_sized = False
         self._subscribers: list[Callable[[str, int, str, dict[str, Any]], None]] = []
-        if not self.path.exists():
-            if not create:
-                raise LogError(
-                    f"no audit log at {self.path}; pass --log PATH or set OVERSEER_LOG to an existing log"
-                )
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        doing = "open"  # a path that cannot hold a log: one line that says why
+        try:
+            if self.path.is_dir():
+                raise IsADirectoryError(errno.EISDIR, "is a directory", str(self.path))
+            if not self.path.exists():
+                if not create:
+                    raise LogError(
+                        f"no audit log at {self.path}; pass --log PATH or set OVERSEER_LOG to an existing log"
+                    )
+                doing = "create"
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LogError(unusable(self.path, exc, doing)) from exc
         try:
             self.conn = sqlite3.connect(
                 str(self.path), timeout=60.0, isolation_level=None, check_same_thread=False
@@ -113,10 +124,16 @@ class AuditLog(SQLiteReads, EventStore):
             if not schema.is_overseer_db(self.conn):
                 self._create_schema()
         except sqlite3.DatabaseError as exc:
-            raise LogError(
-                f"{self.path} is not a readable overseer audit log ({exc}); "
-                "check the path, or restore the file from a backup"
-            ) from exc
+            if getattr(exc, "sqlite_errorname", "").startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")):
+                raise LogError(
+                    f"{self.path} is not a readable overseer audit log ({exc}); "
+                    "check the path, or restore the file from a backup"
+                ) from exc
+            # Not the file's content but where it is: no permission, a
+            # read-only file system, a full disk...
+            raise LogError(unusable(self.path, exc)) from exc
+        except OSError as exc:  # the schema lock on the directory
+            raise LogError(unusable(self.path, exc)) from exc
         self.journal_mode = mode
         mark_interrupted(self.conn, self._lock)
 
@@ -216,10 +233,12 @@ class AuditLog(SQLiteReads, EventStore):
                     ),
                 )
             except sqlite3.Error as exc:
-                raise LogWriteError(f"cannot create session in {self.path}: {exc}") from exc
+                raise LogWriteError(unusable(self.path, exc, "start a session in")) from exc
         payload.pid = pid
         payload.host = socket.gethostname()
-        self.append(sid, "session_started", payload)
+        started = self.append(sid, "session_started", payload)
+        with self._lock:  # signed from the first event on
+            self.checkpointer.checkpoint(sid, started.seq)
         return sid
 
     def append(
@@ -381,7 +400,7 @@ class AuditLog(SQLiteReads, EventStore):
             except sqlite3.Error as exc:
                 self._rollback()
                 self._heads.pop(session_id, None)
-                raise LogWriteError(f"cannot write to audit log {self.path}: {exc}") from exc
+                raise LogWriteError(unusable(self.path, exc, "write to")) from exc
         raise LogWriteError(
             f"cannot extend session {session_id}: its chain is being written by another process"
         )
@@ -439,27 +458,14 @@ class AuditLog(SQLiteReads, EventStore):
             with contextlib.suppress(sqlite3.Error):
                 self.conn.execute("ROLLBACK")
 
-    def seal(self, session_id: str) -> seals.SealRecord | None:
-        """Record a ``seal`` event and sign the new head into the sidecar file."""
+    def seal(self, session_id: str) -> Checkpoint | None:
+        """Record a ``seal`` event and sign a checkpoint of the session's
+        Merkle tree into the sidecar file (overseer.log.checkpoints)."""
         with self._lock:
-            head = self.head(session_id)
-            if head is None:
-                return None
-            seq, h = head
-            sealed = self.append(session_id, "seal", {"seq": seq, "head": h, "count": seq})
-            self._since_seal[session_id] = (0, sealed.ts)
-            try:
-                return seals.append_seal(
-                    self.seal_path,
-                    self.key,
-                    session_id,
-                    sealed.seq,
-                    sealed.hash,
-                    sealed.seq,
-                    sealed.ts,
-                )
-            except OSError as exc:
-                raise LogWriteError(f"cannot write seal file {self.seal_path}: {exc}") from exc
+            checkpoint = self.checkpointer.seal(session_id)
+            if checkpoint is not None:
+                self._since_seal[session_id] = (0, now_ns())
+            return checkpoint
 
     def end_session(
         self,
@@ -496,7 +502,7 @@ class AuditLog(SQLiteReads, EventStore):
         try:
             self.conn.execute(f"PRAGMA synchronous={level}")
         except sqlite3.Error as exc:
-            raise LogWriteError(f"cannot write to audit log {self.path}: {exc}") from exc
+            raise LogWriteError(unusable(self.path, exc, "write to")) from exc
         try:
             yield
         finally:
@@ -514,7 +520,7 @@ class AuditLog(SQLiteReads, EventStore):
             try:
                 self.conn.execute(sql, params)
             except sqlite3.Error as exc:
-                raise LogWriteError(f"cannot store {what} in {self.path}: {exc}") from exc
+                raise LogWriteError(unusable(self.path, exc, f"store {what} in")) from exc
 
     def put_message(self, message: dict[str, Any]) -> str:
         """Store a model message once (redacted, canonical); returns its hash."""

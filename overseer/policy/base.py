@@ -27,6 +27,10 @@ class Verdict(BaseModel):
     # If this call runs (allowed, or an `ask` a person approved), it may use
     # the network: set only by a rule that names network (network = true).
     network: bool = False
+    # The ask (or deny) comes from analysis, not from a rule: outside the
+    # workspace, a protected path, workspace code with no sandbox, a finding
+    # in a part. No "always allow" grant may cover it.
+    hard: bool = False
 
 
 @runtime_checkable

@@ -209,10 +209,15 @@ class RulePolicy:
             # An `ask` rule that names network (network = true) lets the call
             # use it once a person has approved: they saw what would run.
             approved_net = strict.decision == "ask" and net_rule and s.network
+            # What analysis would not let any rule cover stays hard when an
+            # ask rule decided first: an approval for `rm -f ../x` must not
+            # become a grant for paths outside the workspace.
+            hard = bool(s.outside or s.unresolved)
             return Result(
                 strict.decision,
                 strict.name,
                 strict.reason or f"rule {strict.name}",
+                hard=hard,
                 network_allowed=approved_net,
             )
         if strict_only:
@@ -474,8 +479,14 @@ class RulePolicy:
         # Network is granted only where an allow rule with network = true
         # covered a part that needs it (the sandbox opens nothing else).
         network = any(network_ok)
+        hard = any(r.hard and r.decision != "allow" for r in results)
         return Verdict(
-            decision=best.decision, rule=best.rule, reason=reason, parts=parts, network=network
+            decision=best.decision,
+            rule=best.rule,
+            reason=reason,
+            parts=parts,
+            network=network,
+            hard=hard,
         )
 
     def strictest(self) -> Decision:

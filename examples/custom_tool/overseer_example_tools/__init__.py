@@ -8,6 +8,8 @@
   allow-list of hosts. It refuses other hosts itself, and declares the host
   so the policy can judge it too.
 
-Both are registered through the ``overseer.tools`` entry-point group in this
-package's pyproject.toml; ``policy.toml`` beside it holds their rules.
+Both are registered in the ``overseer.tools.opt_in`` entry-point group in
+this package's pyproject.toml: installed, they are listed by ``overseer
+tools`` but offered to an agent only when a session names them (``--tool
+deploy_preview``). ``policy.toml`` beside it holds their rules.
 """
