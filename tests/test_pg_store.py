@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -154,6 +155,81 @@ def test_the_store_refuses_events_that_do_not_follow_and_changes(shipped, runner
     with pytest.raises(psycopg.errors.CheckViolation):
         sql(url, "INSERT INTO overseer.blobs VALUES (%s, 1, 'x')", ("0" * 64,))
     assert overseer("verify", sid, "--log", url, "--key", runner_key).exit_code == 0
+
+
+def _continue(sid: str, seq: int, prev: str, n: int) -> list[list[object]]:
+    """n valid events after (seq, prev): rows as a shipper COPYs them."""
+    rows: list[list[object]] = []
+    for i in range(1, n + 1):
+        payload = canonical_json({"topic": "t", "message": f"m{i}"})
+        ts = 1_700_000_000_000_000_000 + i
+        ph = sha256_hex(event_body(sid, ts, "notice", payload))
+        h = chain_hash(prev, seq + i, ph)
+        rows.append([sid, seq + i, ts, "notice", payload, ph, prev, h])
+        prev = h
+    return rows
+
+
+def _copy(url: str, rows: list[list[object]]) -> None:
+    cols = "session_id, seq, ts, kind, payload, payload_hash, prev_hash, hash"
+    with (
+        psycopg.connect(url, autocommit=True) as conn,
+        conn.cursor() as cur,
+        cur.copy(f"COPY overseer.events ({cols}) FROM STDIN") as copy,
+    ):
+        for r in rows:
+            copy.write_row(r)
+
+
+def test_a_batch_is_refused_whole_at_its_first_bad_row(shipped) -> None:
+    _log_path, sid, url = shipped
+    ((seq, head),) = sql(
+        url,
+        "SELECT seq, hash FROM overseer.events WHERE session_id = %s ORDER BY seq DESC LIMIT 1",
+        (sid,),
+    )
+
+    def bad(k: int, change: Callable[[list[object]], None], why: str) -> None:
+        rows = _continue(sid, seq, head, 6)
+        change(rows[k])
+        with pytest.raises(psycopg.errors.IntegrityConstraintViolation) as err:
+            _copy(url, rows)
+        assert f"event {seq + k + 1} of session {sid}: {why}" in str(err.value)
+
+    def relink(r: list[object]) -> None:
+        r[6] = "1" * 64
+
+    def edit(r: list[object]) -> None:
+        r[4] = str(r[4]).replace("m", "M")
+
+    def rehash(r: list[object]) -> None:
+        r[7] = "2" * 64
+
+    def skip(r: list[object]) -> None:
+        r[1] = int(str(r[1])) + 10
+
+    bad(3, relink, "broken_link: prev_hash is not the hash of event")
+    bad(2, edit, "hash_mismatch: the content does not hash to payload_hash")
+    bad(4, rehash, "hash_mismatch: hash does not follow the chain formula")
+    # The row after a changed hash no longer links to it: the change is named.
+    bad(0, rehash, "hash_mismatch: hash does not follow")
+    with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="seq_gap"):
+        rows = _continue(sid, seq, head, 6)
+        skip(rows[5])
+        _copy(url, rows)
+    assert sql(url, "SELECT max(seq) FROM overseer.events WHERE session_id = %s", (sid,)) == [
+        (seq,)
+    ]
+    # Two sessions in one statement, each following its own chain: taken.
+    sql(url, "INSERT INTO overseer.sessions (id) VALUES ('other')")
+    _copy(url, _continue(sid, seq, head, 4) + _continue("other", 0, GENESIS, 3))
+    fresh = _continue("other2", 0, GENESIS, 2)
+    with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="no such session"):
+        _copy(url, fresh)
+    sql(url, "INSERT INTO overseer.sessions (id) VALUES ('other2')")
+    fresh[0][6] = "3" * 64
+    with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="genesis hash"):
+        _copy(url, fresh)
 
 
 def test_rows_tampered_by_the_owner_are_reported_with_the_usual_kinds(

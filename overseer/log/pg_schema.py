@@ -61,6 +61,17 @@ $fn$;
 """
 
 
+# canonical.event_body and canonical.chain_hash, in SQL, over a row ``n``.
+_PAYLOAD_HASH_SQL = (
+    "encode(sha256(convert_to('{\"kind\":' || to_json(n.kind)::text || ',\"payload\":' || n.payload"
+    " || ',\"session_id\":' || to_json(n.session_id)::text || ',\"ts\":' || n.ts::text || '}',"
+    " 'UTF8')), 'hex')"
+)
+_CHAIN_HASH_SQL = (
+    "encode(sha256(convert_to(n.prev_hash || ':' || n.seq::text || ':' || n.payload_hash, 'UTF8')),"
+    " 'hex')"
+)
+
 _V1 = f"""
 CREATE SCHEMA IF NOT EXISTS overseer;
 
@@ -134,43 +145,51 @@ CREATE INDEX search_terms_tsv ON overseer.search_terms USING gin (tsv);
 
 CREATE FUNCTION overseer.events_check_chain() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
-DECLARE bad record;
+DECLARE bad record; bad_hash record; link_broken boolean; hash_broken boolean;
 BEGIN
-  -- Each row's predecessor is the previous row of the same statement when
-  -- there is one (a window, no index probe), else the stored event.
-  WITH n AS (
-    SELECT r.session_id, r.seq, r.ts, r.kind, r.payload, r.payload_hash, r.prev_hash, r.hash,
-           lag(r.seq) OVER w AS before_seq, lag(r.hash) OVER w AS before_hash
-    FROM new_rows r WINDOW w AS (PARTITION BY r.session_id ORDER BY r.seq)
-  )
-  SELECT n.session_id, n.seq, w.why INTO bad
-  FROM n
-  CROSS JOIN LATERAL (SELECT CASE
-      WHEN n.seq = 1 THEN '{GENESIS}'
-      WHEN n.before_seq = n.seq - 1 THEN n.before_hash
-      WHEN n.before_seq IS NULL THEN (SELECT p.hash FROM overseer.events p
-                                      WHERE p.session_id = n.session_id AND p.seq = n.seq - 1)
-    END AS link) l
-  CROSS JOIN LATERAL (SELECT CASE
-    WHEN n.seq = 1 AND n.prev_hash <> l.link
-      THEN 'broken_link: the first event must link to the genesis hash'
-    WHEN l.link IS NULL
-      THEN 'seq_gap: the store has no event ' || (n.seq - 1) || ' to link to'
-    WHEN n.prev_hash <> l.link
-      THEN 'broken_link: prev_hash is not the hash of event ' || (n.seq - 1)
-    WHEN n.payload_hash <> encode(sha256(convert_to(
-        '{{"kind":' || to_json(n.kind)::text || ',"payload":' || n.payload
-        || ',"session_id":' || to_json(n.session_id)::text || ',"ts":' || n.ts::text || '}}',
-        'UTF8')), 'hex')
-      THEN 'hash_mismatch: the content does not hash to payload_hash'
-    WHEN n.hash <> encode(sha256(convert_to(
-        n.prev_hash || ':' || n.seq::text || ':' || n.payload_hash, 'UTF8')), 'hex')
-      THEN 'hash_mismatch: hash does not follow the chain formula'
-    END AS why) w
-  WHERE w.why IS NOT NULL
+  -- Links. Each row's predecessor is the previous row of the same statement
+  -- when there is one (a window over the narrow columns only: sorting the
+  -- payloads too cost more than all the hashing), else the stored event.
+  SELECT n.session_id, n.seq, CASE
+      WHEN n.link IS NULL THEN 'seq_gap: the store has no event ' || (n.seq - 1) || ' to link to'
+      WHEN n.seq = 1 THEN 'broken_link: the first event must link to the genesis hash'
+      ELSE 'broken_link: prev_hash is not the hash of event ' || (n.seq - 1)
+    END AS why INTO bad
+  FROM (
+    SELECT m.session_id, m.seq, m.prev_hash, CASE
+        WHEN m.seq = 1 THEN '{GENESIS}'
+        WHEN m.before_seq = m.seq - 1 THEN m.before_hash
+        WHEN m.before_seq IS NULL THEN (SELECT p.hash FROM overseer.events p
+                                        WHERE p.session_id = m.session_id AND p.seq = m.seq - 1)
+      END AS link
+    FROM (
+      SELECT r.session_id, r.seq, r.prev_hash,
+             lag(r.seq) OVER w AS before_seq, lag(r.hash) OVER w AS before_hash
+      FROM new_rows r WINDOW w AS (PARTITION BY r.session_id ORDER BY r.seq)
+    ) m
+  ) n
+  WHERE n.prev_hash IS DISTINCT FROM n.link
   ORDER BY n.session_id, n.seq
   LIMIT 1;
-  IF FOUND THEN
+  link_broken := FOUND;
+  -- Hashes, in one scan with no sort: the content must hash to payload_hash
+  -- and the row's hash must follow the chain formula.
+  SELECT n.session_id, n.seq, CASE
+      WHEN n.payload_hash <> {_PAYLOAD_HASH_SQL}
+        THEN 'hash_mismatch: the content does not hash to payload_hash'
+      ELSE 'hash_mismatch: hash does not follow the chain formula'
+    END AS why INTO bad_hash
+  FROM new_rows n
+  WHERE n.payload_hash <> {_PAYLOAD_HASH_SQL} OR n.hash <> {_CHAIN_HASH_SQL}
+  ORDER BY n.session_id, n.seq
+  LIMIT 1;
+  hash_broken := FOUND;
+  -- The first bad row of the statement (a row's link before its hashes).
+  IF hash_broken AND (NOT link_broken
+      OR (bad_hash.session_id, bad_hash.seq) < (bad.session_id, bad.seq)) THEN
+    bad := bad_hash;
+  END IF;
+  IF link_broken OR hash_broken THEN
     RAISE EXCEPTION 'overseer store refuses event % of session %: %', bad.seq, bad.session_id, bad.why
       USING ERRCODE = 'integrity_constraint_violation';
   END IF;

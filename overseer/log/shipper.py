@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import re
 import sqlite3
 import threading
@@ -97,14 +98,33 @@ def _attestation(line: str) -> tuple[str, Attestation] | None:
         return None
 
 
+def _read_batch(conn: sqlite3.Connection, sid: str, after: int) -> list[tuple[Any, ...]]:
+    return conn.execute(
+        "SELECT seq, ts, kind, payload, payload_hash, prev_hash, hash FROM events"
+        " WHERE session_id=? AND seq>? ORDER BY seq LIMIT ?",
+        (sid, after, BATCH),
+    ).fetchall()
+
+
+def _take(
+    ahead: queue.Queue[list[tuple[Any, ...]] | BaseException], reader: threading.Thread
+) -> list[tuple[Any, ...]] | BaseException:
+    while True:
+        try:
+            return ahead.get(timeout=1.0)
+        except queue.Empty:
+            if not reader.is_alive() and ahead.empty():
+                return LogError("the read-ahead of the local log stopped")
+
+
 class _Source:
     """What is read from the local log, through its own SQLite connection."""
 
     def __init__(self, log: AuditLog, only: str | None = None) -> None:
         self.log = log
         self.only = only  # a running session's shipper keeps only its own records
-        uri = Path(log.path).resolve().as_uri() + "?mode=ro"
-        self.conn = sqlite3.connect(uri, uri=True, timeout=30)
+        self.uri = Path(log.path).resolve().as_uri() + "?mode=ro"
+        self.conn = sqlite3.connect(self.uri, uri=True, timeout=30)
         self.offset = 0  # how far the sidecar file has been read
         # Records read but not shipped yet, per session: a checkpoint goes to
         # the store only with (or after) the events it covers, so the store
@@ -149,16 +169,63 @@ class _Source:
         return str(row[0]) if row else None
 
     def batches(self, sid: str, after: int) -> Iterator[list[tuple[Any, ...]]]:
-        while True:
-            rows = self.conn.execute(
-                "SELECT seq, ts, kind, payload, payload_hash, prev_hash, hash FROM events"
-                " WHERE session_id=? AND seq>? ORDER BY seq LIMIT ?",
-                (sid, after, BATCH),
-            ).fetchall()
-            if not rows:
-                return
-            yield rows
-            after = rows[-1][0]
+        """The session's events after ``after``, ``BATCH`` at a time. Once a
+        batch comes back full (a backlog: `overseer ship`, a catch-up), the
+        next is read in a thread of its own while the caller ships this one
+        — the store spends that time checking hashes, so the read is free."""
+        rows = _read_batch(self.conn, sid, after)
+        if len(rows) < BATCH:
+            if rows:
+                yield rows
+            return
+        ahead: queue.Queue[list[tuple[Any, ...]] | BaseException] = queue.Queue(maxsize=1)
+        stop = threading.Event()
+        reader = threading.Thread(
+            target=self._read_ahead, args=(sid, rows[-1][0], ahead, stop), daemon=True
+        )
+        reader.start()
+        try:
+            while rows:
+                yield rows
+                nxt = _take(ahead, reader)
+                if isinstance(nxt, BaseException):
+                    raise LogError(f"cannot read {self.log.path}: {nxt}") from nxt
+                rows = nxt
+        finally:
+            stop.set()
+            with contextlib.suppress(queue.Empty):
+                ahead.get_nowait()  # unblock a reader waiting to hand over a batch
+            reader.join(timeout=5)
+
+    def _read_ahead(
+        self,
+        sid: str,
+        after: int,
+        ahead: queue.Queue[list[tuple[Any, ...]] | BaseException],
+        stop: threading.Event,
+    ) -> None:
+        try:
+            conn = sqlite3.connect(self.uri, uri=True, timeout=30)
+        except sqlite3.Error as exc:
+            ahead.put(exc)
+            return
+        try:
+            while not stop.is_set():
+                rows = _read_batch(conn, sid, after)
+                while not stop.is_set():
+                    try:
+                        ahead.put(rows, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if not rows:
+                    return
+                after = rows[-1][0]
+        except Exception as exc:  # noqa: BLE001 - handed to the shipping thread
+            with contextlib.suppress(queue.Full):
+                ahead.put(exc, timeout=1)
+        finally:
+            conn.close()
 
     def referenced(self, rows: list[tuple[Any, ...]]) -> tuple[list[Any], list[Any]]:
         refs: set[str] = set()
