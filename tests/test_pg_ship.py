@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from overseer.log import AuditLog, open_store
 from overseer.log.note import Verifier
+from tests.helpers.sessions import overseer
 
 OVERSEER = [sys.executable, "-m", "overseer"]
 
@@ -98,6 +100,16 @@ def count_kind(url: str, kind: str) -> int:
         return int(conn.execute(q, (kind,)).fetchone()[0])
 
 
+def in_home(home: Path, *args: str, **env: str) -> Any:
+    """An overseer command in this process (no interpreter start-up), as
+    the person whose OVERSEER_HOME is ``home``."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OVERSEER_HOME", str(home))
+        for name, value in env.items():
+            mp.setenv(name, value)
+        return overseer(*args)
+
+
 def test_two_runners_with_their_own_homes_ship_to_one_store(make_repo, tmp_path, pg_url) -> None:
     runs = []
     for name in ("alpha", "beta"):
@@ -116,18 +128,18 @@ def test_two_runners_with_their_own_homes_ship_to_one_store(make_repo, tmp_path,
         assert "the store has all" in result["shipping"], result
         sids.append(result["session"])
         # The local log (under that home) is still the record, and verifies.
-        assert cli("verify", result["session"], home=home).returncode == 0
+        assert in_home(home, "verify", result["session"]).exit_code == 0
     auditor = tmp_path / "home-auditor"
-    listed = json.loads(cli("sessions", "--json", "--log", pg_url, home=auditor).stdout)
+    listed = json.loads(in_home(auditor, "sessions", "--json", "--log", pg_url).stdout)
     assert sorted(r["id"] for r in listed) == sorted(sids)
     assert all(r["status"] == "completed" for r in listed)
     # The auditor trusts the runners' keys (a team keyring), not the store.
-    res = cli("verify", "--all", "--log", pg_url, home=auditor)
-    assert res.returncode == 3 and res.stdout.count("untrusted_key") == 2, res.stdout
+    res = in_home(auditor, "verify", "--all", "--log", pg_url)
+    assert res.exit_code == 3 and res.stdout.count("untrusted_key") == 2, res.stdout
     team = keyring(tmp_path, *(home for _proc, home in runs))
-    res = cli("verify", "--all", "--log", pg_url, "--key", team, home=auditor)
-    assert res.returncode == 0, res.stdout + res.stderr
-    hits = json.loads(cli("search", "quokka", "--json", "--log", pg_url, home=auditor).stdout)
+    res = in_home(auditor, "verify", "--all", "--log", pg_url, "--key", team)
+    assert res.exit_code == 0, res.stdout + res.stderr
+    hits = json.loads(in_home(auditor, "search", "quokka", "--json", "--log", pg_url).stdout)
     assert {h["session_id"] for h in hits} == set(sids)
 
 
@@ -144,14 +156,14 @@ def test_a_reviewer_elsewhere_approves_through_the_store(make_repo, tmp_path, pg
         deadline = time.monotonic() + 60
         while count_kind(pg_url, "approval_requested") == 0 and time.monotonic() < deadline:
             time.sleep(0.05)
-        res = cli("pending", "--json", "--log", pg_url, home=reviewer)
+        res = in_home(reviewer, "pending", "--json", "--log", pg_url)
         [req] = json.loads(res.stdout)
         assert req["call_id"] == "c1" and req["tool"] == "shell"
-        res = cli(
-            "approve", req["session"], "c1", "--log", pg_url, home=reviewer, LOGNAME="reviewer"
+        res = in_home(
+            reviewer, "approve", req["session"], "c1", "--log", pg_url, LOGNAME="reviewer"
         )
         approved_at = time.time_ns()
-        assert res.returncode == 0, res.stderr
+        assert res.exit_code == 0, res.stderr
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
@@ -283,7 +295,7 @@ def test_a_shipper_killed_mid_stream_loses_nothing(tmp_path, pg_url) -> None:
                 workspace="/w",
             )
         )
-        for i in range(0, 8_000, 500):
+        for i in range(0, 4_000, 500):
             log.append_many(
                 sid, [("notice", {"topic": "t", "message": f"e{i + j}"}) for j in range(500)]
             )
@@ -297,22 +309,20 @@ def test_a_shipper_killed_mid_stream_loses_nothing(tmp_path, pg_url) -> None:
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
-        if count(pg_url) >= 1_000:
+        if count(pg_url) >= 400:
             break
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     partial = count(pg_url)
     assert 0 < partial < total, f"the kill did not land mid-stream ({partial} of {total})"
-    res = cli("ship", sid, "--to", pg_url, "--json", home=home)
-    assert res.returncode == 0, res.stderr
+    res = in_home(home, "ship", sid, "--to", pg_url, "--json")
+    assert res.exit_code == 0, res.stderr
     [again] = json.loads(res.stdout)["sessions"]
     assert again["already"] == partial and again["sent"] == total - partial
-    assert cli("verify", sid, "--log", pg_url, home=home).returncode == 0
+    assert in_home(home, "verify", sid, "--log", pg_url).exit_code == 0
     # And once more: nothing left to send.
-    [done] = json.loads(cli("ship", "--all", "--to", pg_url, "--json", home=home).stdout)[
-        "sessions"
-    ]
+    [done] = json.loads(in_home(home, "ship", "--all", "--to", pg_url, "--json").stdout)["sessions"]
     assert done["sent"] == 0 and done["already"] == total
 
 
@@ -323,7 +333,7 @@ def test_a_store_that_cannot_be_reached_only_costs_a_notice(make_repo, tmp_path)
     # told in its result instead, as asserted below).
     steps = [
         {"tool": "read_file", "args": {"path": "app.py"}},
-        {"tool": "shell", "args": {"command": "sleep 2"}},
+        {"tool": "shell", "args": {"command": "sleep 1"}},
     ]
     home = tmp_path / "home"
     proc = runner(
@@ -337,6 +347,6 @@ def test_a_store_that_cannot_be_reached_only_costs_a_notice(make_repo, tmp_path)
     assert "overseer ship" in result["shipping"]
     with AuditLog(home / "data" / "audit.db", create=False) as log:
         notices = [e.payload for e in log.events(result["session"], kinds=["notice"])]
-    assert cli("verify", result["session"], home=home).returncode == 0
+    assert in_home(home, "verify", result["session"]).exit_code == 0
     [paused] = [n for n in notices if n["topic"] == "ship"]
     assert "paused" in paused["message"] and "cannot reach the team store" in paused["message"]

@@ -11,7 +11,8 @@ prints, from one run:
   the durable records) with a background shipper attached vs without;
   target <= 1.05x.
 
-Ratios are medians over paired rounds (the machine is shared and noisy).
+Ratios are medians over paired rounds, each pair run in alternating order
+(the machine is shared and noisy).
 
 Run: python tests/bench/ship.py [--smoke] [--json]
 """
@@ -75,8 +76,32 @@ def build_session(path: Path, n: int) -> str:
     return sid
 
 
-def bare(db: Path, sid: str, url: str) -> float:
-    """Same rows, same batches, COPY into a plain table: events/s."""
+class Cost:
+    """Wall time and CPU time (this process's, and the store backend's from
+    /proc: the server runs on this machine) of one shipping run. CPU time
+    hardly moves when other work shares the machine; wall time does."""
+
+    def __init__(self, conn: Any) -> None:
+        self.pid = int(conn.execute("SELECT pg_backend_pid()").fetchone()[0])
+
+    def _server(self) -> float:
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def __enter__(self) -> Cost:
+        self.t0, self.c0, self.s0 = time.perf_counter(), time.process_time(), self._server()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self.t0
+        self.cpu = time.process_time() - self.c0 + self._server() - self.s0
+
+
+def bare(db: Path, sid: str, url: str) -> tuple[float, float]:
+    """Same rows, same batches, COPY into a plain table: (events/s, CPU s/event)."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
             "CREATE TABLE bare_events (id bigserial PRIMARY KEY, session_id text NOT NULL,"
@@ -85,39 +110,36 @@ def bare(db: Path, sid: str, url: str) -> float:
             " UNIQUE (session_id, seq))"
         )
         src = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        t0 = time.perf_counter()
+        copy_sql = (
+            "COPY bare_events (session_id, seq, ts, kind, payload, payload_hash,"
+            " prev_hash, hash) FROM STDIN"
+        )
         after, n = 0, 0
-        while True:
-            rows = src.execute(
-                "SELECT seq, ts, kind, payload, payload_hash, prev_hash, hash FROM events"
-                " WHERE session_id=? AND seq>? ORDER BY seq LIMIT ?",
-                (sid, after, BATCH),
-            ).fetchall()
-            if not rows:
-                break
-            with conn.transaction(), conn.cursor() as cur:
-                copy_sql = (
-                    "COPY bare_events (session_id, seq, ts, kind, payload, payload_hash,"
-                    " prev_hash, hash) FROM STDIN"
-                )
-                with cur.copy(copy_sql) as copy:
+        with Cost(conn) as cost:
+            while True:
+                rows = src.execute(
+                    "SELECT seq, ts, kind, payload, payload_hash, prev_hash, hash FROM events"
+                    " WHERE session_id=? AND seq>? ORDER BY seq LIMIT ?",
+                    (sid, after, BATCH),
+                ).fetchall()
+                if not rows:
+                    break
+                with conn.transaction(), conn.cursor() as cur, cur.copy(copy_sql) as copy:
                     for r in rows:
                         copy.write_row((sid, *r))
-            n += len(rows)
-            after = rows[-1][0]
-        dt = time.perf_counter() - t0
+                n += len(rows)
+                after = rows[-1][0]
         src.close()
-    return n / dt
+    return n / cost.wall, cost.cpu / n
 
 
-def ours(db: Path, sid: str, url: str) -> float:
+def ours(db: Path, sid: str, url: str) -> tuple[float, float]:
     with AuditLog(db, create=False) as log, open_team_store(url) as store:
-        t0 = time.perf_counter()
-        [report] = ship_existing(log, store, [sid])
-        dt = time.perf_counter() - t0
+        with Cost(store.conn) as cost:
+            [report] = ship_existing(log, store, [sid])
         assert report.sent == log.count(sid), report
         assert store.verify(sid)[0].ok
-    return report.sent / dt
+    return report.sent / cost.wall, cost.cpu / report.sent
 
 
 class _Args(BaseModel):
@@ -167,10 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, just check it runs")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
+    ap.add_argument("--rounds", type=int, default=7, help="paired rounds (default 7)")
     opts = ap.parse_args(argv)
     n_events = 500 if opts.smoke else 20_000
     n_calls = 30 if opts.smoke else 600
-    rounds = 1 if opts.smoke else 5
+    rounds = 1 if opts.smoke else opts.rounds
     cluster = Cluster()
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -179,16 +202,29 @@ def main(argv: list[str] | None = None) -> int:
             db = d / "local.db"
             sid = build_session(db, n_events)
             ship_pairs = []
-            for _ in range(rounds):
-                b = bare(db, sid, cluster.new_database())
-                o = ours(db, sid, cluster.new_database())
+            cpu_ratios: list[float] = []
+            for i in range(rounds):
+                # Each round runs both, in alternating order (what runs
+                # second pays for the first one's checkpoint and autovacuum).
+                if i % 2:
+                    (o, o_cpu) = ours(db, sid, cluster.new_database())
+                    (b, b_cpu) = bare(db, sid, cluster.new_database())
+                else:
+                    (b, b_cpu) = bare(db, sid, cluster.new_database())
+                    (o, o_cpu) = ours(db, sid, cluster.new_database())
                 ship_pairs.append((o / b, b, o))
+                cpu_ratios.append(b_cpu / o_cpu if o_cpu else 0.0)
             ship_pairs.sort()
             ship_ratio, b_rate, o_rate = ship_pairs[len(ship_pairs) // 2]
+            cpu_ratio = statistics.median(cpu_ratios)
             call_pairs = []
-            for _ in range(rounds):
-                without = mediated(d, n_calls, None)
-                with_ship = mediated(d, n_calls, cluster.new_database())
+            for i in range(rounds):
+                if i % 2:
+                    with_ship = mediated(d, n_calls, cluster.new_database())
+                    without = mediated(d, n_calls, None)
+                else:
+                    without = mediated(d, n_calls, None)
+                    with_ship = mediated(d, n_calls, cluster.new_database())
                 call_pairs.append((with_ship / without, without, with_ship))
             call_pairs.sort()
             call_ratio, without, with_ship = call_pairs[len(call_pairs) // 2]
@@ -199,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         "bare_events_per_s": round(b_rate),
         "shipped_events_per_s": round(o_rate),
         "ship_ratio": round(ship_ratio, 3),
+        "ship_cpu_ratio": round(cpu_ratio, 3),
         "calls": n_calls,
         "call_ms_without_ship": round(without * 1000, 3),
         "call_ms_with_ship": round(with_ship * 1000, 3),
@@ -210,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(
         f"shipping {n_events} events (median of {rounds} paired rounds): bare COPY "
-        f"{b_rate:,.0f}/s  ship_existing {o_rate:,.0f}/s  ratio {ship_ratio:.2f}x (target >= 0.70x)"
+        f"{b_rate:,.0f}/s  ship_existing {o_rate:,.0f}/s  ratio {ship_ratio:.2f}x (target >= 0.70x); "
+        f"CPU per event (client + store backend), bare / ship: {cpu_ratio:.2f}x"
     )
     print(
         f"mediated call, median of {n_calls} (median of {rounds} paired rounds): without ship "

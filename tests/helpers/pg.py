@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL 15 cluster for the team-store tests.
+"""A throwaway PostgreSQL cluster for the team-store tests.
 
 One cluster per test process (pytest-xdist workers each get their own, in
 their own temp dir, on a Unix socket: no port is shared), a fresh database
@@ -19,7 +19,20 @@ from pathlib import Path
 
 import pytest
 
-PG_BIN = Path(os.environ.get("OVERSEER_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+def _server_bin() -> Path:
+    """The newest PostgreSQL server Debian installed (15 on bookworm; whichever
+    version the ``postgresql`` package brings elsewhere)."""
+    if os.environ.get("OVERSEER_TEST_PG_BIN"):
+        return Path(os.environ["OVERSEER_TEST_PG_BIN"])
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0,
+    )
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _server_bin()
 
 
 def _as_server_user() -> list[str]:
