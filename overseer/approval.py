@@ -14,9 +14,7 @@ lives in ``overseer.tui``.
 
 from __future__ import annotations
 
-import getpass
 import json
-import socket
 import sys
 import threading
 import time
@@ -24,16 +22,7 @@ from typing import Any, Literal, Protocol, TextIO, runtime_checkable
 
 from pydantic import BaseModel, Field
 
-from .events import ApprovalChoice, PartDecision
-
-
-def who() -> str:
-    """The person at this terminal, for the record: user@host."""
-    try:
-        user = getpass.getuser()
-    except Exception:  # noqa: BLE001 - no passwd entry in some containers
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
+from .events import ApprovalChoice, PartDecision, who
 
 
 class ApprovalRequest(BaseModel):
@@ -50,12 +39,23 @@ class ApprovalRequest(BaseModel):
     reason: str = ""
     parts: list[PartDecision] = Field(default_factory=list)
     sandbox: str = "none"
+    # Why the call's commands or code would run with no sandbox (auto fell
+    # back, or --sandbox none); "" when they run in one or the call runs none.
+    unsandboxed: str = ""
     timeout_s: float = 600.0
     deadline: float = 0.0  # time.time() after which the broker denies
     grant_preview: str | None = None  # the narrow rule "always" would add; None: not offered
     kind: Literal["approval", "question"] = "approval"
     question: str = ""
     choices: list[str] = Field(default_factory=list)
+
+
+def no_sandbox_warning(why: str) -> str:
+    """The line an approver shows when the command would run unsandboxed."""
+    return (
+        "!! NO SANDBOX: this runs with your full user rights, outside any wall "
+        f"(it can read and change anything you can) — {why}"
+    )
 
 
 class ApprovalDecision(BaseModel):
@@ -158,6 +158,8 @@ class ConsoleApprover:
             )
         self._say(f"  policy: {req.decision} by {req.rule or 'default'}: {req.reason}\n")
         self._say(f"  sandbox: {req.sandbox}\n")
+        if req.unsandboxed:
+            self._say(f"  {no_sandbox_warning(req.unsandboxed)}\n")
         if req.preview:
             self._say(
                 "  preview:\n" + "".join(f"    {ln}\n" for ln in req.preview.splitlines()[:60])

@@ -8,6 +8,8 @@ its model. Payloads hold no floats: they are hashed as canonical JSON.
 
 from __future__ import annotations
 
+import getpass
+import socket
 import time
 from typing import Annotated, Any, Literal
 
@@ -35,6 +37,15 @@ ActionStatus = Literal[
 
 def now_ns() -> int:
     return time.time_ns()
+
+
+def who() -> str:
+    """The person at this terminal, for the record: user@host."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no passwd entry in some containers
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
 
 
 class Payload(BaseModel):
@@ -119,6 +130,9 @@ class ApprovalRequestedPayload(Payload):
     approver: str = ""
     timeout_s: int = 600
     sandbox: str = "none"
+    # Why this call's commands would run with no sandbox ("" when they run
+    # in one, or the call runs none): the approver shows it as a warning.
+    unsandboxed: str = ""
     grant_preview: str | None = None  # the narrow rule "always" would add; None: not offered
     kind: Literal["approval", "question"] = "approval"
 

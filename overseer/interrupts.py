@@ -40,6 +40,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from .broker.run import run_once
 from .session import Session, _run_guarded
 
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -116,7 +117,7 @@ def _in_action(frame: FrameType | None) -> bool:
     """The frame is inside the broker running a tool."""
     f = frame
     while f is not None:
-        if f.f_code.co_name == "_run" and f.f_code.co_filename.endswith("broker.py"):
+        if f.f_code is run_once.__code__:
             return True
         f = f.f_back
     return False

@@ -1,11 +1,19 @@
-"""Where a session's tools come from, all by one road.
+"""Where a session's tools come from, all by one road: entry points.
 
-Built-ins and plugins are entry points in the ``overseer.tools`` group (the
-built-ins are declared in overseer's own pyproject, so core never imports
-them); ``--tool module:attr`` and a project's ``tools = [...]`` load Python
-objects; LangChain tools and MCP tools are wrapped by their adapters. An entry
-may be a Tool subclass, a Tool instance, a ``@tool`` function, a LangChain
-``BaseTool``, or a zero-argument callable returning any of those or a list.
+Three entry-point groups, each declared in overseer's own pyproject for what
+ships with it, so core never imports a tool or an integration:
+
+- ``overseer.tools``: tools. Built-ins and plugins alike; ``--tool
+  module:attr`` and a project's ``tools = [...]`` load Python objects the same
+  way. An entry may be a Tool subclass, a Tool instance, a ``@tool``
+  function, anything an adapter takes, or a zero-argument callable returning
+  any of those or a list.
+- ``overseer.tool_adapters``: ``adapter(obj) -> Tool | None`` turns a foreign
+  tool object into a Tool (the LangChain adapter: any ``BaseTool``).
+- ``overseer.tool_sources``: ``source(ctx: SourceContext) -> None`` adds tools
+  when a session opens (the MCP source starts the project's servers). A
+  source is handed a ``SourceContext`` — the registry, the project config,
+  the workspace and three callbacks — never the session itself.
 
 A plugin may also declare tools in the ``overseer.tools.opt_in`` group
 (examples, tools that reach outside services): those are installed but not
@@ -16,22 +24,84 @@ is ``module:attr``.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata as md
 import inspect
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from .errors import UsageError
+from .project import ProjectConfig
 from .toolapi import Tool
 
 ENTRY_POINT_GROUP = "overseer.tools"
 OPT_IN_GROUP = "overseer.tools.opt_in"
+ADAPTER_GROUP = "overseer.tool_adapters"
+SOURCE_GROUP = "overseer.tool_sources"
 
-# Adapters for foreign tool types (LangChain, MCP...) register here, so this
-# module does not import them: ``adapter(obj) -> Tool | None``.
-ADAPTERS: list[Callable[[Any], Tool | None]] = []
+Adapter = Callable[[Any], "Tool | None"]
+
+# Observers started with every session and stopped at its end (the flag
+# detector): ``make(session) -> observer``. Registered in-process by whoever
+# wants them (importing ``overseer.audit`` installs the flag observer); kept
+# here, below the session, so an observer's module never imports the session.
+SESSION_OBSERVERS: list[Callable[[Any], Any]] = []
+
+
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+@dataclass
+class SourceContext:
+    """What a tool source gets to add its tools to one session."""
+
+    registry: Registry
+    project: ProjectConfig
+    workspace: Path
+    # notice(message, **data): recorded in the session under the source's name.
+    notice: Callable[..., None] = lambda message, **data: None
+    # keep(obj): obj.stop() is called when the session ends (a server hub...).
+    keep: Callable[[Stoppable], None] = lambda obj: None
+    # withdraw(name): the tool went away mid-session; it is offered no more.
+    withdraw: Callable[[str], None] = lambda name: None
+
+
+ToolSource = Callable[[SourceContext], None]
+
+_adapters: list[tuple[str, Adapter]] | None = None
+_adapter_problems: list[str] = []
+_adapters_lock = threading.Lock()
+
+
+def adapters() -> list[tuple[str, Adapter]]:
+    """The installed tool adapters (loaded once per process), by entry-point name."""
+    global _adapters
+    with _adapters_lock:
+        if _adapters is None:
+            loaded: list[tuple[str, Adapter]] = []
+            for ep in md.entry_points(group=ADAPTER_GROUP):
+                try:
+                    loaded.append((ep.name, ep.load()))
+                except Exception as exc:  # noqa: BLE001 - one broken adapter must not stop the rest
+                    _adapter_problems.append(f"tool adapter {ep.name!r} failed to load: {exc}")
+            _adapters = loaded
+        return _adapters
+
+
+def tool_sources() -> list[tuple[str, ToolSource | None, str]]:
+    """The installed tool sources: ``(name, source or None, why it failed to load)``."""
+    out: list[tuple[str, ToolSource | None, str]] = []
+    for ep in md.entry_points(group=SOURCE_GROUP):
+        try:
+            out.append((ep.name, ep.load(), ""))
+        except Exception as exc:  # noqa: BLE001 - reported by the caller, the rest still load
+            out.append((ep.name, None, str(exc)))
+    return out
 
 
 def _adapt(obj: Any, where: str) -> list[Tool]:
@@ -39,7 +109,7 @@ def _adapt(obj: Any, where: str) -> list[Tool]:
         return [obj]
     if inspect.isclass(obj) and issubclass(obj, Tool):
         return [obj()]
-    for adapter in ADAPTERS:
+    for _name, adapter in adapters():
         tool = adapter(obj)
         if tool is not None:
             return [tool]
@@ -136,6 +206,8 @@ class Registry:
 
     def load_entry_points(self, only: Iterable[str] | None = None) -> None:
         wanted = set(only) if only is not None else None
+        adapters()  # loaded once per process; a broken one is said in every session
+        self.problems.extend(p for p in _adapter_problems if p not in self.problems)
         for ep in md.entry_points(group=ENTRY_POINT_GROUP):
             if wanted is not None and ep.name not in wanted:
                 continue
@@ -147,6 +219,36 @@ class Registry:
             except Exception as exc:  # noqa: BLE001 - one broken plugin must not stop the session
                 self.problems.append(f"plugin tool {ep.name!r} from {dist} failed to load: {exc}")
 
+    def load_sources(
+        self,
+        project: ProjectConfig,
+        workspace: Path,
+        *,
+        notice: Callable[..., None] | None = None,
+        keep: Callable[[Stoppable], None] | None = None,
+        withdraw: Callable[[str], None] | None = None,
+    ) -> None:
+        """Let every installed tool source add its tools. ``notice(topic,
+        message, **data)`` reports what a source says, under its name; a source
+        that fails is a problem, and the others still load."""
+        for name, source, failure in tool_sources():
+            if source is None:
+                self.problems.append(f"tool source {name!r} failed to load: {failure}")
+                continue
+
+            ctx = SourceContext(
+                self,
+                project,
+                workspace,
+                notice=functools.partial(notice, name) if notice else _ignore,
+                keep=keep or _ignore,
+                withdraw=withdraw or _ignore,
+            )
+            try:
+                source(ctx)
+            except Exception as exc:  # noqa: BLE001 - an integration failing must not stop the session
+                self.problems.append(f"tool source {name!r} failed: {exc}")
+
     def tools(self) -> dict[str, Tool]:
         return {name: spec.tool for name, spec in self.specs.items()}
 
@@ -157,6 +259,10 @@ class Registry:
 def opt_in_entry_points() -> dict[str, md.EntryPoint]:
     """The installed opt-in tools by entry-point name (offered only when named)."""
     return {ep.name: ep for ep in md.entry_points(group=OPT_IN_GROUP)}
+
+
+def _ignore(*_args: Any, **_data: Any) -> None:
+    return None
 
 
 def default_registry(extra: Iterable[str] = ()) -> Registry:

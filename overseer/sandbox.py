@@ -6,14 +6,29 @@ back to no sandbox with a reason the session records once; ``bwrap`` insists
 are.
 
 Inside the sandbox the whole file system is visible read-only
-(``--ro-bind / /``), the workspace is bind-mounted writable at its own path,
-``/tmp`` is a private tmpfs, ``/dev`` and ``/proc`` are fresh, the process
-ids are private (``--unshare-pid``: a command cannot signal or ptrace the
-overseer process that records it), and the network is cut
-(``--unshare-net``) unless the policy allowed network for that call.
-overseer's own files (audit DB, seals, key, config) are masked so not even a
-read reaches them (invariant 4; the policy denies them too, this is the
-second wall).
+(``--ro-bind / /``, ``/tmp`` included), the workspace is bind-mounted
+writable at its own path, each command gets a writable scratch directory as
+``TMPDIR``, ``/dev`` and ``/proc`` are fresh, the process ids are private
+(``--unshare-pid``: a command cannot signal or ptrace the overseer process
+that records it), every capability is dropped (bwrap run as root keeps them
+otherwise, and with CAP_SYS_ADMIN a command could remount ``/`` writable),
+and the network is cut (``--unshare-net``) unless the policy allowed network
+for that call. Three things are walled off on top (``overseer.sandbox_paths``):
+
+- overseer's own files (audit DB, seals, key, config) are masked so not even
+  a read reaches them (invariant 4; the policy denies them too, this is the
+  second wall); the masks are read-only, so a write to them fails;
+- git's internals in the workspace (``.git``, nested repositories'
+  ``.git``, what a ``.git`` file points to) are read-only: code the agent
+  wrote cannot plant a hook or a ``core.fsmonitor`` that the user's next
+  ``git commit`` would run outside the sandbox;
+- service sockets (Docker, systemd, tmux, X11, agents) are covered, and
+  ``$XDG_RUNTIME_DIR`` is hidden: a read-only mount does not stop a
+  ``connect``.
+
+Because outside paths are the real ones, read-only, a command that removes
+or writes one fails with "Read-only file system" instead of succeeding on a
+private copy: the record and the model are not told a vacuous success.
 
 How the persistent shell and the sandbox combine (see
 ``overseer.tools.shell``): the persistent bash itself runs inside bwrap, so
@@ -33,13 +48,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 from .errors import OverseerError
+from .sandbox_paths import git_paths, hidden_dirs, service_sockets
 from .toolapi import Sandbox
 
 MODES = ("auto", "bwrap", "none")
@@ -59,7 +74,14 @@ class SandboxUnavailable(OverseerError):
     exit_code = 2
 
 
-_PROBE_FLAGS = ["--unshare-pid", "--unshare-ipc", "--unshare-net", "--die-with-parent"]
+_PROBE_FLAGS = [
+    "--cap-drop",
+    "ALL",
+    "--unshare-pid",
+    "--unshare-ipc",
+    "--unshare-net",
+    "--die-with-parent",
+]
 
 
 @lru_cache(maxsize=1)
@@ -115,28 +137,10 @@ def resolve_sandbox(mode: str = "auto", *, protect: Sequence[str | Path] = ()) -
             paths += [p + "-wal", p + "-shm", p + ".seals"]
     return BwrapSandbox(
         name="bwrap",
-        reason=f"{why}: workspace writable, rest read-only, no network unless allowed",
+        reason=f"{why}: workspace writable (git internals read-only), rest read-only, "
+        "no network unless allowed",
         protect=tuple(dict.fromkeys(paths)),
     )
-
-
-def _toolchain_under_tmp() -> list[str]:
-    """Interpreter and PATH directories that live under /tmp (a checkout with
-    its venv there): the private /tmp would hide them, so they come back
-    read-only."""
-    candidates = {
-        sys.prefix,
-        sys.base_prefix,
-        os.path.dirname(os.path.realpath(sys.executable)),
-        *os.environ.get("PATH", "").split(os.pathsep),
-    }
-    out = set()
-    for c in candidates:
-        if c and os.path.isabs(c) and os.path.isdir(c):
-            real = Path(c).resolve()
-            if real.is_relative_to("/tmp"):
-                out.add(str(real))
-    return sorted(out)
 
 
 def bwrap_prefix(
@@ -146,38 +150,68 @@ def bwrap_prefix(
     network: bool,
     writable: Sequence[Path] = (),
     readonly: Sequence[Path] = (),
+    scratch: Path | None = None,
+    git_commit: bool = False,
 ) -> list[str]:
     """The bwrap argv prefix for one command (empty when not sandboxed).
 
-    Order matters: bwrap applies mounts in order, so the private ``/tmp`` comes
-    before the workspace bind (a workspace under /tmp must stay visible) and
-    the masks come last (a DB inside the workspace is still hidden).
+    ``writable`` are bound writable besides the workspace; ``readonly`` are
+    bound read-only (a runtime file the command must not swap); ``scratch``
+    is the command's writable temp dir (``TMPDIR``). ``git_commit`` keeps
+    the workspace's git dir writable except its code (the git tools).
+
+    Order matters: bwrap applies mounts in order, so the writable binds come
+    first, then what must stay read-only inside them (git internals, runtime
+    files), then the masks (a DB inside the workspace is still hidden).
     """
     if sandbox.name != "bwrap":
         return []
     exe = shutil.which("bwrap") or "bwrap"
-    argv = [exe, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
-    for p in _toolchain_under_tmp():
-        argv += ["--ro-bind", p, p]
-    for path in [workspace, *writable]:
-        p = str(Path(path).resolve())
-        argv += ["--bind", p, p]
-    for path in readonly:
-        p = str(Path(path).resolve())
-        argv += ["--ro-bind", p, p]
-    keep = [Path(x).resolve() for x in [workspace, *writable, *readonly]]
-    for p in getattr(sandbox, "protect", ()):
-        path = Path(p)
-        if any(k == path.resolve() or k.is_relative_to(path.resolve()) for k in keep):
-            continue  # masking a parent would hide the workspace itself
+    # / read-only, /tmp included: a path outside the workspace is the real
+    # one, so removing or writing it fails instead of "succeeding" on a
+    # private empty tmpfs.
+    # /dev is the sandbox's own (device nodes only), read-only too: a file
+    # written or removed there would vanish with the sandbox. /dev/shm stays
+    # writable, private (POSIX semaphores and shared memory of test code).
+    argv = [exe, "--ro-bind", "/", "/", "--dev", "/dev", "--tmpfs", "/dev/shm"]
+    argv += ["--remount-ro", "/dev", "--proc", "/proc"]
+    ws = Path(os.path.realpath(workspace))
+    binds = [ws, *(Path(os.path.realpath(p)) for p in writable)]
+    if scratch is not None:
+        binds.append(Path(os.path.realpath(scratch)))
+    for p in binds:
+        argv += ["--bind", str(p), str(p)]
+    ro = [Path(os.path.realpath(p)) for p in readonly]
+    ro += git_paths(ws, [Path(os.path.realpath(p)) for p in writable], commit=git_commit)
+    for p in dict.fromkeys(ro):
+        argv += ["--ro-bind", str(p), str(p)]
+    keep = [*binds, *ro]
+    masks = [Path(os.path.realpath(p)) for p in [*getattr(sandbox, "protect", ()), *hidden_dirs()]]
+    masks = [
+        p for p in dict.fromkeys(masks) if not any(k == p or k.is_relative_to(p) for k in keep)
+    ]
+    hidden = [p for p in masks if p.is_dir()]
+    for path in masks:
+        if any(path != d and path.is_relative_to(d) for d in hidden):
+            # Hidden with its directory already; bwrap could not put a mount
+            # point for it in that (read-only) mask anyway.
+            continue
         if path.is_dir():
-            argv += ["--tmpfs", str(path.resolve())]
+            # Read-only too: writes to a mask would "succeed" and vanish.
+            argv += ["--tmpfs", str(path), "--remount-ro", str(path)]
         elif path.exists():
-            argv += ["--ro-bind", "/dev/null", str(path.resolve())]
-    argv += ["--unshare-pid", "--unshare-ipc", "--die-with-parent"]
+            argv += ["--ro-bind", "/dev/null", str(path)]
+    for sock in service_sockets(keep=binds):
+        argv += ["--ro-bind", "/dev/null", str(sock)]
+    # As root, bwrap keeps every capability unless told otherwise: with
+    # CAP_SYS_ADMIN a command could remount / writable or lift a mask.
+    argv += ["--cap-drop", "ALL", "--unshare-pid", "--unshare-ipc", "--die-with-parent"]
     if not network:
         argv.append("--unshare-net")
-    argv += ["--setenv", "XDG_CACHE_HOME", "/tmp/.cache", "--chdir", str(Path(workspace).resolve())]
+    tmp = str(Path(os.path.realpath(scratch))) if scratch is not None else None
+    if tmp:
+        argv += ["--setenv", "TMPDIR", tmp, "--setenv", "XDG_CACHE_HOME", tmp + "/.cache"]
+    argv += ["--chdir", str(ws)]
     return argv
 
 
@@ -189,7 +223,17 @@ def wrap_argv(
     network: bool,
     writable: Sequence[Path] = (),
     readonly: Sequence[Path] = (),
+    scratch: Path | None = None,
+    git_commit: bool = False,
 ) -> list[str]:
     """``argv`` as it runs under ``sandbox`` (unchanged when not sandboxed)."""
-    prefix = bwrap_prefix(sandbox, workspace, network=network, writable=writable, readonly=readonly)
+    prefix = bwrap_prefix(
+        sandbox,
+        workspace,
+        network=network,
+        writable=writable,
+        readonly=readonly,
+        scratch=scratch,
+        git_commit=git_commit,
+    )
     return [*prefix, "--", *argv] if prefix else list(argv)

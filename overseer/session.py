@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -30,15 +29,9 @@ from .events import SessionStartedPayload, SessionStatus
 from .log import AuditLog
 from .policy.base import Policy
 from .project import ProjectConfig, load_project_config
-from .registry import Registry
+from .registry import SESSION_OBSERVERS, Registry
 from .report import evidence, format_evidence
 from .toolapi import Sandbox
-
-# Hooks that extend what a session loads (MCP servers register one), so the
-# session does not import every integration: ``hook(session) -> None``.
-TOOL_LOADERS: list[Callable[[Session], None]] = []
-# Observers started with a session and stopped at its end (flag detectors...).
-SESSION_OBSERVERS: list[Callable[[Session], Any]] = []
 
 
 @dataclass
@@ -154,11 +147,8 @@ class Session:
                 "it. Choose another --log path."
             )
         s.sandbox = s._resolve_sandbox(config.sandbox, protect=[s.log.path])
-        # Registers the LangChain tool adapter (ADAPTERS) and the MCP server loader
-        # (TOOL_LOADERS) before any tool is loaded; imported here, not at the top,
-        # so session.py keeps no import-time dependency on the integrations.
-        from . import integrations  # noqa: F401
-
+        # Tools, tool adapters (LangChain) and tool sources (MCP servers) are
+        # all entry points: the session imports none of them.
         s.registry.load_entry_points()
         for spec in [*s.project.tools, *config.tools]:
             s.registry.add_spec(spec)
@@ -196,11 +186,10 @@ class Session:
             s._start_shipper(config.ship)
         if s.sandbox.reason:
             s.notice("sandbox", s.sandbox.reason)
-        for loader in TOOL_LOADERS:
-            try:
-                loader(s)
-            except Exception as exc:  # noqa: BLE001 - an integration failing must not stop the session
-                s.notice("tools", f"{getattr(loader, '__name__', 'loader')} failed: {exc}")
+        # A source that fails is one of the registry's problems: the session goes on.
+        s.registry.load_sources(
+            s.project, s.workspace, notice=s.notice, keep=s.observers.append, withdraw=s.withdraw
+        )
         for problem in s.registry.problems:
             s.notice("tools", problem)
         s.broker = Broker(
@@ -257,6 +246,13 @@ class Session:
 
     def notice(self, topic: str, message: str, **data: Any) -> None:
         self.log.append(self.id, "notice", {"topic": topic, "message": message, "data": data})
+
+    def withdraw(self, tool: str) -> None:
+        """A tool went away mid-session (its MCP server died): offer it no more."""
+        self.registry.remove(tool)
+        broker = getattr(self, "broker", None)
+        if broker is not None:
+            broker.tools.pop(tool, None)
 
     def say(self, text: str, by: str = "") -> None:
         """A steering message from the developer: recorded now, read by the agent before its next turn."""

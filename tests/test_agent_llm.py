@@ -22,7 +22,6 @@ from langchain_core.messages import (
 from pydantic import BaseModel
 
 import overseer.policy as policy_pkg
-import overseer.session as session_mod
 from overseer.agent import make_agent
 from overseer.agent import models as models_mod
 from overseer.agent.llm import LLMAgent
@@ -65,11 +64,11 @@ def open_session(tmp_path: Path, log: AuditLog, monkeypatch: pytest.MonkeyPatch)
     ) -> Session:
         tools = list(tools)
         monkeypatch.setattr(policy_pkg, "load_policy", lambda _ref: policy, raising=False)
-        monkeypatch.setattr(
-            session_mod, "TOOL_LOADERS", [lambda s: [s.registry.add(t) for t in tools]]
-        )
         monkeypatch.setattr(Session, "_resolve_sandbox", lambda self, mode, protect=None: Sandbox())
-        monkeypatch.setattr(Registry, "load_entry_points", lambda self, only=None: None)
+        # The given tools stand in for the entry points (built-ins and plugins).
+        monkeypatch.setattr(
+            Registry, "load_entry_points", lambda self, only=None: [self.add(t) for t in tools]
+        )
         ws = tmp_path / "ws"
         ws.mkdir(exist_ok=True)
         cfg = SessionConfig(

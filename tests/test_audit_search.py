@@ -11,10 +11,9 @@ import pytest
 
 from overseer.approval import ApprovalDecision, ApprovalRequest
 from overseer.audit import audit_session, load_policy_ref, search
-from overseer.audit import index as fts
 from overseer.audit.search import parse_since
 from overseer.errors import UsageError
-from overseer.log import AuditLog
+from overseer.log import AuditLog, fts
 from overseer.policy.base import Verdict
 from tests.helpers.fakes import ScriptedApprover
 from tests.helpers.sessions import calc_repo, isolated_home, overseer, record

@@ -123,3 +123,140 @@ def test_echo_cannot_list_outside_the_workspace(repo: Path, log_path: Path) -> N
     for call in ("home", "etc", "printf", "var", "up"):
         assert got[call] != "allow", call
     assert got["ok"] == "allow" and got["text"] == "allow"
+
+
+SECRET = "not-for-the-agent-7f3a"
+
+
+def outputs(log_path: Path, sid: str) -> str:
+    return "\n".join(str(e.payload) for e in events(log_path, sid, "action_finished"))
+
+
+def test_wrapper_options_mean_what_the_wrapper_reads(repo: Path, log_path: Path) -> None:
+    # GNU abbreviations and bundles of env and xargs options: the command
+    # judged is not the command run, or a file read goes unchecked.
+    (repo.parent / "secret.txt").write_text(SECRET + "\n")
+    got = run(
+        log_path,
+        repo,
+        [
+            shell("env-ch", "env --ch=.. cat secret.txt"),
+            shell("env-spl", "env --spl='cat ../secret.txt' true"),
+            shell("xargs-bundle", "xargs -ra../secret.txt echo"),
+            shell("xargs-abbrev", "xargs --arg=../secret.txt echo"),
+            shell("env-C", "env -C tests cat ../../secret.txt"),
+            shell("ok", "env -u LANG cat calc.py"),
+        ],
+    )
+    for call in ("env-ch", "env-spl", "xargs-bundle", "xargs-abbrev", "env-C"):
+        assert got[call] != "allow", call
+    assert got["ok"] == "allow"
+    assert SECRET not in outputs(log_path, got[""])
+
+
+def test_sed_labels_and_awk_strings_hide_no_writes(repo: Path, log_path: Path) -> None:
+    test_file = (repo / "tests" / "test_calc.py").read_text()
+    got = run(
+        log_path,
+        repo,
+        [
+            shell("sed-label", "sed -n ':a w ../W1' calc.py"),
+            shell("sed-branch", "sed -n 'b x w tests/test_calc.py' calc.py"),
+            shell("awk-semicolon", 'awk \'{print ";" > "../W2"}\' calc.py'),
+            shell("awk-brace", 'awk \'{print "}" > "tests/test_calc.py"}\' calc.py'),
+            shell("ok", "awk 'NR > 1 { n++ } END { print n }' calc.py"),
+        ],
+    )
+    for call in ("sed-label", "sed-branch", "awk-semicolon", "awk-brace"):
+        assert got[call] != "allow", call
+    assert got["ok"] == "allow"
+    assert not (repo.parent / "W1").exists() and not (repo.parent / "W2").exists()
+    assert (repo / "tests" / "test_calc.py").read_text() == test_file
+
+
+def test_pytest_response_files_and_basetemp(repo: Path, log_path: Path) -> None:
+    # pytest @FILE reads more options (a report written outside); --basetemp
+    # empties the directory it names (the workspace, with .git and tests).
+    got = run(
+        log_path,
+        repo,
+        [
+            {
+                "id": "args",
+                "tool": "write_file",
+                "args": {"path": "args.txt", "content": "--junitxml=../J.xml\n"},
+            },
+            shell("at-file", "pytest @args.txt"),
+            shell("basetemp", "pytest --basetemp=."),
+            shell("basetemp-git", "python -m pytest --basetemp=.git"),
+            shell("warning-import", "pytest -W error::calc.Nothing"),
+        ],
+    )
+    assert got["args"] == "allow"
+    for call in ("at-file", "basetemp", "basetemp-git", "warning-import"):
+        assert got[call] != "allow", call
+    assert not (repo.parent / "J.xml").exists()
+    assert (repo / "calc.py").exists() and (repo / ".git" / "HEAD").exists()
+
+
+def test_relative_paths_are_placed_from_where_they_are_opened(repo: Path, log_path: Path) -> None:
+    # bash's cd is logical: lnk/../.. is the parent of the workspace when lnk
+    # points two levels down inside it; git -C moves where --no-index opens.
+    (repo.parent / "secret.txt").write_text(SECRET + "\n")
+    (repo / "pkg" / "sub").mkdir(parents=True)
+    (repo / "lnk").symlink_to(repo / "pkg" / "sub")
+    (repo / "pkg" / "esc").symlink_to(repo.parent)
+    got = run(
+        log_path,
+        repo,
+        [
+            shell("logical-cd", "cd lnk/../.. && cat secret.txt"),
+            shell("git-C", "git -C pkg diff --no-index esc/secret.txt calc.py"),
+            shell("cd-glob", "cd pk? && cat esc/secret.txt"),
+            shell("ok", "cd lnk/.. && ls"),
+        ],
+    )
+    for call in ("logical-cd", "git-C", "cd-glob"):
+        assert got[call] != "allow", call
+    assert got["ok"] == "allow"
+    assert SECRET not in outputs(log_path, got[""])
+
+
+def test_shell_descriptors_and_named_fd_redirections(repo: Path, log_path: Path) -> None:
+    # {PATH}>/dev/null makes bash assign the new descriptor's number to PATH;
+    # >&250 writes on the shell's own status socket.
+    got = run(
+        log_path,
+        repo,
+        [
+            shell("named-fd", "true {PATH}>/dev/null"),
+            shell("status-fd", "printf 0 >&250"),
+            shell("path", 'echo "PATH is $PATH"'),
+        ],
+    )
+    assert got["named-fd"] != "allow" and got["status-fd"] != "allow"
+    assert got["path"] == "allow"
+    finished = [e.payload for e in events(log_path, got[""], "action_finished")]
+    path_out = next(str(p) for p in finished if "PATH is" in str(p))
+    assert "PATH is /" in path_out, path_out
+
+
+def test_arithmetic_never_evaluates_a_value_the_agent_chose(repo: Path, log_path: Path) -> None:
+    # bash evaluates a variable's value as arithmetic, and a subscript in it
+    # runs its command substitutions: the loop variable carries the code past
+    # every check of the words where it is used.
+    got = run(
+        log_path,
+        repo,
+        [
+            shell("expansion", "for x in 'a[$(touch ../P1)]'; do echo $((x)); done"),
+            shell("test", "for x in 'a[$(touch ../P2)]'; do [[ x -eq 0 ]]; done"),
+            shell("offset", "for x in 'a[$(touch ../P3)]'; do echo ${HOME:x:1}; done"),
+            shell("prompt", "for x in '$(touch ../P4)'; do echo ${x@P}; done"),
+            shell("ok", "echo $((6 + 7))"),
+        ],
+    )
+    for call in ("expansion", "test", "offset", "prompt"):
+        assert got[call] != "allow", call
+    assert got["ok"] == "allow"
+    assert not [p for p in ("P1", "P2", "P3", "P4") if (repo.parent / p).exists()]

@@ -60,6 +60,9 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     os.symlink("..", ws / "up")
     os.symlink(os.path.expanduser("~"), ws / "home_link")
     os.symlink("/", ws / "src" / "escape")
+    # a link that stays inside: bash's logical cd makes inner/../.. the parent
+    (ws / "src" / "pkg" / "sub").mkdir(parents=True)
+    os.symlink(ws / "src" / "pkg" / "sub", ws / "inner")
     return ws
 
 
@@ -94,3 +97,50 @@ def test_everyday_commands_allowed(case: tuple[str, str], default_policy, worksp
     assert verdict.decision == "allow", (
         f"[{cls}] {command!r}: {verdict.decision} ({verdict.rule}: {verdict.reason})"
     )
+
+
+# With the shell's cwd outside the workspace (a `cd` someone approved), a
+# program that reads the cwd when given no operand must not list it unasked.
+CWD_READERS = [
+    "ls",
+    "ls -la",
+    "du -sh",
+    "tree",
+    "find -name '*.pem'",
+    "grep -r password",
+    "grep -d recurse password",
+    "rg password",
+    "rg --files",
+    "git log -1",
+    "git status",
+    "pytest -q",
+    "python -m unittest",
+]
+
+
+@pytest.mark.parametrize("command", CWD_READERS)
+def test_programs_reading_an_outside_cwd_ask(command: str, default_policy, workspace: Path) -> None:  # type: ignore[no-untyped-def]
+    outside = workspace.parent / "outside"
+    facts = Facts(commands=[command], sandbox="bwrap", cwd=str(outside))
+    verdict = default_policy.decide("shell", {"command": command}, facts, workspace)
+    assert verdict.decision != "allow", f"{command!r} read {outside}: {verdict}"
+    inside = default_policy.decide(
+        "shell", {"command": command}, Facts(commands=[command], sandbox="bwrap"), workspace
+    )
+    assert inside.decision == "allow", f"{command!r} inside: {inside}"
+
+
+def test_git_in_a_workspace_inside_a_larger_repository_asks(default_policy, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # git searches upwards: from a package of a monorepo `git show
+    # HEAD:other/secret` reads beyond the workspace.
+    (tmp_path / "mono" / ".git").mkdir(parents=True)
+    ws = tmp_path / "mono" / "pkg"
+    ws.mkdir()
+    for command in ("git show HEAD:other/secret", "git log -1", "git -C . status"):
+        facts = Facts(commands=[command], sandbox="bwrap")
+        verdict = default_policy.decide("shell", {"command": command}, facts, ws)
+        assert verdict.decision == "ask", command
+        assert "the repository git finds" in verdict.reason
+    (ws / ".git").mkdir()
+    facts = Facts(commands=["git log -1"], sandbox="bwrap")
+    assert default_policy.decide("shell", {"command": "git log -1"}, facts, ws).decision == "allow"

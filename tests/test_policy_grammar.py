@@ -40,8 +40,8 @@ def decide(command: str, ws: Path, sandbox: str | None = "bwrap", policy: str = 
         ("sort -o out -k2 in", ["in"], ["out"], []),
         ("tee -a -- -b", [], ["-b"], []),
         ("tail --lines=3 f", ["f"], [], []),
-        ("ls --col=never", [], [], []),  # --color, abbreviated
-        ("ls --co", [], [], ["ls does not know the option --co"]),  # ambiguous: color, context
+        ("ls --col=never", ["."], [], []),  # --color, abbreviated; no operand: the cwd
+        ("ls --co", ["."], [], ["ls does not know the option --co"]),  # ambiguous: color, context
         ("cmp a b 1 2 3", ["a", "b"], [], ["cmp takes 4 operand(s); 3 is one more than it knows"]),
         ("wc --lines=3 f", ["f"], [], ["wc --lines takes no value"]),
         ("seq x", [], [], ["seq operand expects a number, not 'x'"]),
@@ -58,7 +58,10 @@ def test_getopt_reading(
 
 def test_subcommands_and_modules() -> None:
     p = part("git log --oneline -n 3 -- src")
-    assert p.unknown == [] and [w.value for w in p.path_args] == ["src"]
+    assert p.unknown == [] and [w.value for w in p.path_args] == [
+        ".",
+        "src",
+    ]  # git finds its repository from the cwd
     assert part("git frobnicate").unknown == [
         "git frobnicate is not in overseer's table of what git does"
     ]

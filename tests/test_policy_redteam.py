@@ -101,7 +101,7 @@ def guard(tmp_path: Path) -> Any:
     broker = Broker(log, sid, {}, _AllowAll(), DenyAll(), ws)
 
     def check(command: str) -> str | None:
-        return broker._guard({"command": command}, Facts(commands=[command]))
+        return broker.guard.check({"command": command}, Facts(commands=[command]))
 
     check.home = home  # type: ignore[attr-defined]
     yield check

@@ -32,7 +32,7 @@ def test_the_cache_holds_no_long_text_however_many_arrive():
 
 
 def test_the_policy_analysis_and_guard_words_use_it():
-    from overseer.broker import _words
+    from overseer.broker.guard import _words
     from overseer.policy import analyse
 
     assert isinstance(analyse, ShortTextCache) and isinstance(_words, ShortTextCache)

@@ -56,6 +56,7 @@ class BisectTool(Tool):
     Args = BisectArgs
 
     def facts(self, args: BisectArgs, ctx: ToolContext) -> Facts:
+        # Every step runs the workspace's code at some revision, in the sandbox if any.
         return Facts(
             reads=[str(Path(ctx.workspace).resolve())],
             commands=[args.test],

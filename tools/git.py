@@ -13,6 +13,7 @@ like options are refused, and paths always follow ``--``.
 from __future__ import annotations
 
 import shlex
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +43,20 @@ def run_git(
     where = Path(cwd or ctx.workspace)
     argv = [*GIT_BASE, *args]
     if sandboxed and ctx.sandbox.name == "bwrap":
+        # The git dirs are writable for the commit itself; their hooks and
+        # config stay read-only, as the hooks that run are workspace code.
         writable = [p for p in git_dirs(where) if not _inside(p, where)]
-        argv = wrap_argv(argv, ctx.sandbox, where, network=False, writable=writable)
+        with tempfile.TemporaryDirectory(prefix="overseer-tmp-", ignore_cleanup_errors=True) as tmp:
+            argv = wrap_argv(
+                argv,
+                ctx.sandbox,
+                where,
+                network=False,
+                writable=writable,
+                scratch=Path(tmp),
+                git_commit=True,
+            )
+            return run_bounded(argv, where, timeout=timeout, env=env)
     return run_bounded(argv, where, timeout=timeout, env=env)
 
 

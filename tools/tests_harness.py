@@ -22,7 +22,11 @@ be imported is skipped, not blamed.
 
 With ``rev`` the command runs in a temporary ``git worktree`` at that
 revision, removed afterwards (always). The command runs in a fresh
-``bash -c`` (not the persistent shell) inside the sandbox when there is one.
+``bash -c`` (not the persistent shell) inside the sandbox when there is one,
+the same wall as the shell's: the workspace (or worktree) writable but its
+``.git`` read-only, the rest read-only, a scratch ``TMPDIR``. The facts say
+``risk=["runs_code"]`` and ``sandbox`` (``bwrap`` or ``none``): the code
+under test is the workspace's, and the policy asks when no sandbox holds it.
 """
 
 from __future__ import annotations
@@ -241,12 +245,17 @@ def run_harness(
     ran = command
     if pytest:
         ran = f"{command} --junitxml={shlex.quote(str(junit))} -o junit_family=xunit1"
+    # The test code's temp files go to a scratch dir of their own, which
+    # is the one writable place outside the workspace inside the sandbox.
+    scratch = junit_dir / "tmp"
+    scratch.mkdir()
     argv = wrap_argv(
         ["bash", "-c", ran],
         ctx.sandbox,
         cwd,
         network=bool(ctx.network_allowed),
         writable=[junit_dir],
+        scratch=scratch,
     )
     out = BoundedOutput()
     try:
@@ -324,6 +333,7 @@ class RunTestsTool(Tool):
     Args = RunTestsArgs
 
     def facts(self, args: RunTestsArgs, ctx: ToolContext) -> Facts:
+        # Test runners run the workspace's code: say so, and where it runs.
         return Facts(
             reads=[str(Path(ctx.workspace).resolve())],
             commands=[args.command],

@@ -3,6 +3,8 @@
 It shows exactly what will run (the canonical args the broker hashed), the
 policy's decision part by part for shell commands, the tool's preview (a diff
 is highlighted as one), the sandbox, and a countdown to the automatic deny.
+When the call's commands would run with no sandbox (``--sandbox none``, or
+``auto`` fell back), a warning in the error colour sits under the title.
 It dismisses with an ``ApprovalDecision`` — or ``None`` when the person
 presses ``escape`` to look at the session first (the request stays queued).
 
@@ -27,7 +29,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static, TextArea
 
-from overseer.approval import ApprovalDecision, ApprovalRequest
+from overseer.approval import ApprovalDecision, ApprovalRequest, no_sandbox_warning
 
 from .views import (
     args_renderable,
@@ -115,6 +117,9 @@ class ApprovalScreen(RequestScreen):
     ApprovalScreen #command { padding: 0 1; background: $boost; }
     ApprovalScreen #preview { padding: 0 1; background: $boost; height: auto; }
     ApprovalScreen #meta { margin-top: 1; }
+    ApprovalScreen #nosandbox {
+        margin-top: 1; padding: 0 1; background: $error; color: $text; text-style: bold;
+    }
     ApprovalScreen #grant { color: $success; }
     ApprovalScreen #grant.none { color: $text-muted; }
     ApprovalScreen #queue { height: auto; display: none; }
@@ -150,6 +155,9 @@ class ApprovalScreen(RequestScreen):
         req = self.request
         with Vertical(id="dialog"):
             yield Static(self._title(), id="title")
+            if req.unsandboxed:
+                # Above the scrolling body: the person cannot miss it.
+                yield Static(no_sandbox_warning(req.unsandboxed), id="nosandbox")
             with VerticalScroll(id="body"):
                 yield Static("Will run", classes="label")
                 yield Static(args_renderable(req.tool, req.args), id="command")

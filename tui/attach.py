@@ -64,6 +64,7 @@ def request_from_event(
         reason=str(p.get("reason") or ""),
         parts=parts,
         sandbox=str(p.get("sandbox") or sandbox),
+        unsandboxed=str(p.get("unsandboxed") or ""),
         timeout_s=timeout,
         deadline=ts_ns / 1e9 + timeout,
         grant_preview=grant_preview,

@@ -483,12 +483,7 @@ class LocalRun:
     def shipping(self) -> str:
         """The header's shipping status: up to date, or how far behind and why."""
         shipper = self.session.shipper
-        if shipper is None:
-            return ""
-        st = shipper.status
-        if st.error:
-            return f"{st.lag} behind, paused ({st.error[:40]})"
-        return "up to date" if st.lag == 0 else f"{st.lag} behind"
+        return "" if shipper is None else str(shipper.status.headline())
 
     def start(self, app: LiveApp) -> None:
         self._app = app

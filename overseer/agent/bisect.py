@@ -9,7 +9,8 @@ call, so it is checked, approved and recorded like a model's.
    revisions are skipped, not counted as bad);
 4. show the first bad commit's diff;
 5. ask the developer whether to draft a revert; if yes, create the branch
-   ``overseer/revert-<sha>``, revert there, and run the tests on it.
+   ``overseer/revert-<sha>``, revert there (the change undone in the working
+   tree, then ``git_commit``), and run the tests on it.
 """
 
 from __future__ import annotations
@@ -162,25 +163,37 @@ class BisectAgent:
             choices=["yes", "no"],
         )
         if answer.status == "ok" and answer.output.strip().lower().startswith(("y", "yes")):
-            lines += self._revert(session, sha)
+            lines += self._revert(session, sha, subject)
         else:
             lines.append("No revert drafted.")
         final = f"first bad commit {sha}\n\n" + "\n".join(lines)
         return AgentOutcome(status="completed", final=final, data=self.data)
 
-    def _revert(self, session: Session, sha: str) -> list[str]:
+    def _revert(self, session: Session, sha: str, subject: str) -> list[str]:
+        """Revert ``sha`` on a new branch. In the sandbox the shell cannot
+        write ``.git`` (``git revert`` would): the shell undoes the change in
+        the working tree and ``git_commit`` records it."""
         branch = f"overseer/revert-{sha[:12]}"
-        steps = [
+        steps: list[tuple[str, dict[str, Any]]] = [
             ("git_branch", {"name": branch}),
             ("git_checkout", {"rev": branch}),
-            ("shell", {"command": f"git revert --no-edit {sha}"}),
+            ("shell", {"command": f"git diff --binary {sha}^ {sha} | git apply -R"}),
+            ("shell", {"command": f"git diff --name-only --no-renames {sha}^ {sha}"}),
         ]
+        paths: list[str] = []
         for tool, args in steps:
             res = self._call(session, tool, **args)
             if res.status != "ok":
                 return [
                     f"The revert was not completed: {tool} {res.status}: {res.output.strip()[:300]}"
                 ]
+            paths = [line for line in res.output.splitlines() if line]
+        message = f'Revert "{subject}"\n\nThis reverts commit {sha}.'
+        res = self._call(session, "git_commit", message=message, paths=paths)
+        if res.status != "ok":
+            return [
+                f"The revert was not completed: git_commit {res.status}: {res.output.strip()[:300]}"
+            ]
         outcome = self._outcome(session, branch)
         self.data["revert_branch"] = branch
         self.data["revert_tests"] = outcome

@@ -1,15 +1,17 @@
 """Auditor tools over the log: shareable reports (HTML, Markdown), the
-counterfactual policy audit, search across sessions, oversight flags and
-retention. Importing this package starts the flag observer with every
-session (``overseer.session.SESSION_OBSERVERS``)."""
+counterfactual policy audit, search across sessions and oversight flags.
+Retention (``prune``) is a log operation (``overseer.log.prune``), re-exported
+here for the auditor. Importing this package starts the flag observer with
+every session (``overseer.registry.SESSION_OBSERVERS``)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..log.prune import PruneResult, prune
+from ..log.verify import verify_prunes
 from .counterfactual import AuditResult, Change, audit_session, load_policy_ref
 from .flags import FLAG_KINDS, Flag, FlagDetector, FlagObserver, detect, install
-from .prune import PruneResult, prune, verify_prunes
 from .search import Hit, search
 from .timeline import Action, SessionRecord, load_session
 

@@ -66,7 +66,7 @@ def export(session_id: str, fmt: str, output: Path | None) -> None:
     if fmt == "jsonl":
         export_jsonl(session_id, output)
         return
-    from ..audit.export import export_report
+    from .reports import export_report
 
     export_report(session_id, fmt, output)
 

@@ -12,12 +12,12 @@ import click
 from ..audit import audit_session, load_policy_ref
 from ..audit.flags import detect, workspace_history
 from ..audit.html import short
-from ..audit.prune import PruneResult
-from ..audit.prune import prune as do_prune
 from ..audit.search import DECISIONS, parse_since
 from ..audit.search import search as run_search
 from ..events import EVENT_KINDS
 from ..log import EventStore
+from ..log.prune import PruneResult
+from ..log.prune import prune as do_prune
 from ..render import short_args
 from .common import echo_json, log_option, open_local_log, open_log
 

@@ -12,7 +12,7 @@ from ..log.jsonl import atomic_output, export_session, import_session
 from ..render import clock, describe, unfinished_actions
 from .common import echo_json, log_option, open_local_log, open_log
 
-PRUNES_ID = "(prunes)"  # the prune record's line in verify results (overseer.audit.prune)
+PRUNES_ID = "(prunes)"  # the prune record's line in verify results (overseer.log.prune_record)
 
 
 @click.command()
@@ -115,9 +115,11 @@ def verify(
         click.echo(f"{checked}: {integrity}")
         for r in results:
             if r.ok and r.session_id == PRUNES_ID:
+                by = f" by {', '.join(r.signed_by)}" if r.signed_by else ""
+                legacy = " (HMAC, from before signed checkpoints)" if r.sealing == "hmac" else ""
                 click.echo(
-                    f"{r.session_id}  ok  {r.events} prune record(s), chained and signed "
-                    f"through #{r.sealed_seq}"
+                    f"{r.session_id}  ok  {r.events} prune record(s), chained and signed"
+                    f"{by}{legacy} through #{r.sealed_seq}"
                 )
             elif not r.ok and r.session_id == PRUNES_ID:
                 click.echo(

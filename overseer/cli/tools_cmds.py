@@ -57,12 +57,12 @@ def tools(repo: Path, policy_ref: str | None, tool_specs: tuple[str, ...], as_js
     def notice(message: str, **_data: object) -> None:
         click.echo(f"overseer: note: {message}", err=True)
 
-    registry, hub = build_registry(project, workspace, tool_specs, notice=notice)
+    registry, started = build_registry(project, workspace, tool_specs, notice=notice)
     try:
         rows = describe(registry.specs.values(), policy, workspace)
     finally:
-        if hub is not None:
-            hub.stop()
+        for obj in started:
+            obj.stop()
     for problem in registry.problems:
         notice(problem)
     unnamed = _opt_in_not_named(registry, notice)

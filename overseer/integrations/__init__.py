@@ -1,12 +1,15 @@
 """Foreign tools under mediation: LangChain tools and MCP servers.
 
-Importing this package registers two hooks, once:
+They plug in by the road every tool takes, entry points declared in
+overseer's pyproject (see ``overseer.registry``), so neither the registry nor
+the session imports this package, and nothing here imports the session:
 
-- ``adapt_langchain`` in ``overseer.registry.ADAPTERS``, so any LangChain
-  ``BaseTool`` named by ``--tool``, a project's ``tools = [...]`` or an entry
-  point becomes a mediated Tool (source ``langchain``);
-- ``load_mcp_servers`` in ``overseer.session.TOOL_LOADERS``, so a session
-  starts the project's ``[mcp.servers.NAME]`` (tools ``mcp:NAME:tool``).
+- ``adapt_langchain`` (``overseer.tool_adapters``: ``langchain``) makes any
+  LangChain ``BaseTool`` named by ``--tool``, a project's ``tools = [...]``
+  or an entry point a mediated Tool (source ``langchain``);
+- ``load_mcp_servers`` (``overseer.tool_sources``: ``mcp``) starts the
+  project's ``[mcp.servers.NAME]`` for a session (tools ``mcp:NAME:tool``),
+  with what it needs handed in as a ``SourceContext``.
 
 The heavy libraries (langchain-mcp-adapters, mcp) are imported only when a
 project configures an MCP server.
@@ -14,20 +17,7 @@ project configures an MCP server.
 
 from __future__ import annotations
 
-from ..registry import ADAPTERS
-from ..session import TOOL_LOADERS
 from .langchain_tools import LangChainTool, adapt_langchain, wrap
 from .mcp import MCPHub, MCPTool, load_mcp_servers
 
-
-def register() -> None:
-    """Install the adapter and the MCP loader (idempotent)."""
-    if adapt_langchain not in ADAPTERS:
-        ADAPTERS.append(adapt_langchain)
-    if load_mcp_servers not in TOOL_LOADERS:
-        TOOL_LOADERS.append(load_mcp_servers)
-
-
-register()
-
-__all__ = ["LangChainTool", "MCPHub", "MCPTool", "load_mcp_servers", "register", "wrap"]
+__all__ = ["LangChainTool", "MCPHub", "MCPTool", "adapt_langchain", "load_mcp_servers", "wrap"]

@@ -2,8 +2,9 @@
 by default — the data behind ``overseer tools``.
 
 The tool set is built the way ``Session.open`` builds it (entry points, the
-project's ``tools = [...]``, ``--tool`` specs, then the project's MCP
-servers), so the listing shows what an agent would really be offered.
+project's ``tools = [...]``, ``--tool`` specs, then the tool sources — the
+project's MCP servers), so the listing shows what an agent would really be
+offered.
 
 "By default" means: the call the policy sees when nothing about the
 arguments is known — no arguments (or the tool's defaults) and the facts the
@@ -21,9 +22,8 @@ from typing import Any
 
 from ..policy.base import Policy
 from ..project import ProjectConfig
-from ..registry import Registry, ToolSpec
+from ..registry import Registry, Stoppable, ToolSpec
 from ..toolapi import Facts, Tool, ToolContext
-from .mcp import MCPHub
 
 DEPENDS_ON_ARGS = "depends on args"
 # Arguments that carry shell source: the policy parses those, part by part.
@@ -133,22 +133,27 @@ def build_registry(
     extra_specs: Iterable[str] = (),
     *,
     notice: Callable[..., None] | None = None,
-) -> tuple[Registry, MCPHub | None]:
-    """The tools a session in ``workspace`` would load. The caller stops the hub."""
-    from . import register
+) -> tuple[Registry, list[Stoppable]]:
+    """The tools a session in ``workspace`` would load, and what the tool
+    sources started for them (MCP server hubs): the caller stops those.
 
-    register()
+    ``notice(message, **data)`` hears what the sources say."""
     registry = Registry()
     registry.load_entry_points()
     for spec in [*project.tools, *extra_specs]:
         registry.add_spec(spec)
-    hub = None
-    if project.mcp.servers:
-        hub = MCPHub(project.mcp.servers, workspace, notice=notice)
-        try:
-            for tool in hub.start():
-                registry.add(tool, tool.source)
-        except BaseException:
-            hub.stop()
-            raise
-    return registry, hub
+    started: list[Stoppable] = []
+
+    def said(_source: str, message: str, **data: Any) -> None:
+        if notice is not None:
+            notice(message, **data)
+
+    try:
+        registry.load_sources(
+            project, workspace, notice=said, keep=started.append, withdraw=registry.remove
+        )
+    except BaseException:
+        for obj in started:
+            obj.stop()
+        raise
+    return registry, started

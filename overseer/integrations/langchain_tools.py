@@ -1,6 +1,6 @@
 """Any LangChain ``BaseTool`` as an overseer Tool, mediated like the built-ins.
 
-``adapt_langchain`` is registered in ``overseer.registry.ADAPTERS``, so a
+``adapt_langchain`` is the ``langchain`` entry point in ``overseer.tool_adapters``, so a
 ``--tool module:attr``, a project's ``tools = [...]`` entry or a plugin entry
 point that names a LangChain tool (a ``langchain_community`` tool, a
 ``@langchain_core.tools.tool`` function, an MCP tool from

@@ -52,7 +52,7 @@ from .langchain_tools import result_from_output
 from .schema import SchemaConversionError, model_from_schema, payload
 
 if TYPE_CHECKING:
-    from ..session import Session
+    from ..registry import SourceContext
 
 # The SDK logs unparsable server output with a traceback; the hub reports it
 # as a notice instead, so the library's records stay off the terminal.
@@ -549,27 +549,23 @@ class MCPHub:
                 server.stderr.close()
 
 
-def load_mcp_servers(session: Session) -> None:
-    """``TOOL_LOADERS`` hook: start the project's MCP servers for this session."""
-    servers = session.project.mcp.servers
+def load_mcp_servers(ctx: SourceContext) -> None:
+    """The ``mcp`` tool source (entry point in ``overseer.tool_sources``):
+    start the project's MCP servers for one session and offer their tools."""
+    servers = ctx.project.mcp.servers
     if not servers:
         return
-
-    def notice(message: str, **data: Any) -> None:
-        session.notice("mcp", message, **data)
+    notice = ctx.notice
 
     def vanish(names: list[str], reason: str) -> None:
         for name in names:
-            session.registry.remove(name)
-            broker = getattr(session, "broker", None)
-            if broker is not None:
-                broker.tools.pop(name, None)
+            ctx.withdraw(name)
 
-    hub = MCPHub(servers, session.workspace, notice=notice, on_vanish=vanish)
-    # Stopped by Session.end (observers) even if no MCP tool is ever called.
-    session.observers.append(hub)
+    hub = MCPHub(servers, ctx.workspace, notice=notice, on_vanish=vanish)
+    # Stopped when the session ends even if no MCP tool is ever called.
+    ctx.keep(hub)
     for tool in hub.start():
-        session.registry.add(tool, tool.source)
+        ctx.registry.add(tool, tool.source)
     started = [s.name for s in hub.servers.values() if s.status == "ready"]
     if started:
         notice(

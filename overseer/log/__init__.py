@@ -6,7 +6,8 @@ a path or URL.
 """
 
 from .base import EventStore, StoredEvent, iso
-from .factory import is_store_url, local_log_path, open_store, open_team_store, redact_url
+from .factory import local_log_path, open_store, open_team_store
+from .locations import is_store_url, redact_url
 from .seals import SealRecord, load_key, read_seals
 from .store import Appended, AuditLog
 from .verify import VerifyResult, integrity_check, verify_all, verify_rows, verify_session

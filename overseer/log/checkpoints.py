@@ -29,16 +29,14 @@ import os
 import re
 import sqlite3
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from ..errors import LogError, LogWriteError
 from . import keys, merkle
 from .note import NoteError, Opened, Signer, Verifier, open_note, parse_note
-
-if TYPE_CHECKING:
-    from .store import AuditLog
 
 ORIGIN_PREFIX = "overseer/"
 _SIZE = re.compile(r"0|[1-9][0-9]{0,18}")
@@ -157,10 +155,32 @@ def subtrees(conn: sqlite3.Connection, session_id: str, size: int | None = None)
     return merkle.Subtrees(db_leaves(conn, session_id), stored_tiles(conn, session_id), size)
 
 
+class Landed(Protocol):
+    """Where an appended event landed (the store's ``Appended``)."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def hash(self) -> str: ...
+
+
+class SealedLog(Protocol):
+    """What a checkpointer needs of the log it seals (``AuditLog`` is one).
+    Named here rather than imported: the store builds its checkpointer, so
+    this module must not depend on the store."""
+
+    conn: sqlite3.Connection
+    seal_path: Path
+
+    def head(self, session_id: str) -> tuple[int, str] | None: ...
+    def append(self, session_id: str, kind: str, payload: dict[str, Any]) -> Landed: ...
+    def _synchronous(self, level: str) -> AbstractContextManager[None]: ...
+
+
 class Checkpointer:
     """Seals sessions for one `AuditLog`: its trees, its signing key."""
 
-    def __init__(self, log: AuditLog) -> None:
+    def __init__(self, log: SealedLog) -> None:
         self.log = log
         self._trees: dict[str, merkle.Frontier] = {}
         self._signer: Signer | None = None

@@ -13,16 +13,10 @@ from typing import TYPE_CHECKING
 
 from ..errors import UsageError
 from .base import EventStore
+from .locations import is_store_url, redact_url
 
 if TYPE_CHECKING:
     from .pg_store import PgStore
-
-STORE_SCHEMES = ("postgresql://", "postgres://")
-
-
-def is_store_url(location: str | Path | None) -> bool:
-    """Whether ``location`` names a team store rather than a local file."""
-    return isinstance(location, str) and location.lower().startswith(STORE_SCHEMES)
 
 
 def open_store(location: str | Path | None = None, *, create: bool = False) -> EventStore:
@@ -58,17 +52,3 @@ def local_log_path(location: str | Path | None, what: str) -> Path | None:
             "give --log PATH (a run ships to a store with --ship URL)"
         )
     return Path(location).expanduser() if location else None
-
-
-def redact_url(url: str) -> str:
-    """A store URL fit for messages: any password replaced by ``***``."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable store URL>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))

@@ -26,8 +26,8 @@ from ..events import now_ns
 from ..redact import Redactor
 from . import keys, pg_schema
 from .base import EventRow, EventStore, StoredEvent, pick_session
-from .factory import redact_url
 from .fts import KINDS_SQL
+from .locations import redact_url
 from .memory import session_db
 from .note import Verifier
 from .pg_verify import (

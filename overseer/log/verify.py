@@ -28,7 +28,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ..canonical import GENESIS
-from . import seals
+from . import prune_record, seals
 from .checkpoints import Checkpoint, b64
 from .merkle import EMPTY_ROOT
 from .note import NoteError, Verifier
@@ -334,7 +334,9 @@ def verify_all(
     ids = [r[0] for r in conn.execute("SELECT id FROM sessions ORDER BY started")]
     ids += sorted({r[0] for r in conn.execute("SELECT DISTINCT session_id FROM events")} - set(ids))
     results = [verify_session(conn, sid, seal_file, trusted, trust) for sid in ids]
-    pruned, prune_results = _pruned(conn, seal_file)
+    pruned, prune_results = _pruned(conn, seal_file, trusted or [])
+    for r in prune_results:
+        r.trust = trust
     lost = {sid: rec.seq for sid, rec in seal_file.latest.items()}
     for sid in sorted(set(lost) - set(ids) - pruned):
         results.append(
@@ -352,18 +354,46 @@ def verify_all(
 
 
 def _pruned(
-    conn: sqlite3.Connection, seal_file: seals.SealFile
+    conn: sqlite3.Connection, seal_file: seals.SealFile, trusted: list[Verifier]
 ) -> tuple[set[str], list[VerifyResult]]:
     """Sessions deleted on purpose by `overseer prune`, which records them in
-    its own chained, signed ``prunes`` table (overseer.audit.prune): their
+    its own chained, signed ``prunes`` table (overseer.log.prune_record): their
     seals are not truncation. Also that record's own check, as a result line."""
     exists = "SELECT 1 FROM sqlite_master WHERE type='table' AND name='prunes'"
     if not conn.execute(exists).fetchone():
         return set(), []
-    from ..audit.prune import verify_prunes
-
-    pruned, result = verify_prunes(conn, seal_file, seals.load_key(create=False))
+    pruned, result = verify_prunes(conn, seal_file, seals.load_key(create=False), trusted)
     return pruned, [result] if result else []
+
+
+def verify_prunes(
+    conn: sqlite3.Connection,
+    seal_file: seals.SealFile,
+    key: bytes | None,
+    trusted: list[Verifier] | None = None,
+) -> tuple[set[str], VerifyResult | None]:
+    """The sessions the prune record validly accounts for, and its result
+    line for ``verify --all`` (None: no prunes yet). Signed rows are checked
+    against the ``trusted`` verifier keys, rows from before signed
+    checkpoints with the old seal ``key``."""
+    accounted, check = prune_record.check_record(conn, seal_file, key, trusted)
+    if check is None:
+        return accounted, None
+    # Every row is signed, so the record is "sealed" through its last row.
+    res = VerifyResult(
+        session_id=prune_record.PRUNES_ID,
+        ok=check.broken is None,
+        events=check.rows,
+        head=check.head,
+        sealed_seq=check.last_id,
+        # "checkpoint": signed by the key that signs checkpoints; "hmac": only
+        # rows from before them, under the old seal key.
+        sealing="hmac" if check.hmac_rows and not check.signed_by else "checkpoint",
+        signed_by=check.signed_by,
+    )
+    if check.broken is not None:
+        res.first_broken_seq, res.kind, res.detail = check.broken
+    return accounted, res
 
 
 def sealing_text(r: VerifyResult) -> str:

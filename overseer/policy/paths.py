@@ -255,3 +255,58 @@ def protected_sets() -> tuple[frozenset[str], tuple[str, ...]]:
 def is_protected(path: str) -> bool:
     exact, dirs = protected_sets()
     return path in exact or path.startswith(dirs)
+
+
+_PATH_DIRS_CACHE: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def workspace_path_dirs(env_path: str, workspace: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the directories of ``env_path`` inside ``workspace``, resolved — an
+    activated ``.venv/bin``; its relative entries — ``.``, an empty one)."""
+    key = (env_path, workspace)
+    hit = _PATH_DIRS_CACHE.get(key)
+    if hit is None:
+        found: list[str] = []
+        relative: list[str] = []
+        for d in env_path.split(":"):
+            if not d.startswith("/"):
+                relative.append(d or ".")
+                continue
+            real = os.path.realpath(d)
+            if inside(real, workspace) and real not in found:
+                found.append(real)
+        hit = (tuple(found), tuple(relative))
+        if len(_PATH_DIRS_CACHE) > 64:
+            _PATH_DIRS_CACHE.clear()
+        _PATH_DIRS_CACHE[key] = hit
+    return hit
+
+
+def path_shadow(
+    name: str, dirs: tuple[tuple[str, ...], tuple[str, ...]], bases: Iterable[str] = ()
+) -> str | None:
+    """The file a bare program name runs when a ``PATH`` directory inside the
+    workspace holds one by that name (the agent may have put it there), or
+    None. ``dirs`` is ``workspace_path_dirs``; a relative ``PATH`` entry is
+    looked up from each of ``bases`` (the directories the shell may be in)."""
+    inside_dirs, relative = dirs
+    candidates = [f"{d}/{name}" for d in inside_dirs]
+    candidates += [os.path.join(b, d, name) for d in relative for b in bases]
+    for candidate in candidates:
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return os.path.realpath(candidate)
+    return None
+
+
+def enclosing_repository(path: str) -> str | None:
+    """The directory holding the ``.git`` git finds from ``path`` (searching
+    upwards, as git does), or None."""
+    cur = path
+    for _ in range(64):
+        if os.path.lexists(cur + "/.git"):
+            return cur
+        parent = os.path.dirname(cur)
+        if parent == cur:
+            return None
+        cur = parent
+    return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import glob as globlib
 import itertools
 import os
+import posixpath
 import re
 from collections.abc import Sequence
 
@@ -27,7 +28,8 @@ def place(s: Subject, value: str, c: Call, bucket: list[str] | None) -> None:
             place(s, value, Call(c.ws, c.protected, c.protected_dirs, None, (base,)), bucket)
         return
     try:
-        path = P.resolve(value, bases[0])
+        # "." (a program reading its cwd) is the base itself, already resolved
+        path = bases[0] if value == "." else P.resolve(value, bases[0])
     except (ValueError, OSError):
         s.unresolved.append(value[:200])
         return
@@ -40,6 +42,44 @@ def place(s: Subject, value: str, c: Call, bucket: list[str] | None) -> None:
         s.protected.append(path)
 
 
+def superset_glob(pattern: str) -> str:
+    """``pattern`` with every bracket expression made a ``*``: Python's glob
+    reads ``[^x]`` as "^ or x" and knows no ``[[:alpha:]]``, where bash
+    negates and classes, and a quoted ``\\[x\\]`` reaches here as a class.
+    A ``*`` matches whatever the bracket can (one character, or the literal
+    text), so the files found are a superset of what bash expands."""
+    if "[" not in pattern:
+        return pattern
+    out: list[str] = []
+    for comp in pattern.split("/"):
+        i, n = 0, len(comp)
+        buf: list[str] = []
+        while i < n:
+            c = comp[i]
+            if c != "[":
+                buf.append(c)
+                i += 1
+                continue
+            j = i + 1
+            if j < n and comp[j] in "!^":
+                j += 1
+            if j < n and comp[j] == "]":
+                j += 1  # a leading ] is part of the set
+            while j < n and comp[j] != "]":
+                if comp[j] == "[" and j + 1 < n and comp[j + 1] in ":=.":
+                    end = comp.find(comp[j + 1] + "]", j + 2)
+                    j = end + 2 if end >= 0 else n
+                    continue
+                j += 1
+            if j >= n:
+                buf.append(comp[i:])  # no closing ]: bash reads [ as itself
+                break
+            buf.append("*")
+            i = j + 1
+        out.append("".join(buf))
+    return "/".join(out)
+
+
 def place_word(
     s: Subject, w: Word, c: Call, bucket: list[str] | None, findings: list[Result]
 ) -> None:
@@ -49,6 +89,7 @@ def place_word(
     value = w.value
     if w.tilde:
         value = os.path.expanduser(value)
+    value = superset_glob(value)
     c.globs += 1
     if c.globs > MAX_GLOB_WORDS:
         if c.globs == MAX_GLOB_WORDS + 1:
@@ -86,7 +127,7 @@ def place_listing(s: Subject, w: Word, c: Call, findings: list[Result]) -> None:
     """A glob whose matches are only printed: each match's directory is
     listed (``*/*`` lists every directory ``*`` matches, a symlink to /
     among them), not the matches' targets."""
-    value = os.path.expanduser(w.value) if w.tilde else w.value
+    value = superset_glob(os.path.expanduser(w.value) if w.tilde else w.value)
     head = value.split("*", 1)[0].split("?", 1)[0].split("[", 1)[0]
     dirs = {os.path.dirname(head) or "."}
     c.globs += 1
@@ -112,23 +153,76 @@ def place_listing(s: Subject, w: Word, c: Call, findings: list[Result]) -> None:
         place(s, d, c, None)
 
 
+def _targets(target: Word, base: str) -> list[str]:
+    """What ``target`` names from ``base``: the glob's matches (bash expands
+    ``cd s*``), else the word itself."""
+    if target.glob:
+        value = os.path.expanduser(target.value) if target.tilde else target.value
+        try:
+            found = list(
+                itertools.islice(
+                    globlib.iglob(value, root_dir=None if os.path.isabs(value) else base), 17
+                )
+            )
+        except (OSError, ValueError, re.error):
+            found = []
+        return found + [value]
+    return [target.value]
+
+
 def cd_bases(parts: Sequence[Part], cwd: str) -> tuple[str, ...]:
     """``cwd`` plus every directory a literal ``cd``/``pushd`` in the command
     may move to (relative to any earlier one): a superset of where each part
-    really runs, so checking every path against each of them is safe."""
+    really runs, so checking every path against each of them is safe.
+
+    bash's ``cd`` is logical unless given ``-P``: ``cd lnk/..`` goes to the
+    directory holding ``lnk``, not to the parent of its target, so each move
+    is followed both ways (the logical ``$PWD`` strings are kept for the
+    next ``cd``)."""
     bases = [cwd]
+    logical = [cwd]  # $PWD as bash keeps it, for each reachable directory
     for part in parts:
         if not part.argv or program_name(part.argv[0].value) not in ("cd", "pushd"):
             continue
-        operands = [w for w in part.argv[1:] if not (w.literal and w.value.startswith("-"))]
+        words = part.argv[1:]
+        physical_only = any(w.literal and w.value.startswith("-P") for w in words)
+        operands = [w for w in words if not (w.literal and w.value.startswith("-"))]
         target = operands[-1] if operands else Word("~", "~", True, False, True)
         if not target.literal:
             continue  # already a finding (ask) on that part
-        for base in list(bases):
-            try:
-                moved = P.resolve(target.value, base)
-            except (ValueError, OSError):
-                continue
-            if moved not in bases and len(bases) < 16:
-                bases.append(moved)
+        for base, pwd in list(zip(bases, logical, strict=True)):
+            for value in _targets(target, base):
+                moves: list[tuple[str, str]] = []
+                try:
+                    moved = P.resolve(value, base)
+                    moves.append((moved, moved))
+                    if not physical_only and not value.startswith("~"):
+                        lpath = posixpath.normpath(posixpath.join(pwd, value))
+                        moves.append((os.path.realpath(lpath), lpath))
+                except (ValueError, OSError):
+                    continue
+                for phys, lpath in moves:
+                    if phys not in bases and len(bases) < 16:
+                        bases.append(phys)
+                        logical.append(lpath)
     return tuple(bases)
+
+
+def chdir_bases(dirs: Sequence[Word], bases: Sequence[str]) -> tuple[str, ...]:
+    """The directories a program reaches after changing into ``dirs`` in
+    order (``git -C a -C b``), from each of ``bases``."""
+    out = list(bases)
+    for d in dirs:
+        if not d.literal:
+            return tuple(out)
+        nxt: list[str] = []
+        for base in out:
+            for value in _targets(d, base):
+                try:
+                    moved = P.resolve(value, base)
+                except (ValueError, OSError):
+                    continue
+                if moved not in nxt and len(nxt) < 16:
+                    nxt.append(moved)
+        out = nxt or out
+    return tuple(out)

@@ -73,6 +73,9 @@ class Call:
     # Where the call's commands run (Facts.sandbox): code from the workspace
     # runs without asking only in "bwrap".
     sandbox: str | None = None
+    # PATH directories inside the workspace, and relative PATH entries: a bare
+    # program name found there is a program run by path (paths.path_shadow).
+    path_dirs: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
 
 
 @dataclass(slots=True)

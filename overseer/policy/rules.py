@@ -45,7 +45,7 @@ from ..events import Decision, PartDecision
 from ..toolapi import Facts
 from . import paths as P
 from .base import STRICTNESS, Verdict
-from .placing import cd_bases, place, place_listing, place_word
+from .placing import cd_bases, chdir_bases, place, place_listing, place_word
 from .rule import RISKY, Call, Condition, Match, Result, Rule, Subject
 from .shell import (
     Part,
@@ -54,6 +54,7 @@ from .shell import (
     program_name,
     trusted_program,
 )
+from .shell.programs import BASH_BUILTINS
 
 # --------------------------------------------------------------------------
 # The policy
@@ -304,10 +305,54 @@ class RulePolicy:
                 prog = os.path.expanduser(prog)
             full = posixpath.normpath(prog if os.path.isabs(prog) else posixpath.join(ws, prog))
             s.prog_path = posixpath.relpath(full, ws) if P.inside(full, ws) and full != ws else full
+        elif (
+            (c.path_dirs[0] or c.path_dirs[1])
+            and argv
+            and argv[0].literal
+            and (argv[0].value not in BASH_BUILTINS)
+        ):
+            # A PATH directory inside the workspace (an activated .venv/bin)
+            # makes a bare name run a file the agent may have put there.
+            shadow = P.path_shadow(argv[0].value, c.path_dirs, c.bases)
+            if shadow is not None:
+                s.prog_trusted = False
+                s.prog_path = posixpath.relpath(shadow, c.ws) if P.inside(shadow, c.ws) else shadow
         for w in part.path_args:
             place_word(s, w, c, None, findings)
         for w in part.listed:
             place_listing(s, w, c, findings)
+        if part.chdirs:
+            # git -C DIR, env -C DIR: the program opens its relative paths from
+            # DIR, so they are placed from there too (a superset of where).
+            saved = c.bases
+            try:
+                for k in range(1, len(part.chdirs)):  # git -C a -C b: b is a/b
+                    c.bases = chdir_bases(part.chdirs[:k], saved or (c.ws,))
+                    place_word(s, part.chdirs[k], c, None, findings)
+                c.bases = chdir_bases(part.chdirs, saved or (c.ws,))
+                chdirs = {id(w) for w in part.chdirs}
+                for w in part.path_args:
+                    if id(w) not in chdirs:
+                        place_word(s, w, c, None, findings)
+                for w in part.listed:
+                    place_listing(s, w, c, findings)
+            finally:
+                c.bases = saved
+        if part.kind == "command" and s.base == "git" and s.prog_trusted:
+            # git searches upwards for its repository: from a workspace inside
+            # a larger repository (a package of a monorepo) `git show
+            # HEAD:other/secret` reads the rest of it.
+            starts = chdir_bases(part.chdirs, c.bases or (c.ws,)) if part.chdirs else c.bases
+            for base in starts or (c.ws,):
+                repo = P.enclosing_repository(base)
+                if repo is not None and not P.inside(repo, c.ws):
+                    s.outside.append(f"{repo} (the repository git finds from {base})")
+                    break
+        if part.kind == "command" and s.base in ("cd", "pushd"):
+            # where a cd in this command may go (logically too: cd lnk/../..)
+            for b in c.bases[1:]:
+                if not P.inside(b, c.ws):
+                    s.outside.append(f"{b} (where a cd in this command goes)")
         if part.follows_links:
             # grep -R, rg -L, find -L...: a symlink below a directory argument
             # (or the cwd when none is given) is followed, wherever it points.
@@ -438,6 +483,8 @@ class RulePolicy:
         ws = self._workspace(workspace)
         cwd = P.resolve(facts.cwd, ws) if facts.cwd else ws
         c = Call(ws, exact, dirs, collect, (cwd,), sandbox=facts.sandbox)
+        if facts.commands:
+            c.path_dirs = P.workspace_path_dirs(os.environ.get("PATH", ""), ws)
         parts: list[PartDecision] = []
         results: list[Result] = []
         network_ok: list[bool] = []

@@ -15,7 +15,11 @@ Printed, from one run (best of ``--rounds``):
 
 1. ms per call on each side at ``--calls`` (100) calls through ChatOpenAI,
    and their ratio (target <= 1.5x);
-2. overseer's per-call cost at 100 and at 1,000 calls (target <= 1.1x), with
+2. overseer's own per-call cost (overseer minus the bare loop on the same
+   scripted model, paired per round) at 100 and at 1,000 calls, in CPU time
+   (and wall time, for the record); 3. the same as Python function calls per
+   tool call counted by cProfile, which no load moves: the target (<= 1.1x)
+   is judged on that. Both use
    the scripted chat model in place of the HTTP client. Why not through the
    SDK: the openai SDK transforms every request's whole message list in
    Python before sending it (``_async_transform_recursive``), which is
@@ -47,7 +51,6 @@ from langchain_core.tools import StructuredTool  # noqa: E402
 from langchain_openai import ChatOpenAI  # noqa: E402
 
 import overseer.policy as policy_pkg  # noqa: E402
-import overseer.session as session_mod  # noqa: E402
 from overseer.agent.llm import LLMAgent, run_loop  # noqa: E402
 from overseer.approval import DenyAll  # noqa: E402
 from overseer.log import AuditLog  # noqa: E402
@@ -87,14 +90,13 @@ def run_overseer(n: int, d: Path, scripted: bool = False) -> float:
     echo = EchoTool()
     saved = (
         getattr(policy_pkg, "load_policy", None),
-        session_mod.TOOL_LOADERS,
         Session._resolve_sandbox,
         Registry.load_entry_points,
     )
     policy_pkg.load_policy = lambda _ref: FixedPolicy({"echo": "allow"})  # type: ignore[attr-defined]
-    session_mod.TOOL_LOADERS = [lambda s: s.registry.add(echo)]
     Session._resolve_sandbox = lambda self, mode, protect=None: Sandbox()  # type: ignore[method-assign]
-    Registry.load_entry_points = lambda self, only=None: None  # type: ignore[method-assign]
+    # The echo tool stands in for the entry points (built-ins and plugins).
+    Registry.load_entry_points = lambda self, only=None: self.add(echo)  # type: ignore[method-assign]
     try:
         cfg = SessionConfig(
             task=TASK, agent="llm", workspace=ws, watch=False, snapshot=False, max_steps=n + 5
@@ -103,7 +105,6 @@ def run_overseer(n: int, d: Path, scripted: bool = False) -> float:
     finally:
         (
             policy_pkg.load_policy,  # type: ignore[attr-defined]
-            session_mod.TOOL_LOADERS,
             Session._resolve_sandbox,  # type: ignore[method-assign]
             Registry.load_entry_points,  # type: ignore[method-assign]
         ) = saved
@@ -145,11 +146,53 @@ def run_bare(n: int) -> float:
     return dt
 
 
+def run_bare_scripted(n: int) -> float:
+    """The bare create_agent loop with the same scripted model: LangChain's own
+    per-call cost, which grows with the history (add_messages, the agent
+    factory's tool-call patching, message normalisation walk every message)."""
+    runs: list[str] = []
+
+    def echo(text: str, times: int = 1) -> str:
+        runs.append(text)
+        return text * times
+
+    tool = StructuredTool.from_function(echo, name="echo", description="echo text")
+    graph = create_agent(ScriptedChatModel(script=scripted_replies(n)), [tool])
+    gc.collect()
+    t0 = time.perf_counter()
+    run_loop(graph.ainvoke({"messages": [HumanMessage(TASK)]}, {"recursion_limit": 4 * n + 20}))
+    dt = time.perf_counter() - t0
+    assert len(runs) == n, f"bare loop ran {len(runs)} of {n}"
+    return dt
+
+
+def calls_per_call(run: Any, size: int) -> float:
+    """Python function calls per tool call of ``run(size)``, counted by
+    cProfile: a deterministic measure of work, whatever the machine's load."""
+    import cProfile
+    import pstats
+
+    prof = cProfile.Profile()
+    prof.enable()
+    run(size)
+    prof.disable()
+    stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]
+    return sum(v[1] for v in stats.values()) / size
+
+
+def _median(values: list[float]) -> float:
+    values = sorted(values)
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, just check it runs")
     ap.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
-    ap.add_argument("--rounds", type=int, default=2, help="rounds; the best of each is kept")
+    ap.add_argument(
+        "--rounds", type=int, default=3, help="paired rounds (best of each for 1; median for 2)"
+    )
     ap.add_argument(
         "--calls", type=int, default=100, help="calls per run through ChatOpenAI (default 100)"
     )
@@ -158,6 +201,14 @@ def main(argv: list[str] | None = None) -> int:
     small, large = (3, 6) if opts.smoke else (100, 1000)
     rounds = 1 if opts.smoke else max(1, opts.rounds)
     best: dict[tuple[str, int], float] = {}
+    # overseer's own per-call cost at each size, per round: overseer minus the
+    # bare loop on the same scripted model, measured back to back.
+    # CPU time of the whole process (every thread) is what judges growth:
+    # wall time adds each call's fsync, whose latency on a shared disk drifts
+    # by 2x within minutes; wall figures are printed for the record.
+    marginal: dict[int, list[float]] = {small: [], large: []}
+    marginal_wall: dict[int, list[float]] = {small: [], large: []}
+    raw: dict[tuple[str, int], list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("OVERSEER_HOME", tmp)
         for _ in range(rounds):
@@ -165,22 +216,63 @@ def main(argv: list[str] | None = None) -> int:
                 dt = run_overseer(n, Path(tmp)) if side == "overseer" else run_bare(n)
                 best[side, n] = min(best.get((side, n), dt), dt)
             for size in (small, large):
-                dt = run_overseer(size, Path(tmp), scripted=True)
-                best["scripted", size] = min(best.get(("scripted", size), dt), dt)
+                c0 = time.process_time()
+                o_wall = run_overseer(size, Path(tmp), scripted=True) / size * 1000
+                o_ms = (time.process_time() - c0) / size * 1000
+                c0 = time.process_time()
+                b_wall = run_bare_scripted(size) / size * 1000
+                b_ms = (time.process_time() - c0) / size * 1000
+                raw.setdefault(("overseer", size), []).append(o_ms)
+                raw.setdefault(("bare", size), []).append(b_ms)
+                marginal[size].append(o_ms - b_ms)
+                marginal_wall[size].append(o_wall - b_wall)
+        work = {
+            (side, size): calls_per_call(
+                (lambda k: run_overseer(k, Path(tmp), scripted=True))
+                if side == "overseer"
+                else run_bare_scripted,
+                size,
+            )
+            for side in ("overseer", "bare")
+            for size in (small, large)
+        }
     per = {k: v / k[1] * 1000 for k, v in best.items()}
     o, b = per["overseer", n], per["bare", n]
     ratio = o / b
-    growth = per["scripted", large] / per["scripted", small]
+    m_small, m_large = _median(marginal[small]), _median(marginal[large])
+    cpu_growth = m_large / m_small if m_small > 0 else float("inf")
+    own = {size: work["overseer", size] - work["bare", size] for size in (small, large)}
+    growth = own[large] / own[small] if own[small] > 0 else float("inf")
     print(f"1. {n} calls through ChatOpenAI (async client) against a local stub server")
     print(
         f"   overseer {o:.2f} ms/call, bare create_agent loop {b:.2f} ms/call (adds {o - b:.2f} ms)"
     )
-    print("2. overseer's own per-call cost vs session length (scripted model, no HTTP)")
+    print("2. per-call CPU cost vs session length (scripted model, no HTTP; medians of rounds)")
     for size in (small, large):
-        print(f"   {size:>6} calls: {per['scripted', size]:.2f} ms/call")
+        o_ms, b_ms = _median(raw["overseer", size]), _median(raw["bare", size])
+        print(
+            f"   {size:>6} calls: overseer {o_ms:.2f} ms/call, bare loop {b_ms:.2f} ms/call, "
+            f"overseer's own {_median(marginal[size]):.2f} ms/call "
+            f"(wall: {_median(marginal_wall[size]):.2f} ms/call)"
+        )
+    print(
+        "   (the bare loop's own growth is LangChain's: add_messages and the agent factory "
+        "walk the whole history each turn)"
+    )
+    print(f"   overseer's own CPU per call, {large} vs {small}: {cpu_growth:.2f}x (noisy)")
+    print("3. Python function calls per tool call (cProfile; deterministic)")
+    for size in (small, large):
+        print(
+            f"   {size:>6} calls: overseer {work['overseer', size]:.0f}, "
+            f"bare loop {work['bare', size]:.0f}, overseer's own {own[size]:.0f}"
+        )
     targets = [
         (f"overseer/bare per call through ChatOpenAI: {ratio:.2f}x", "<= 1.5x", ratio <= 1.5),
-        (f"overseer per-call cost {large} vs {small}: {growth:.2f}x", "<= 1.1x", growth <= 1.1),
+        (
+            f"overseer's own work per call {large} vs {small}: {growth:.2f}x",
+            "<= 1.1x",
+            growth <= 1.1,
+        ),
     ]
     missed = False
     for text, target, ok in targets:

@@ -16,9 +16,9 @@ it), so the same code runs live and over a recorded session:
 - ``out_of_band`` flags come from the file watcher; they are only listed.
 
 ``FlagObserver`` runs a detector beside a live session (registered in
-``SESSION_OBSERVERS``): the log calls it in the appending thread after each
-durable append, so it only copies the event (and, for edits of test files,
-the file's content just before and after — that cannot wait, the tool runs
+``overseer.registry.SESSION_OBSERVERS``): the log calls it in the appending
+thread after each durable append, so it only copies the event (and, for edits
+of test files, the file's content just before and after — that cannot wait, the tool runs
 right after ``action_started``) onto a queue; a background thread does the
 analysis and appends ``flag_raised``. Claims are judged when the session
 ends, before ``session_ended`` is written, so the flags reach the final

@@ -4,14 +4,25 @@ tests pass, a fix, a first bad commit — against what its log records."""
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ...report import format_counts, tests_ran, vacuous
 from ..testdiff import kind_of
 from .model import Flag
 
-if TYPE_CHECKING:
-    from .detector import FlagDetector
+
+class Record(Protocol):
+    """What a claim is judged against: the evidence the detector gathered
+    (``FlagDetector`` has it). Named here so this module needs no detector."""
+
+    claims_done: bool  # claims are judged once per session
+    finished: list[int]  # seqs of finished actions
+    test_runs: list[tuple[int, bool, str]]  # (seq, passed, output)
+    test_counts: dict[int, dict[str, int]]  # seq -> passed, failed, skipped...
+    changes: list[int]  # seqs of file changes and successful writes
+    changed: list[str | None]  # their paths (None: unknown, e.g. a commit)
+    bisect_found: list[tuple[int, str]]  # (seq, first bad commit)
+
 
 _NEG = re.compile(
     r"\b(no|not|never|none|cannot|can't|couldn't|could not|didn't|did not|unable|without|isn't|wasn't|aren't|n't)\b[^.!?\n]{0,40}$",
@@ -44,7 +55,7 @@ def _claimed(pattern: re.Pattern[str], text: str) -> str | None:
     return None
 
 
-def judge_claims(det: FlagDetector, final: str, ended_seq: int | None = None) -> list[Flag]:
+def judge_claims(det: Record, final: str, ended_seq: int | None = None) -> list[Flag]:
     """Flags for what the final report claims and the log contradicts."""
     if det.claims_done:
         return []

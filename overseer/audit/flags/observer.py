@@ -190,7 +190,7 @@ def make_observer(session: Any) -> FlagObserver:
 
 def install() -> None:
     """Start a flag observer with every session (idempotent)."""
-    from ...session import SESSION_OBSERVERS
+    from ...registry import SESSION_OBSERVERS
 
     if make_observer not in SESSION_OBSERVERS:
         SESSION_OBSERVERS.append(make_observer)

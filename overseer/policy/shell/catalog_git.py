@@ -11,7 +11,7 @@ are dangers). Options that write files or run programs (``--output``,
 from __future__ import annotations
 
 from .grammar import Parsed, Spec, spec
-from .model import Part
+from .model import Part, Word
 
 _WRITES = "writes a file"
 _EXT = "runs an external diff program"
@@ -293,9 +293,16 @@ GIT_SUBCOMMANDS: dict[str, Spec] = {
     ]
 }
 
+
+def _git_cwd(part: Part, p: Parsed) -> None:
+    # git finds its repository from the current directory (or -C DIR).
+    p.reads.append(Word(".", ".", True))
+
+
 GIT = Spec(
     "git",
     "git's read-only subcommands (global options are read in checks)",
     subcommands=GIT_SUBCOMMANDS,
     posix=True,
+    check=_git_cwd,
 )

@@ -15,12 +15,23 @@ import re
 from .grammar import Opt, Parsed, Spec, parse, spec, with_opts
 from .model import Part
 
+# A warning filter action:message:category:module:lineno imports the module
+# of a dotted category (error::evil.Warn imports evil): builtin categories only.
+_WARNING_FILTER = re.compile(r"^[^:]*(?::[^:]*(?::[^:.]*(?::.*)?)?)?$")
+# -X options that only switch diagnostics (pycache_prefix= writes elsewhere,
+# presite= imports a module).
+_X_OPTION = re.compile(
+    r"^(?:importtime(?:=\d)?|dev|utf8(?:=[01])?|tracemalloc(?:=\d+)?|faulthandler"
+    r"|showrefcount|warn_default_encoding|no_debug_ranges|frozen_modules=(?:on|off)"
+    r"|int_max_str_digits=\d+|cpu_count=(?:\d+|default)|perf|gil=[01])$"
+)
+
 _RUNS_TESTS = "runs the project's tests, which execute code from the workspace"
 
 PYTEST = spec(
     "pytest",
     "runs the project's tests",
-    short="q v x s k:T m:T r:T l n:T W:T h V",
+    short="q v x s k:T m:T r:T l n:T h V",
     long="quiet verbose exitfirst maxfail=N capture=T showlocals no-showlocals tb=T "
     "show-capture=T full-trace color=T code-highlight=T durations=N durations-min=N lf "
     "last-failed ff failed-first nf new-first sw stepwise sw-skip stepwise-skip lfnf=T "
@@ -34,9 +45,36 @@ PYTEST = spec(
     "count=N pdb trace xfail-tb",
     args="P*",
     # -p no:NAME only switches a plugin off; -p NAME loads one (asks).
-    extra={"-p": Opt("T", shape=re.compile(r"^no:[\w.-]+$"))},
+    extra={
+        "-p": Opt("T", shape=re.compile(r"^no:[\w.-]+$")),
+        "-W": Opt("T", shape=_WARNING_FILTER),
+    },
+    dangers={"--basetemp": "empties the directory it names first (rm -rf)"},
     runs_code=_RUNS_TESTS,
+    # pytest (argparse, allow_abbrev=False) takes no abbreviations, and reads
+    # more arguments from @FILE (-p plugins, --junitxml=/elsewhere...).
+    abbrev=False,
+    at_files=True,
+    cwd_default=True,
 )
+
+
+def _unittest_operands(part: Part, p: Parsed) -> None:
+    """``unittest discover [START [PATTERN [TOP]]]``: START and TOP are
+    directories whose tests run (``discover ../other`` runs another project's
+    code); any other operand naming a file (``a/b.py``) is read too."""
+    ops = [(k, w) for k, w, _ in p.operands]
+    if ops and ops[0][1].value == "discover":
+        for pos, (_, w) in enumerate(ops[1:4]):
+            if pos != 1:  # START, TOP (PATTERN is text)
+                p.reads.append(w)
+        if len(ops) > 4:
+            p.unknown.append("unittest discover takes at most three operands")
+        return
+    for _, w in ops:
+        if not w.literal or "/" in w.value or w.value.startswith(("~", ".")):
+            p.reads.append(w)
+
 
 UNITTEST = spec(
     "unittest",
@@ -46,6 +84,8 @@ UNITTEST = spec(
     "pattern=T top-level-directory=R",
     args="T*",
     runs_code=_RUNS_TESTS,
+    cwd_default=True,
+    check=_unittest_operands,
 )
 
 MODULES: dict[str, Spec] = {"pytest": PYTEST, "unittest": UNITTEST}
@@ -81,8 +121,13 @@ def _python(s: Spec, part: Part, start: int) -> Parsed:
             if c in _PY_FLAGS:
                 continue
             if c in _PY_VALUE:
-                if k + 1 == len(letters):
+                value = letters[k + 1 :]
+                if not value:
                     i += 1
+                    value = argv[i].value if i < n and argv[i].literal else ""
+                shape = _WARNING_FILTER if c == "W" else _X_OPTION
+                if not shape.match(value):
+                    p.unknown.append(f"python -{c} {value[:40]!r} is not a value it knows")
                 break
             if c == "m":
                 module = letters[k + 1 :] or (argv[i + 1].value if i + 1 < n else "")

@@ -11,12 +11,23 @@ from __future__ import annotations
 
 import re
 
+from .awkscript import awk_program_danger
 from .grammar import Opt, Parsed, Spec, spec, with_opts
-from .model import Part
-from .programs import AWK_DANGER, FIND_DANGERS, word_set
+from .model import Part, Word
+from .programs import FIND_DANGERS, word_set
 from .sedscript import sed_script_danger
 
 _FOLLOWS = Opt(follows_links=True)
+
+
+def _grep_cwd(part: Part, p: Parsed) -> None:
+    # grep -r with no file operand searches the current directory.
+    recursive = p.has("-r", "-R", "--recursive", "--dereference-recursive") or any(
+        w.literal and w.value.startswith("rec") for w in p.values("-d", "--directories")
+    )
+    if recursive and not any(kind == "R" for _, _, kind in p.operands):
+        p.reads.append(Word(".", ".", True))
+
 
 GREP = spec(
     "grep",
@@ -33,6 +44,7 @@ GREP = spec(
     first_from="-e --regexp -f --file",
     extra={"-R": _FOLLOWS, "--dereference-recursive": _FOLLOWS},
     numeric=True,
+    check=_grep_cwd,
 )
 
 _RG_SHORT = (
@@ -66,6 +78,8 @@ RG = spec(
     long=_RG_LONG,
     args="T R*",
     first_from="-e --regexp -f --file --files --type-list",
+    # ripgrep matches long options exactly (no GNU abbreviations).
+    abbrev=False,
     dangers={
         "--pre": _RG_RUNS,
         "--pre-glob": _RG_RUNS,
@@ -74,6 +88,7 @@ RG = spec(
         "--hostname-bin": "runs a program to find the host name",
     },
     extra={"-L": _FOLLOWS, "--follow": _FOLLOWS},
+    cwd_default=True,
 )
 
 
@@ -93,7 +108,7 @@ _FIND_TEXT = word_set(
     -maxdepth -mindepth -regextype -lname -ilname -fstype -used -printf -context
     """
 )
-_FIND_READ = word_set("-newer -anewer -cnewer -samefile -files0-from")
+_FIND_READ = word_set("-newer -anewer -cnewer -samefile")
 _FIND_NEWER = re.compile(r"^-newer[aBcm][aBcmt]$")
 _FIND_EXEC = frozenset({"-exec", "-execdir", "-ok", "-okdir"})
 _FIND_WRITES = {"-fprint": 1, "-fprint0": 1, "-fls": 1, "-fprintf": 2}
@@ -119,11 +134,14 @@ def _find(s: Spec, part: Part, start: int) -> Parsed:
         else:
             break
     starts = 0
+    first = i
     while i < n and not (argv[i].literal and (argv[i].value[:1] in "-!(," and argv[i].value)):
         p.reads.append(argv[i])
         p.operands.append((i, argv[i], "R"))
         starts += 1
         i += 1
+    if starts == 0 and first <= n:
+        p.reads.append(Word(".", ".", True))  # find with no start point: "."
     while i < n:
         w = argv[i]
         v = w.value if w.literal else ""
@@ -133,6 +151,12 @@ def _find(s: Spec, part: Part, start: int) -> Parsed:
             p.follows_links = True
             i += 1
         elif v in _FIND_TEXT:
+            i += 2
+        elif v == "-files0-from":
+            # the starting points are the names the file lists: not checkable
+            if i + 1 < n:
+                p.reads.append(argv[i + 1])
+            p.unknown.append("find -files0-from starts from the names a file lists")
             i += 2
         elif v in _FIND_READ or (_FIND_NEWER.match(v) and not v.endswith("t")):
             if i + 1 < n:
@@ -205,10 +229,9 @@ def _awk_check(part: Part, p: Parsed) -> None:
         if not p.operands:
             p.code.append(f"{p.spec.name} without a program")
     for w in programs:
-        if not w.literal or AWK_DANGER.search(w.value):
-            p.code.append(
-                f"{p.spec.name} program can run commands or write files (system, |, >, getline)"
-            )
+        why = awk_program_danger(w.value) if w.literal else "the awk program is not a literal"
+        if why:
+            p.code.append(f"{p.spec.name}: {why}")
 
 
 AWK = spec(
@@ -227,15 +250,35 @@ AWK = spec(
 
 # -- jq ------------------------------------------------------------------------
 
+_JQ_MODULES = re.compile(r"\b(?:import|include|modulemeta|get_search_list)\b")
+
+
+def _jq_check(part: Part, p: Parsed) -> None:
+    # A filter cannot run commands, but import/include load modules and JSON
+    # data files from a search path outside the workspace (~/.jq, ../lib).
+    if p.has("-f", "--from-file"):
+        return
+    for _, w, kind in p.operands[:1]:
+        if kind == "T" and (not w.literal or _JQ_MODULES.search(w.value)):
+            p.unknown.append("the jq filter imports modules or data files from outside")
+
+
 JQ = spec(
     "jq",
-    "filters JSON (filters cannot run commands; --arg/--slurpfile are not known)",
+    "filters JSON (filters cannot run commands; --arg/--slurpfile, import/include are not known)",
     short="r j a c n e s S C M R t h V f:R 0",
     long="raw-output join-output ascii-output compact-output null-input exit-status slurp "
     "sort-keys color-output monochrome-output raw-input tab indent=N seq stream "
     "stream-errors from-file=R raw-output0 unbuffered",
     args="T R*",
     first_from="-f --from-file",
+    dangers={
+        "-f": "runs a filter file that cannot be checked (import/include read files)",
+        "--from-file": "runs a filter file that cannot be checked (import/include read files)",
+    },
+    # jq matches its long options exactly (no abbreviations).
+    abbrev=False,
+    check=_jq_check,
 )
 
 SEARCH: list[Spec] = [

@@ -61,6 +61,9 @@ def _cd(s: Spec, part: Part, start: int) -> Parsed:
         p.operands.append((k, w, "R"))
         if w.literal and w.value == "-":
             continue  # cd -: a finding of its own (checks)
+        if s.name == "pushd" and w.literal and w.value[:1] == "+":
+            p.unknown.append("pushd +N goes to a directory of the stack, which cannot be checked")
+            continue
         p.reads.append(w)
     return p
 
@@ -79,6 +82,24 @@ def _date_set(part: Part, p: Parsed) -> None:
     for k, w, _ in p.operands:
         if not (w.literal and w.value.startswith("+")):
             p.dangers.append((k, "date with a time operand sets the system clock"))
+
+
+def _diff_links(part: Part, p: Parsed) -> None:
+    # diff -r follows the symlinks it meets (unless --no-dereference): a link
+    # to /etc in one tree is compared, file by file, with the other.
+    if p.has("-r", "--recursive") and not p.has("--no-dereference"):
+        p.follows_links = True
+
+
+def _checksum_list(part: Part, p: Parsed) -> None:
+    # md5sum -c LIST reads every file LIST names (and says whether it matches).
+    if p.has("-c", "--check"):
+        for _, w, _ in p.operands:
+            p.unknown.append(
+                f"{p.spec.name} -c reads the files {w.source[:40]} names, which cannot be checked"
+            )
+        if not p.operands:
+            p.unknown.append(f"{p.spec.name} -c reads the files its input names")
 
 
 def _ls_links(part: Part, p: Parsed) -> None:
@@ -100,6 +121,7 @@ TEXT: list[Spec] = [
         "quoting-style=T reverse recursive size sort=T time=T time-style=T tabsize=N "
         "width=N context zero",
         check=_ls_links,
+        cwd_default=True,
     ),
     spec("pwd", "prints the current directory", short="L P", long="logical physical", args=""),
     spec(
@@ -127,7 +149,7 @@ TEXT: list[Spec] = [
         "wc",
         "counts lines, words and bytes",
         short="c m l L w",
-        long="bytes chars lines files0-from=R max-line-length words total=T zero-terminated",
+        long="bytes chars lines files0-from=L max-line-length words total=T zero-terminated",
     ),
     spec(
         "diff",
@@ -142,6 +164,7 @@ TEXT: list[Spec] = [
         "ignore-space-change ignore-all-space ignore-blank-lines ignore-matching-lines=T "
         "text strip-trailing-cr minimal horizon-lines=N speed-large-files color==T "
         "palette=T width=N",
+        check=_diff_links,
     ),
     spec(
         "cmp",
@@ -164,7 +187,7 @@ TEXT: list[Spec] = [
         long="ignore-leading-blanks dictionary-order ignore-case general-numeric-sort "
         "ignore-nonprinting month-sort human-numeric-sort numeric-sort random-sort "
         "random-source=R reverse sort=T version-sort batch-size=N check==T "
-        "compress-program=X debug files0-from=R key=T merge output=W stable buffer-size=T "
+        "compress-program=X debug files0-from=L key=T merge output=W stable buffer-size=T "
         "field-separator=T temporary-directory=W unique zero-terminated parallel=N",
         dangers={
             "-o": "writes a file",
@@ -231,9 +254,9 @@ TEXT: list[Spec] = [
     spec(
         "file",
         "tells what kind of data files hold",
-        short="b d e:T E F:T f:R h i k l L m:R n N p P:T r s v z Z 0",
+        short="b d e:T E F:T f:L h i k l L m:R n N p P:T r s v z Z 0",
         long="brief mime mime-type mime-encoding exclude=T exclude-quiet=T extension "
-        "files-from=R separator=T no-dereference dereference keep-going list magic-file=R "
+        "files-from=L separator=T no-dereference dereference keep-going list magic-file=R "
         "no-pad preserve-date raw special-files uncompress uncompress-noreport print0",
     ),
     spec(
@@ -278,8 +301,9 @@ TEXT: list[Spec] = [
         long="null all apparent-size block-size=T bytes total max-depth=N dereference-args "
         "human-readable inodes dereference count-links no-dereference separate-dirs si "
         "summarize threshold=T time==T time-style=T exclude-from=R exclude=T "
-        "one-file-system files0-from=R",
+        "one-file-system files0-from=L",
         extra={"-L": _FOLLOWS, "--dereference": _FOLLOWS},
+        cwd_default=True,
     ),
     spec(
         "df",
@@ -296,20 +320,22 @@ TEXT: list[Spec] = [
         "gitignore info timefmt=T sort=T inodes device noindent",
         dangers={"-o": "writes a file", "-R": "writes 00Tree.html files in every directory"},
         extra={"-l": _FOLLOWS},
+        cwd_default=True,
     ),
-    spec("md5sum", "prints checksums", long=_CKSUM, short="b c t z w"),
-    spec("sha1sum", "prints checksums", long=_CKSUM, short="b c t z w"),
-    spec("sha224sum", "prints checksums", long=_CKSUM, short="b c t z w"),
-    spec("sha256sum", "prints checksums", long=_CKSUM, short="b c t z w"),
-    spec("sha384sum", "prints checksums", long=_CKSUM, short="b c t z w"),
-    spec("sha512sum", "prints checksums", long=_CKSUM, short="b c t z w"),
-    spec("b2sum", "prints checksums", long=_CKSUM, short="b c t z w l:N"),
+    spec("md5sum", "prints checksums", long=_CKSUM, short="b c t z w", check=_checksum_list),
+    spec("sha1sum", "prints checksums", long=_CKSUM, short="b c t z w", check=_checksum_list),
+    spec("sha224sum", "prints checksums", long=_CKSUM, short="b c t z w", check=_checksum_list),
+    spec("sha256sum", "prints checksums", long=_CKSUM, short="b c t z w", check=_checksum_list),
+    spec("sha384sum", "prints checksums", long=_CKSUM, short="b c t z w", check=_checksum_list),
+    spec("sha512sum", "prints checksums", long=_CKSUM, short="b c t z w", check=_checksum_list),
+    spec("b2sum", "prints checksums", long=_CKSUM, short="b c t z w l:N", check=_checksum_list),
     spec(
         "cksum",
         "prints checksums",
         short="a:T l:N c w z",
         long="algorithm=T length=N raw untagged base64 debug check tag zero ignore-missing "
         "quiet status strict warn",
+        check=_checksum_list,
     ),
     spec(
         "date",
@@ -364,6 +390,7 @@ TEXT: list[Spec] = [
         long="all data print-file-name bytes=N radix=T encoding=T include-all-whitespace "
         "output-separator=T",
         numeric=True,
+        at_files=True,
     ),
     spec(
         "od",

@@ -213,6 +213,10 @@ def _git(part: Part) -> None:
         if v in ("-C", "--work-tree", "--namespace"):
             if i + 1 < n:
                 part.path_args.append(argv[i + 1])
+                if v == "-C":
+                    # git -C DIR: relative paths (--no-index files, -O FILE...)
+                    # are opened from DIR.
+                    part.chdirs.append(argv[i + 1])
             strip += [i, i + 1]
             i += 2
             continue

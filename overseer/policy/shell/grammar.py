@@ -24,7 +24,9 @@ like the program's synopsis::
 Value kinds: ``T`` text the program does not open (a pattern, a format),
 ``N`` a number, ``R`` a file or directory it reads, ``W`` a file it writes,
 ``X`` code it runs (never auto-allowed), ``P`` a test id (``path::name``:
-the path is read). ``k:K`` takes a value, ``k::K`` takes one only when
+the path is read), ``L`` a file that *names* the files the program reads
+(``sort --files0-from=L``, ``md5sum -c``): the list is read, and what it
+names cannot be checked, so the part is unknown. ``k:K`` takes a value, ``k::K`` takes one only when
 attached (``-i.bak``, ``--color=always``). Operands are a sequence of kinds
 with ``?`` (optional), ``*`` or ``+``.
 """
@@ -38,8 +40,8 @@ from typing import Literal
 
 from .model import Part, Word
 
-Kind = Literal["T", "N", "R", "W", "X", "P"]
-KINDS = frozenset("TNRWXP")
+Kind = Literal["T", "N", "R", "W", "X", "P", "L"]
+KINDS = frozenset("TNRWXPL")
 
 _NUMBER_RE = re.compile(r"^[+-]?[0-9]+(?:\.[0-9]+)?[A-Za-z]{0,3}$")
 
@@ -118,6 +120,13 @@ class Spec:
     check: Check | None = None  # program-specific checks on the parse
     # A parser of its own for programs whose syntax is not getopt (find).
     custom: Callable[[Spec, Part, int], Parsed] | None = None
+    # Reads more arguments from FILE for a word @FILE (binutils' expandargv,
+    # argparse's fromfile_prefix_chars): what the file says cannot be checked.
+    at_files: bool = False
+    # With no file operand the program reads the current directory (ls, du,
+    # rg, pytest): "." is then a read, so a shell whose cwd is outside the
+    # workspace does not list it unasked.
+    cwd_default: bool = False
 
 
 def _kind(code: str, where: str) -> Kind:
@@ -221,14 +230,15 @@ def _long(spec: Spec, key: str) -> tuple[str, Opt] | None:
 
 
 class _Reader:
-    __slots__ = ("spec", "part", "argv", "p", "ops")
+    __slots__ = ("spec", "part", "argv", "p", "ops", "stop")
 
-    def __init__(self, spec: Spec, part: Part, start: int) -> None:
+    def __init__(self, spec: Spec, part: Part, start: int, stop: bool = False) -> None:
         self.spec = spec
         self.part = part
         self.argv = part.argv
         self.p = Parsed(spec, start=start)
         self.ops: list[int] = []
+        self.stop = stop  # a wrapper: the first operand is the command it runs
 
     def record(self, name: str, opt: Opt, value: Word | None, index: int) -> None:
         p = self.p
@@ -254,6 +264,11 @@ class _Reader:
             p.writes.append(w)
         elif kind == "X":
             p.code.append(f"{what} runs code that cannot be checked")
+        elif kind == "L":
+            p.reads.append(w)
+            p.unknown.append(
+                f"{what} reads the files {w.source[:40]} names, which cannot be checked"
+            )
         elif kind == "P":
             path = w.value.split("::", 1)[0]
             if path:
@@ -278,6 +293,8 @@ class _Reader:
             v = w.value
             if done or not w.literal or v == "-" or not v.startswith("-"):
                 self.ops.append(i)
+                if self.stop:
+                    return self.p
                 if spec.posix or (spec.subcommands is not None and len(self.ops) == 1):
                     done = True
                     if spec.subcommands is not None:
@@ -401,12 +418,31 @@ class _Reader:
                 j += 1
 
 
+def read_options(spec: Spec, part: Part, start: int = 1) -> tuple[Parsed, int]:
+    """A wrapper's options (``env -u X``, ``xargs -a F``, ``timeout -s KILL``),
+    read as ``spec`` says up to its first operand, which is returned (its
+    index, ``len(argv)`` when there is none): getopt with ``+``, as these
+    programs use it."""
+    reader = _Reader(spec, part, start, stop=True)
+    p = reader.run()
+    return p, reader.ops[0] if reader.ops else len(part.argv)
+
+
 def parse(spec: Spec, part: Part, start: int = 1) -> Parsed:
     """Read ``part.argv[start:]`` as ``spec`` says (see the module docstring)."""
     if spec.custom is not None:
         p = spec.custom(spec, part, start)
     else:
         p = _Reader(spec, part, start).run()
+    if spec.at_files:
+        for w in part.argv[start:]:
+            if w.value.startswith("@") or w.source.lstrip("'\"$").startswith("@"):
+                p.unknown.append(
+                    f"{spec.name} reads more arguments from the file {w.source[:40]}, "
+                    "which cannot be checked"
+                )
+    if spec.cwd_default and not any(kind in "RPL" for _, _, kind in p.operands):
+        p.reads.append(Word(".", ".", True))
     if p.runs_code is None:
         p.runs_code = spec.runs_code
     if spec.check is not None:

@@ -82,6 +82,9 @@ class Part:
     redirects: list[Redirect] = field(default_factory=list)
     writes: list[Word] = field(default_factory=list)
     path_args: list[Word] = field(default_factory=list)
+    # Directories the program moves to before it opens its relative paths
+    # (git -C DIR, env -C DIR), in order: relative paths are resolved there.
+    chdirs: list[Word] = field(default_factory=list)
     # Glob words whose matches the program only prints (echo src/*): the
     # directories the matches are in are listed, so they must be inside.
     listed: list[Word] = field(default_factory=list)

@@ -15,19 +15,17 @@ from .words import literal_word
 
 
 def assigned_paths(part: Part, var: str, value: str) -> None:
-    """Paths a ``VAR=value`` makes the program use: every piece of a search
-    path (PYTHONPATH), and for any other variable the pieces that reach
-    outside by themselves (``PYTHONPYCACHEPREFIX=/tmp/x``, ``XDG_CACHE_HOME=~/x``)."""
+    """Paths a ``VAR=value`` may make the program use: every piece of the
+    value (split at ``:``) is placed as a path — a program may open any of
+    them (``MAGIC=passwd_link file x`` reads the magic file through a link
+    that points outside; ``PYTHONPYCACHEPREFIX=/tmp/x``) — and so is a path
+    hidden in a ``KEY=VALUE`` piece. A piece that is not a path lands
+    harmlessly in the workspace (``LC_ALL=C``)."""
     for piece in value.split(":"):
         if not piece:
             continue
-        if (
-            var in PATH_VARS
-            or piece.startswith(("/", "~"))
-            or piece == ".."
-            or piece.startswith("../")
-        ):
-            part.path_args.append(literal_word(piece))
+        part.path_args.append(literal_word(piece))
+        if var in PATH_VARS:
             continue
         tail = path_tail(piece)
         if tail is not None:

@@ -122,8 +122,16 @@ _DANGEROUS_VARS = word_set(
     PERL5LIB PERLLIB RUBYOPT RUBYLIB JAVA_TOOL_OPTIONS _JAVA_OPTIONS SSH_ASKPASS
     SUDO_ASKPASS XDG_CONFIG_HOME RIPGREP_CONFIG_PATH GREP_OPTIONS TAR_OPTIONS MAKEFLAGS
     TMPDIR SHELL PWD OLDPWD
+    GCONV_PATH PYTHONWARNINGS PYTHONPLATLIBDIR POSIXLY_CORRECT GNUPGHOME OPENSSL_CONF
+    OPENSSL_ENGINES OPENSSL_MODULES LOCPATH NLSPATH EXECIGNORE BASH_COMPAT BASH_XTRACEFD
     """
 )
+# GCONV_PATH: glibc's iconv loads code from it (git log --encoding=X ran a
+# workspace .so). PYTHONWARNINGS: python imports each filter's category
+# module (error::evil.W imports evil). POSIXLY_CORRECT: GNU programs stop
+# reading options at the first operand, so `tail f -n/../x` reads a file the
+# grammar read as an option. GNUPGHOME, OPENSSL_*: configuration that names
+# programs or modules to load.
 _DANGEROUS_PREFIXES = ("LD_", "DYLD_", "GIT_", "BASH_FUNC_")
 PATH_VARS = frozenset({"PYTHONPATH"})
 # Set by the shell tool to keep commands safe (tools/_env.py): git ignores
@@ -183,6 +191,19 @@ TRUSTED_DIRS = word_set(
 ``sh``, ``ls``...) when they live in one of these directories."""
 
 
+# bash builtins and keywords: a bare name among these never runs a file found
+# on PATH (the shadowing check in the rule engine skips them).
+BASH_BUILTINS = word_set(
+    """
+    : . [ alias bg bind break builtin caller cd command compgen complete compopt continue
+    declare dirs disown echo enable eval exec exit export false fc fg getopts hash help
+    history jobs kill let local logout mapfile popd printf pushd pwd read readarray
+    readonly return set shift shopt source suspend test time times trap true type
+    typeset ulimit umask unalias unset wait [[ coproc
+    """
+)
+
+
 def trusted_program(value: str) -> bool:
     """A bare name (looked up on PATH) or a path into a system directory."""
     if "/" not in value:
@@ -197,21 +218,6 @@ def program_name(value: str) -> str:
 
 def is_dangerous_var(name: str) -> bool:
     return name in _DANGEROUS_VARS or name.startswith(_DANGEROUS_PREFIXES)
-
-
-# Wrappers that take options and then a command: the options that take a
-# value (skipped with it), and the ones that make them act on another
-# process instead (they run nothing).
-OPTION_WRAPPERS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
-    "nice": (frozenset({"-n", "--adjustment"}), frozenset()),
-    "ionice": (
-        frozenset({"-c", "-n", "--class", "--classdata"}),
-        frozenset({"-p", "-P", "-u", "--pid", "--pgid", "--uid"}),
-    ),
-    "setsid": (frozenset(), frozenset()),
-    "stdbuf": (frozenset({"-i", "-o", "-e"}), frozenset()),
-    "timeout": (frozenset({"-s", "-k", "--signal", "--kill-after"}), frozenset()),
-}
 
 
 HARMLESS_TARGETS = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"})
@@ -247,11 +253,12 @@ GIT_DANGEROUS_OPTIONS = {
     "--filters": "runs the clean/smudge filter programs",
 }
 # awk programs that may run commands, write or read other files, or read the
-# environment: system(), pipes (not ||), output redirection in print/printf
-# (not comparisons), getline, ARGV/ARGC rewrites (which change the input
-# files), gawk's @load/@include and indirect calls (@f()), /inet files.
+# environment: system(), pipes (not ||), getline, ARGV/ARGC rewrites (which
+# change the input files, also through gawk's SYMTAB), gawk's @load/@include
+# and indirect calls (@f()), /inet files. Output redirection in print/printf
+# (not comparisons) is found by ``awkscript``.
 AWK_DANGER = re.compile(
-    r"system|getline|(?<!\|)\|(?!\|)|\bprintf?\b[^;}\n]*>|ENVIRON|ARGV|ARGC|PROCINFO"
+    r"system|getline|(?<!\|)\|(?!\|)|ENVIRON|ARGV|ARGC|PROCINFO|SYMTAB|FUNCTAB"
     r"|close\s*\(|fflush|@|/inet"
 )
 

@@ -70,7 +70,12 @@ def sed_script_danger(script: str) -> str | None:
                 i += 1
             continue
         if c in "bt:T":
-            while i < n and script[i] not in ";\n}":
+            # GNU sed 4.9 ends a label at whitespace or ";" (":a w FILE" is a
+            # label and a w command); ending it at "}" too reads more as
+            # commands, never less.
+            while i < n and script[i] in " \t":
+                i += 1
+            while i < n and script[i] not in "; \t\n}":
                 i += 1
             continue
         if c in "aic":

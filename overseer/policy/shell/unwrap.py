@@ -13,18 +13,14 @@ from collections.abc import Callable
 
 from .checks import program_checks
 from .model import Part, Word
-from .options import assigned_paths, short_cluster
 from .programs import (
     EXEC_BUILTINS,
-    OPTION_WRAPPERS,
-    PROTECTIVE_VARS,
     SHELLS,
     WRAPPERS,
-    is_dangerous_var,
     program_name,
     trusted_program,
 )
-from .words import literal_word
+from .wrappers import WRAPPER_SPECS, unwrap_options
 
 
 def unwrap(part: Part, words: list[Word], depth: int, run: Callable[[str, int], None]) -> None:
@@ -76,6 +72,8 @@ def _unwrap_one(part: Part, name: str, argv: list[Word]) -> list[Word] | None:
     def lit(k: int) -> str | None:
         return vals[k].value if k < n and vals[k].literal else None
 
+    if name in WRAPPER_SPECS:
+        return unwrap_options(part, name, argv)
     if name == "exec":
         part.add("exec", EXEC_BUILTINS["exec"])
         while i < n and (lit(i) or "").startswith("-"):
@@ -83,157 +81,20 @@ def _unwrap_one(part: Part, name: str, argv: list[Word]) -> list[Word] | None:
                 i += 1
             i += 1
         return vals[i:]
-    if name in ("nohup", "builtin", "coproc", "busybox"):
+    if name in ("builtin", "coproc", "busybox"):
         if i < n and lit(i) == "--":
             i += 1
         return vals[i:]
-    if name == "command":
-        while i < n:
-            v = lit(i)
-            if v is None or not v.startswith("-") or v == "-":
-                break
-            if v == "--":
-                i += 1
-                break
-            if "v" in v or "V" in v:
-                return None  # `command -v x` only looks a name up
-            i += 1
-        return vals[i:]
-    if name == "time":
-        while i < n:
-            v = lit(i)
-            if v is None or not v.startswith("-"):
-                break
-            if v in ("-o", "--output") or v.startswith("--output="):
-                target = v.split("=", 1)[1] if "=" in v else lit(i + 1)
-                if target:
-                    part.writes.append(literal_word(target))
-                i += 1 if "=" in v else 2
-                continue
-            if v in ("-f", "--format"):
-                i += 2
-                continue
-            i += 1
-        return vals[i:]
-    if name in OPTION_WRAPPERS:
-        takes_value, refuse = OPTION_WRAPPERS[name]
-        j = i
-        while j < n:
-            v = lit(j)
-            if v is None or not v.startswith("-"):
-                break
-            if v in refuse:
-                return None  # acts on another process, runs nothing itself
-            if v == "--":
-                j += 1
-                break
-            j += 2 if v in takes_value else 1
-        if name == "timeout":
-            return vals[j + 1 :] if j < n else []  # skip DURATION
-        return vals[j:]
-    if name == "env":
-        while i < n:
-            v = lit(i)
-            if v is None:
-                part.add("dynamic-argument", f"env argument {vals[i].source} is not a literal")
-                return vals[i:]
-            if v in ("-S", "--split-string") or v.startswith(("-S", "--split-string=")):
-                part.add("env-split", "env -S splits a string into a command")
-                return vals[i + 1 :]
-            if v in ("-C", "--chdir") or v.startswith(("--chdir=", "-C")):
-                d = v.split("=", 1)[1] if "=" in v else (v[2:] if len(v) > 2 else lit(i + 1))
-                if d:
-                    part.path_args.append(literal_word(d))
-                i += 1 if ("=" in v or len(v) > 2) else 2
-                continue
-            if v in ("-u", "--unset") or v.startswith(("-u", "--unset=")):
-                attached = "=" in v or (v[1] != "-" and len(v) > 2)
-                var = v.split("=", 1)[1] if "=" in v else (v[2:] if attached else lit(i + 1))
-                if var is None or is_dangerous_var(var) or var in PROTECTIVE_VARS:
-                    part.add(
-                        "dangerous-variable",
-                        f"env -u {var or '?'} removes a setting that keeps commands safe",
-                    )
-                i += 1 if attached else 2
-                continue
-            if v in ("-i", "--ignore-environment", "-") or (
-                short_cluster(v) and "i" in v and not v.startswith(("-C", "-S", "-P"))
-            ):
-                part.add(
-                    "dangerous-variable", "env -i removes the settings that keep commands safe"
-                )
-                i += 1
-                continue
-            if v == "-P":
-                part.add("env-path", "env -P changes where the program is looked up")
-                i += 2
-                continue
-            if v == "--":
-                i += 1
-                continue
-            if v.startswith("-") and v != "-":
-                i += 1
-                continue
-            if "=" in v and not v.startswith("="):
-                var = v.split("=", 1)[0]
-                if is_dangerous_var(var):
-                    part.add(
-                        "dangerous-variable",
-                        f"sets {var}, which changes which programs run or how",
-                    )
-                assigned_paths(part, var, v.split("=", 1)[1])
-                i += 1
-                continue
-            break
-        return vals[i:]
-    if name == "xargs":
-        short_arg = set("adEeIiLlnPs")
-        long_arg = {
-            "--arg-file",
-            "--delimiter",
-            "--eof",
-            "--replace",
-            "--max-lines",
-            "--max-args",
-            "--max-procs",
-            "--max-chars",
-            "--process-slot-var",
-        }
-        while i < n:
-            v = lit(i)
-            if v is None:
-                part.add("dynamic-argument", f"xargs argument {vals[i].source} is not a literal")
-                return vals[i:]
-            if not v.startswith("-") or v == "-":
-                break
-            if v == "--":
-                i += 1
-                break
-            if v.startswith("--"):
-                key = v.split("=", 1)[0]
-                if key == "--arg-file":
-                    f = v.split("=", 1)[1] if "=" in v else lit(i + 1)
-                    if f:
-                        part.path_args.append(literal_word(f))
-                i += 1 if ("=" in v or key not in long_arg) else 2
-                continue
-            letter = v[1]
-            if letter in short_arg:
-                # -n1 / -n 1; -e/-i/-l take an optional attached value only
-                if letter == "a":
-                    f = v[2:] or lit(i + 1)
-                    if f:
-                        part.path_args.append(literal_word(f))
-                if len(v) > 2 or letter in "eil":
-                    i += 1
-                else:
-                    i += 2
-                continue
-            i += 1
-        rest = vals[i:] or [literal_word("echo")]
-        part.unknown_args = True
-        return rest
     return vals[i:]
+
+
+# Options of `sh -c LITERAL` that leave the script meaning what it says
+# (-c itself, -s, errexit, nounset, xtrace, verbose, noexec, login).
+_HARMLESS_SHELL_FLAGS = frozenset("cseuxvnl")
+_HARMLESS_SHELL_LONG = frozenset({"--norc", "--noprofile", "--noediting", "--login"})
+_HARMLESS_SHELL_SET_O = frozenset(
+    {"pipefail", "errexit", "nounset", "xtrace", "verbose", "noclobber", "noexec"}
+)
 
 
 def _shell(
@@ -249,6 +110,7 @@ def _shell(
     n = len(argv)
     code = False
     stdin = False
+    changes: list[str] = []  # options that change how the script is read or run
     while i < n:
         w = argv[i]
         if not w.literal:
@@ -260,8 +122,11 @@ def _shell(
             break
         if v.startswith("--"):
             if v in ("--rcfile", "--init-file"):
+                changes.append(f"{v} runs a file of shell code first")
                 i += 2
                 continue
+            if v not in _HARMLESS_SHELL_LONG:
+                changes.append(f"{v} changes how the shell reads or runs the script")
             i += 1
             continue
         if v.startswith(("-", "+")) and len(v) > 1:
@@ -270,12 +135,22 @@ def _shell(
                 code = True
             if "s" in letters:
                 stdin = True
+            odd = set(letters) - _HARMLESS_SHELL_FLAGS if v[0] == "-" else set(letters)
+            if v == "-o" and i + 1 < n and argv[i + 1].value in _HARMLESS_SHELL_SET_O:
+                odd = set()
+            if odd:
+                # -O extglob (@(..) globs), -O cdable_vars (cd HOME), -k (VAR=x
+                # words anywhere become environment), -i (reads an rc file)...
+                changes.append(f"{v} changes how the shell reads or runs the script")
             if letters[-1] in "oO":
                 i += 2
                 continue
             i += 1
             continue
         break
+    if changes and code:
+        part.add("shell-options", f"{name} {changes[0]}")
+        return False
     if code:
         if i >= n:
             part.add("shell-code", f"{name} -c without a command string")

@@ -11,11 +11,13 @@ judged by ``unwrap`` and ``checks``.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from tree_sitter import Node
 
 from ...textcache import short_text_cache
+from .arith import arith_reason, names_a_variable, test_arith_reason
 from .model import MAX_COMMAND_CHARS, MAX_DEPTH, MAX_PARTS, Analysis, Part, Redirect, Word
 from .options import assigned_paths
 from .programs import (
@@ -108,6 +110,12 @@ class _Analyser:
             if t == "compound_statement" and node.children and node.children[0].type == "((":
                 self._statement(node, depth, "((")
                 return
+            if t == "for_statement":
+                self._loop_variable(node)
+            if t == "c_style_for_statement":
+                found = arith_reason(node)
+                if found:
+                    self._new_part(node, "statement").add(*found)
             for child in node.children:
                 if child.is_named:
                     self.visit(child, depth + 1)
@@ -137,6 +145,9 @@ class _Analyser:
         elif t in _IGNORED:
             pass
         elif t in _WORDISH:
+            found = arith_reason(node)
+            if found:  # for x in $((y)), case ${a[i]} in
+                self._new_part(node, "statement").add(*found)
             self.scan_substitutions(node, None, depth)
         elif t in SUBSTITUTIONS:
             self.substitution(node, None, depth)
@@ -149,6 +160,24 @@ class _Analyser:
             for child in node.children:
                 if child.is_named:
                     self.visit(child, depth + 1)
+
+    def _loop_variable(self, node: Node) -> None:
+        """``for VAR in ...`` assigns VAR (and it stays set after the loop):
+        ``for PATH in /tmp; do ls; done`` runs /tmp/ls, ``for PS0 in ...``
+        runs code before every later command. ``select`` reads the terminal."""
+        first = node.children[0].type if node.children else ""
+        var = node.child_by_field_name("variable")
+        name = _text(var) if var is not None else ""
+        if first == "select":
+            part = self._new_part(node, "statement")
+            part.argv = (literal_word("select"),)
+            part.add("shell-state", "select reads a choice from the terminal and assigns it")
+        elif is_dangerous_var(name):
+            part = self._new_part(node, "statement")
+            part.argv = (literal_word("for"),)
+            part.add(
+                "dangerous-variable", f"the loop assigns {name}, which changes how commands run"
+            )
 
     def _statement(self, node: Node, depth: int, head: str) -> None:
         """[[ ... ]] and (( ... )): run nothing, but their words may be paths
@@ -176,6 +205,18 @@ class _Analyser:
             else:
                 stack[0:0] = list(child.named_children)
         part.argv = tuple(words)
+        found = arith_reason(node)
+        why = (
+            test_arith_reason(node)
+            if head == "[["
+            else f"(( {_text(node)[2:42]} )) is arithmetic on variables' values"
+            if names_a_variable(_text(node)[2:-2])
+            else None
+        )
+        if found:
+            part.add(*found)
+        if why:
+            part.add("arithmetic-code", why)
         if head == "((":
             part.path_args = []
         else:
@@ -297,6 +338,9 @@ class _Analyser:
         if t == "herestring_redirect":
             for child in node.named_children:
                 self.scan_substitutions(child, part, depth)
+                found = arith_reason(child)
+                if found:
+                    part.add(*found)
             return
         if t != "file_redirect":
             part.add("unsupported", f"redirection '{t}' is not analysed")
@@ -312,6 +356,16 @@ class _Analyser:
         target, subst = make_word(dests[0])
         for s in subst:
             self.substitution(s, part, depth)
+        fds = [_text(c) for c in node.children if c.type == "file_descriptor"]
+        if op in (">&", "<&", ">&-", "<&-") and target.value.isdigit():
+            fds.append(target.value)
+        elif target.literal and DEV_FD_RE.match(target.value):
+            fds.append(target.value.rsplit("/", 1)[1])
+        if any(not fd.isdigit() or int(fd) > 9 for fd in fds):
+            # bash keeps its own descriptors at 10 and up (overseer's status
+            # socket among them); scripts use 0-9.
+            part.add("redirect", f"redirection {_text(node)[:60]} uses a descriptor of the shell's")
+            return
         if op in (">&", "<&", ">&-", "<&-") and (target.value.isdigit() or target.value == "-"):
             return  # 2>&1, >&2, 3<&0, >&-: descriptor duplication or closing
         if not target.literal:
@@ -345,6 +399,7 @@ class _Analyser:
             elif ct in _WORDISH or ct in SUBSTITUTIONS:
                 w, subst = make_word(child)
                 words.append(w)
+                _named_fd(child, part)
                 for sub in subst:
                     self.substitution(sub, part, depth)
             elif ct == "variable_assignment":
@@ -355,6 +410,7 @@ class _Analyser:
                 for extra in child.children_by_field_name("destination")[1:]:
                     w, subst = make_word(extra)
                     words.append(w)
+                    _named_fd(extra, part)
                     for sub in subst:
                         self.substitution(sub, part, depth)
             elif child.is_named and ct != "comment":
@@ -370,11 +426,28 @@ class _Analyser:
                     self.substitution(s, part, depth)
         for name, child in assignments:
             self._check_assignment(part, child, name, depth)
+        for child in node.children:
+            found = arith_reason(child)
+            if found:
+                part.add(*found)
+                break
         if not words:
             part.kind = "statement"
             part.argv = tuple(literal_word(_text(c)) for _, c in assignments)
             return
         unwrap(part, words, depth, self.run)
+
+
+_NAMED_FD_RE = re.compile(r"^\{[A-Za-z_][A-Za-z0-9_]*(?:\[[^\]]*\])?\}$")
+
+
+def _named_fd(node: Node, part: Part) -> None:
+    """``{var}>file``: bash opens a descriptor and assigns its number to
+    ``var`` (``{PATH}>&1``, ``{IFS}<x`` change later commands). tree-sitter
+    reads ``{var}`` as a word, so look at what follows it."""
+    src: bytes = _LOCAL.src
+    if _NAMED_FD_RE.match(_text(node)) and src[node.end_byte : node.end_byte + 1] in (b"<", b">"):
+        part.add("shell-state", f"the redirection {_text(node)[:40]}... assigns a shell variable")
 
 
 @short_text_cache(maxsize=8192)

@@ -1,4 +1,6 @@
 """Retention: delete whole old sessions, and keep an auditable record of it.
+A log operation: it deletes from the log's own tables under the log's writer
+lock, and keeps the log's search index (``fts``) consistent.
 
 ``prune(log, older_than_days=N)`` deletes every finished session that ended
 (or, never ended, started) more than N days ago: its events, its sessions
@@ -8,55 +10,44 @@ everything done. The events table refuses deletes (append-only trigger)
 except while ``prune_in_progress`` has a row, which only exists inside that
 transaction.
 
-Every prune is recorded in ``prunes`` — who, when, the age limit and, per
-session, its head seq/hash, its event count and its last seal — a table with
-its own hash chain (``hash = sha256(prev_hash ":" canonical body)``) whose
-rows are also signed with the seal key (HMAC), so a deletion cannot be
-dressed up as a prune by someone without the key. ``verify_prunes`` checks
-it; ``overseer verify --all`` shows it as the ``(prunes)`` line, and does not
-report a pruned session's seals as truncation when a valid prune names it
-with the same sealed head.
+Every prune is recorded in ``prunes`` (``prune_record``) — who, when, the age
+limit and, per session, its head seq/hash, its event count and its last seal
+— a table with its own hash chain whose rows are also signed with overseer's
+Ed25519 signing key (the checkpoints' key), so a deletion cannot be dressed up
+as a prune by someone without the key, and anyone with the verifier key can
+check it. A key that cannot sign stops the prune before anything is deleted. ``verify_prunes`` (``verify``) checks it; ``overseer verify --all``
+shows it as the ``(prunes)`` line, and does not report a pruned session's
+seals as truncation when a valid prune names it with the same sealed head.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hmac
-import json
 import re
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from hashlib import sha256
-from typing import Any
 
-from ..approval import who
-from ..canonical import GENESIS, canonical_json, sha256_hex
+from ..canonical import GENESIS, canonical_json
 from ..errors import LogWriteError, UsageError
-from ..events import now_ns
-from ..log import AuditLog, iso
-from ..log import seals as sealmod
-from ..log.verify import VerifyResult
-from . import index
+from ..events import now_ns, who
+from . import fts
+from . import seals as sealmod
+from .prune_record import PRUNES_ID, TABLE, _chain, ensure_table, records, sign
+from .store import AuditLog, iso
 
-TABLE = "prunes"
-PRUNES_ID = "(prunes)"  # how the prune record appears in verify results
+__all__ = [
+    "PRUNES_ID",
+    "TABLE",
+    "Candidate",
+    "PruneResult",
+    "candidates",
+    "ensure_table",
+    "prune",
+    "records",
+]
+
 _HEX64 = re.compile(r"\b[0-9a-f]{64}\b")
-
-SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS {TABLE} (
-    id INTEGER PRIMARY KEY,
-    ts INTEGER NOT NULL,
-    body TEXT NOT NULL,
-    prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    mac TEXT NOT NULL
-);
-CREATE TRIGGER IF NOT EXISTS prunes_append_only_update BEFORE UPDATE ON {TABLE}
-BEGIN SELECT RAISE(ABORT, 'the prune record is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS prunes_append_only_delete BEFORE DELETE ON {TABLE}
-BEGIN SELECT RAISE(ABORT, 'the prune record is append-only'); END;
-"""
 
 
 @dataclass
@@ -81,22 +72,6 @@ class PruneResult:
     messages: int = 0
     record_id: int | None = None
     skipped_running: list[str] = field(default_factory=list)
-
-
-def ensure_table(conn: sqlite3.Connection) -> None:
-    """Create the prune record (idempotent); call outside a transaction."""
-    if not conn.execute(
-        f"SELECT 1 FROM sqlite_master WHERE type='table' AND name='{TABLE}'"
-    ).fetchone():
-        conn.executescript(SCHEMA)
-
-
-def _chain(prev: str, body: str) -> str:
-    return sha256(f"{prev}:{sha256_hex(body)}".encode()).hexdigest()
-
-
-def _mac(key: bytes, h: str) -> str:
-    return hmac.new(key, h.encode(), sha256).hexdigest()
 
 
 def candidates(log: AuditLog, older_than_days: float) -> tuple[str, list[Candidate], list[str]]:
@@ -127,9 +102,11 @@ def prune(
     result = PruneResult(cutoff, cands, skipped_running=running)
     if dry_run or not cands:
         return result
+    # The signer first: a key that cannot sign (LogWriteError) stops the
+    # prune before anything is deleted, and an unsigned row is never written.
+    signer = log.checkpointer.signer
     ensure_table(log.conn)
-    key = log.key
-    seal_file = sealmod.read_seals(log.seal_path, key)
+    seal_file = sealmod.read_seals(log.seal_path, sealmod.load_key(create=False))
     conn = log.conn
     with log._lock:  # noqa: SLF001 - the log's writer lock: no append of ours interleaves
         try:
@@ -165,7 +142,7 @@ def prune(
                 f"SELECT payload FROM events WHERE session_id IN ({marks})", ids
             ):
                 refs.update(_HEX64.findall(payload))
-            index.forget_sessions(conn, ids)
+            fts.forget_sessions(conn, ids)
             conn.execute("INSERT INTO prune_in_progress (id) VALUES (1)")
             conn.execute(f"DELETE FROM events WHERE session_id IN ({marks})", ids)
             conn.execute("DELETE FROM prune_in_progress")
@@ -202,8 +179,8 @@ def prune(
             )
             h = _chain(prev_hash, body)
             cur = conn.execute(
-                f"INSERT INTO {TABLE} (ts, body, prev_hash, hash, mac) VALUES (?,?,?,?,?)",
-                (ts, body, prev_hash, h, _mac(key, h)),
+                f"INSERT INTO {TABLE} (ts, body, prev_hash, hash, mac, sig) VALUES (?,?,?,?,?,?)",
+                (ts, body, prev_hash, h, "", sign(signer, h)),
             )
             result.record_id = cur.lastrowid
             conn.execute("COMMIT")
@@ -241,82 +218,3 @@ def _drop_unreferenced(conn: sqlite3.Connection, refs: set[str]) -> tuple[int, i
     for h in msgs:
         conn.execute("DELETE FROM messages WHERE hash=?", (h,))
     return len(blobs), len(msgs)
-
-
-def records(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    """Every prune, oldest first, as recorded."""
-    if not conn.execute(
-        f"SELECT 1 FROM sqlite_master WHERE type='table' AND name='{TABLE}'"
-    ).fetchone():
-        return []
-    out = []
-    for rid, ts, body, prev, h, mac in conn.execute(
-        f"SELECT id, ts, body, prev_hash, hash, mac FROM {TABLE} ORDER BY id"
-    ):
-        try:
-            data = json.loads(body)
-        except ValueError:
-            data = {}
-        out.append(
-            {"id": rid, "ts": ts, **data, "prev_hash": prev, "hash": h, "mac": mac, "_body": body}
-        )
-    return out
-
-
-def verify_prunes(
-    conn: sqlite3.Connection, seal_file: sealmod.SealFile, key: bytes | None
-) -> tuple[set[str], VerifyResult | None]:
-    """Check the prune record's chain and signatures.
-
-    Returns the sessions it validly accounts for (their seals are not
-    truncation) and a result line for ``verify --all`` (None: no prunes yet).
-    A session is accounted for only by an intact, correctly signed record
-    whose sealed head for it is the head in the seal file.
-    """
-    rows = records(conn)
-    if not rows:
-        return set(), None
-    prev = GENESIS
-    broken: tuple[int, str, str] | None = None
-    accounted: set[str] = set()
-    for row in rows:
-        if broken is None:
-            if row["prev_hash"] != prev:
-                broken = (
-                    row["id"],
-                    "broken_link",
-                    "prev_hash does not match the previous prune's hash",
-                )
-            elif _chain(row["prev_hash"], row["_body"]) != row["hash"]:
-                broken = (
-                    row["id"],
-                    "hash_mismatch",
-                    "prune record content does not match its hash",
-                )
-            elif key is None:
-                broken = (
-                    row["id"],
-                    "bad_seal",
-                    "no seal key to check the prune record's signature",
-                )
-            elif not hmac.compare_digest(_mac(key, row["hash"]), row["mac"]):
-                broken = (row["id"], "bad_seal", "prune record signature does not match")
-            else:
-                for s in row.get("sessions", []):
-                    sealed = seal_file.latest.get(s.get("id"))
-                    if sealed is None or (
-                        sealed.seq == s.get("sealed_seq") and sealed.head == s.get("sealed_head")
-                    ):
-                        accounted.add(str(s.get("id")))
-        prev = row["hash"]
-    # Every row is signed, so the record is "sealed" through its last row.
-    res = VerifyResult(
-        session_id=PRUNES_ID,
-        ok=broken is None,
-        events=len(rows),
-        head=prev,
-        sealed_seq=rows[-1]["id"],
-    )
-    if broken is not None:
-        res.first_broken_seq, res.kind, res.detail = broken
-    return accounted, res

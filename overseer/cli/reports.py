@@ -1,4 +1,5 @@
-"""The ``export --format html|md`` back end of the CLI."""
+"""The ``export --format html|md`` back end of the CLI (the pages
+themselves are the auditor's: ``overseer.audit.html`` / ``markdown``)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ from pathlib import Path
 
 import click
 
-from ..cli.common import open_log
+from ..audit.html import render_html
+from ..audit.markdown import render_markdown
+from ..audit.timeline import load_session
 from ..log.jsonl import atomic_output
-from .html import render_html
-from .markdown import render_markdown
-from .timeline import load_session
+from .common import open_log
 
 
 def export_report(session_id: str, fmt: str, output: Path | None) -> None:

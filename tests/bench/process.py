@@ -1,0 +1,120 @@
+"""Benchmark: a mediated call in a whole `overseer run` process vs spawning bash (issue 16).
+
+What a user pays: ``overseer run --agent script:PLAN.json --headless
+--approver approve-all`` with a plan of N ``shell true`` steps, as a
+separate process (start-up, session start and end, seals, the headless
+printer, the flag observer, the watcher — everything). The marginal cost of
+one mediated call is (time for N_LARGE steps - time for N_SMALL steps) /
+(N_LARGE - N_SMALL), so start-up and session end cancel out.
+
+The baseline is ``subprocess.run(["bash", "-c", "true"])`` from Python,
+timed in the same rounds. Target: marginal mediated call <= 0.5x a spawn.
+Rounds alternate (spawns, small run, large run) and the verdict is the
+median of the per-round ratios: fsync latency on a shared disk drifts.
+
+Run: python tests/bench/process.py [--smoke] [--rounds N] [--sandbox auto|none]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def spawn_ms(n: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(n):
+        subprocess.run(["bash", "-c", "true"], check=True)
+    return (time.perf_counter() - t0) / n * 1000
+
+
+def workspace(root: Path) -> Path:
+    ws = root / "ws"
+    ws.mkdir()
+    (ws / "README.md").write_text("bench\n")
+    env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@example.com"}
+    env |= {"GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@example.com"}
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "init"]):
+        subprocess.run(["git", *args], cwd=ws, check=True, env=env, capture_output=True)
+    return ws
+
+
+def plan(root: Path, n: int) -> Path:
+    path = root / f"plan-{n}.json"
+    steps = [{"tool": "shell", "args": {"command": "true"}} for _ in range(n)]
+    path.write_text(json.dumps({"task": f"{n} x true", "steps": steps, "final": "done"}))
+    return path
+
+
+def run_ms(root: Path, ws: Path, n: int, sandbox: str, home: Path) -> float:
+    """Wall time of one whole `overseer run` of n steps."""
+    env = {**os.environ, "OVERSEER_HOME": str(home), "OVERSEER_LOG": str(root / "audit.db")}
+    env.pop("OVERSEER_SHIP", None)
+    argv = [sys.executable, "-m", "overseer", "run", "--agent", f"script:{plan(root, n)}"]
+    argv += ["--repo", str(ws), "--headless", "--approver", "approve-all", "--sandbox", sandbox]
+    t0 = time.perf_counter()
+    res = subprocess.run(argv, env=env, capture_output=True, text=True, cwd=ws)
+    dt = (time.perf_counter() - t0) * 1000
+    if res.returncode != 0:
+        raise SystemExit(f"overseer run failed ({res.returncode}): {res.stderr[-2000:]}")
+    return dt
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes, just check it runs")
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "none"])
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    opts = ap.parse_args(argv)
+    small, large = (2, 6) if opts.smoke else (50, 250)
+    rounds = 1 if opts.smoke else max(1, opts.rounds)
+    ratios: list[float] = []
+    marginals: list[float] = []
+    spawns: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        ws = workspace(root)
+        home = root / "home"
+        if not opts.smoke:
+            run_ms(root, ws, small, opts.sandbox, home)  # warm: key creation, page cache
+        for _ in range(rounds):
+            spawn = spawn_ms(20 if opts.smoke else 200)
+            t_small = run_ms(root, ws, small, opts.sandbox, home)
+            t_large = run_ms(root, ws, large, opts.sandbox, home)
+            marginal = (t_large - t_small) / (large - small)
+            spawns.append(spawn)
+            marginals.append(marginal)
+            ratios.append(marginal / spawn)
+    ratio = statistics.median(ratios)
+    result = {
+        "sandbox": opts.sandbox,
+        "rounds": rounds,
+        "spawn_ms": statistics.median(spawns),
+        "mediated_ms": statistics.median(marginals),
+        "ratio": ratio,
+        "ratios": ratios,
+    }
+    if opts.json:
+        print(json.dumps(result))
+        return 0
+    print(f"whole `overseer run` process, --sandbox {opts.sandbox}, {rounds} paired rounds")
+    print(f"  bash -c true spawn:         {result['spawn_ms']:.3f} ms (median)")
+    print(f"  mediated call (marginal):   {result['mediated_ms']:.3f} ms (median)")
+    print(f"  per-round ratios: {', '.join(f'{r:.2f}' for r in ratios)}")
+    verdict = "(smoke: not judged)" if opts.smoke else ("ok" if ratio <= 0.5 else "MISSED")
+    print(f"  mediated / spawn: {ratio:.2f}x  (target <= 0.5x) {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
