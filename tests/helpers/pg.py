@@ -50,14 +50,25 @@ class Cluster:
                 f"PostgreSQL server binaries not found in {PG_BIN}: install Debian's "
                 "postgresql package (`make setup` does as root)"
             )
-        self.root = Path(tempfile.mkdtemp(prefix="ovpg-"))
+        server_user = None
+        if os.geteuid() == 0:
+            try:
+                server_user = pwd.getpwnam("postgres")
+            except KeyError:
+                pytest.fail(
+                    "running as root but there is no `postgres` system user to run the "
+                    "server as: install Debian's postgresql package (`make setup` does)"
+                )
+        # As root the cluster lives under /tmp: the server runs as `postgres`,
+        # which may not be able to reach into root's own TMPDIR.
+        where = os.environ.get("OVERSEER_TEST_PG_DIR") or ("/tmp" if server_user else None)
+        self.root = Path(tempfile.mkdtemp(prefix="ovpg-", dir=where))
         self.data = self.root / "data"
         self.socket_dir = self.root
         self.logfile = self.root / "server.log"
         self._names = itertools.count(1)
-        if os.geteuid() == 0:
-            pw = pwd.getpwnam("postgres")
-            os.chown(self.root, pw.pw_uid, pw.pw_gid)
+        if server_user is not None:
+            os.chown(self.root, server_user.pw_uid, server_user.pw_gid)
         self._run(
             PG_BIN / "initdb",
             "-D",
