@@ -122,6 +122,31 @@ def test_the_replay_index_reads_a_session_from_the_store(shipped, runner_key: st
     assert index.payload(finished[0]) == local.payload(finished[0])
 
 
+def test_text_that_copy_formats_treat_specially_ships_byte_for_byte(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """The shipper COPYs in binary: tabs, newlines, backslashes, quotes,
+    non-ASCII and line separators reach the store as the local log holds
+    them (the store's trigger re-hashes every row, so a changed byte would
+    be refused, not stored)."""
+    from overseer.events import NoticePayload, SessionStartedPayload
+
+    awkward = 'tab\there\nnew line \\N \\. back\\slash "quoted" \u00e9t\u00e9 \u65e5\u672c \u2028 \U0001f600'
+    with isolated_home(tmp_path), AuditLog(tmp_path / "local.db") as log:
+        sid = log.start_session(SessionStartedPayload(task=awkward, agent="t"))
+        for i in range(3):
+            log.append(sid, "notice", NoticePayload(topic=f"t{i}", message=awkward * (i + 1)))
+        log.end_session(sid, "completed", awkward, None, None)
+        local = [(e.seq, e.kind, e.payload) for e in log.events(sid)]
+        with open_team_store(pg_url) as store:
+            [report] = ship_existing(log, store, [sid])
+            assert report.sent == len(local)
+            assert [(e.seq, e.kind, e.payload) for e in store.events(sid)] == local
+            assert store.verify(sid, trusted=[keys.local_verifier()])[0].ok
+    stored = sql(url=pg_url, query="SELECT payload FROM overseer.events ORDER BY seq")
+    assert any(awkward in json.loads(p).get("message", "") for (p,) in stored)
+
+
 def test_the_store_refuses_events_that_do_not_follow_and_changes(shipped, runner_key) -> None:
     _log_path, sid, url = shipped
     [(seq, ts, kind, payload, ph, prev, h)] = sql(
