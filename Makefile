@@ -6,7 +6,8 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEB_PACKAGES := git tmux bubblewrap ripgrep chromium
+# postgresql: the team-store tests start a throwaway PostgreSQL cluster (they fail without it).
+DEB_PACKAGES := git tmux bubblewrap ripgrep chromium postgresql
 
 .PHONY: demo test lint bench setup debs clean smoke-openai smoke-anthropic
 
@@ -28,7 +29,7 @@ debs:
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages:$$missing"; \
 	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	  else echo "missing Debian packages (tests needing them are skipped):$$missing"; fi; \
+	  else echo "missing Debian packages (run make setup as root; without postgresql the team-store tests fail):$$missing"; fi; \
 	fi
 
 # Exit status 4 means a person ended the session (quit or terminate): for a

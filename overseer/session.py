@@ -49,6 +49,7 @@ class SessionConfig:
     log_path: Path | None = None
     watch: bool = True
     snapshot: bool = True
+    ship: str | None = None  # a team store to ship the session to (postgresql://...)
 
 
 class AgentOutcome(BaseModel):
@@ -112,6 +113,8 @@ class Session:
         self.project = ProjectConfig()
         self.sandbox = Sandbox()
         self.watcher: Any = None
+        self.shipper: Any = None
+        self.ship_status: Any = None
         self.observers: list[Any] = []
         self._messages: list[str] = []
         self._msg_lock = threading.Lock()
@@ -179,6 +182,8 @@ class Session:
 
                 drop_snapshot(s.workspace, snapshot_ref)
             raise
+        if config.ship:
+            s._start_shipper(config.ship)
         if s.sandbox.reason:
             s.notice("sandbox", s.sandbox.reason)
         # A source that fails is one of the registry's problems: the session goes on.
@@ -221,6 +226,15 @@ class Session:
         except Exception:  # noqa: BLE001 - not a git repo, or git missing: no undo, said at start
             return None
         return ref
+
+    def _start_shipper(self, url: str) -> None:
+        """Ship the session to a team store in the background. The local log
+        stays the record: a store that cannot be reached only costs a notice."""
+        from .log.shipper import start_shipper
+
+        self.shipper = start_shipper(
+            self.log, self.id, url, notice=lambda text: self.notice("ship", text)
+        )
 
     def _start_watcher(self) -> None:
         from .watch import Watcher
@@ -317,6 +331,8 @@ class Session:
         self.log.end_session(self.id, status, final, summary, error)
         self.ended = True
         self.broker.close()
+        if self.shipper is not None:
+            self.ship_status = self.shipper.close()
         return ev
 
 
@@ -328,6 +344,7 @@ class RunResult:
     report: str
     evidence: dict[str, Any]
     data: dict[str, Any]
+    shipping: str | None = None  # how shipping to a team store ended, if the run shipped
 
     @property
     def exit_code(self) -> int:
@@ -347,6 +364,7 @@ class RunResult:
             "status": self.status,
             "final": self.final,
             "evidence": self.evidence,
+            **({"shipping": self.shipping} if self.shipping else {}),
             **self.data,
         }
 
@@ -376,4 +394,13 @@ def run_agent(session: Session, agent: Agent) -> RunResult:
     data = dict(outcome.data)
     if session.interrupted:
         data["signal"] = session.interrupted
-    return RunResult(session.id, outcome.status, outcome.final, report, ev, data)
+    result = RunResult(session.id, outcome.status, outcome.final, report, ev, data)
+    st = session.ship_status
+    if st is not None:
+        result.shipping = (
+            f"shipped to {st.store}: the store has all {st.shipped_seq} events"
+            if st.lag == 0
+            else f"NOT fully shipped to {st.store} ({st.lag} event(s) left: {st.error}); "
+            f"`overseer ship {session.id} --to URL` sends them"
+        )
+    return result

@@ -2,7 +2,7 @@
 
 The same ``LiveApp``, with a backend that follows the log instead of owning
 the session: every ~100 ms it reads the events after the last one it has
-(``AuditLog.events(sid, after=...)``), derives what is waiting for a decision
+(``EventStore.events(sid, after=...)``), derives what is waiting for a decision
 (``approval_requested`` / ``question_asked`` with no ``approval_decided`` /
 ``question_answered`` yet), and writes the person's decisions and steering
 messages into the log's inbox, where the runner's ``RemoteApprover`` and
@@ -16,7 +16,7 @@ from typing import Any
 from overseer.approval import ApprovalDecision, ApprovalRequest, who
 from overseer.events import PartDecision
 from overseer.grants import propose
-from overseer.log import AuditLog
+from overseer.log import EventStore
 from overseer.policy.base import Verdict
 
 from .approver import request_key
@@ -77,7 +77,7 @@ class Attached:
     can_stop_agent = False  # quitting detaches; the runner goes on
     poll_interval = 0.1
 
-    def __init__(self, log: AuditLog, session_id: str, by: str | None = None) -> None:
+    def __init__(self, log: EventStore, session_id: str, by: str | None = None) -> None:
         self.log = log
         self.session_id = log.resolve(session_id)
         self.by = by or who()
@@ -134,6 +134,6 @@ class Attached:
         pass
 
 
-def attach_app(log: AuditLog, session_id: str) -> LiveApp:
+def attach_app(log: EventStore, session_id: str) -> LiveApp:
     """The live app attached to ``session_id`` in ``log``."""
     return LiveApp(Attached(log, session_id))

@@ -39,6 +39,7 @@ class SessionHeader(Static):
         self.info: dict[str, Any] = {}
         self.status = "starting"
         self.mode = ""
+        self.shipping = ""
 
     def set_session(self, session_id: str, info: dict[str, Any]) -> None:
         self.session_id = session_id
@@ -53,6 +54,12 @@ class SessionHeader(Static):
         """``attached by user@host`` and the like, shown after the status."""
         self.mode = mode
         self._render_header()
+
+    def set_shipping(self, text: str) -> None:
+        """How far shipping to a team store has got ("" when not shipping)."""
+        if text != self.shipping:
+            self.shipping = text
+            self._render_header()
 
     def _render_header(self) -> None:
         i = self.info
@@ -72,6 +79,7 @@ class SessionHeader(Static):
             ("policy", i.get("policy_name") or "?"),
             ("workspace", i.get("workspace") or "?"),
             ("sandbox", i.get("sandbox") or "none"),
+            *((("ship", self.shipping),) if self.shipping else ()),
         ):
             line2.append(f"{label} ", style="dim")
             line2.append(str(value), style="")

@@ -19,11 +19,14 @@ import json
 import sqlite3
 from array import array
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from overseer.errors import SessionNotFound, UsageError
+from overseer.errors import UsageError
+from overseer.log.base import EventStore
+from overseer.log.memory import session_db
+from overseer.log.note import Verifier
 from overseer.log.schema import SESSION_COLUMNS
 from overseer.log.verify import VerifyResult, verify_rows
 from overseer.render import call_summary, describe
@@ -63,6 +66,7 @@ class EventIndex:
         self._marks: list[int] | None = None
         self.denials: set[int] = set()
         self._rows_for_verify: list[tuple[int, int, str, str, str, str, str]] | None = None
+        self._reopen: Callable[[], EventStore] | None = None
         self.session: dict[str, Any] = {}
         self._load()
 
@@ -70,28 +74,22 @@ class EventIndex:
 
     @classmethod
     def from_db(cls, path: Path, session_id: str) -> EventIndex:
-        """A session (id or unique prefix) of an audit DB."""
+        """A session (id or unique prefix) of an audit DB file."""
         if not Path(path).exists():
             raise UsageError(f"no audit log at {path}; pass --log PATH or set OVERSEER_LOG")
-        conn = sqlite3.connect(str(path), check_same_thread=False)
-        rows = [
-            r[0]
-            for r in conn.execute(
-                "SELECT id FROM sessions WHERE id LIKE ? ESCAPE '\\'",
-                (session_id.replace("%", "\\%").replace("_", "\\_") + "%",),
-            )
-        ]
-        if session_id in rows:
-            rows = [session_id]
-        if not rows:
-            raise SessionNotFound(
-                f"no session matches {session_id!r}; `overseer sessions` lists them"
-            )
-        if len(rows) > 1:
-            raise SessionNotFound(
-                f"{session_id!r} matches {len(rows)} sessions; give more characters"
-            )
-        return cls(conn, rows[0], source=str(path))
+        from overseer.log import open_store
+
+        with open_store(str(path)) as store:
+            return cls.from_store(store, session_id)
+
+    @classmethod
+    def from_store(cls, store: EventStore, session_id: str) -> EventIndex:
+        """A session (id or unique prefix) of any event store: its own
+        connection to a local file, or an in-memory copy of a remote one."""
+        sid = store.resolve(session_id)
+        index = cls(store.replay_db(sid), sid, source=store.location)
+        index._reopen = store.reader  # the location shown has no password in it
+        return index
 
     @classmethod
     def from_jsonl(cls, path: Path) -> EventIndex:
@@ -99,35 +97,12 @@ class EventIndex:
         from overseer.log.jsonl import read_export
 
         session, rows, extras = read_export(path)
-        conn = sqlite3.connect(":memory:", check_same_thread=False)
-        conn.execute(
-            "CREATE TABLE events (id INTEGER PRIMARY KEY, session_id TEXT, seq INTEGER, ts INTEGER,"
-            " kind TEXT, payload TEXT, payload_hash TEXT, prev_hash TEXT, hash TEXT)"
-        )
-        conn.execute("CREATE UNIQUE INDEX idx_events_session_seq ON events (session_id, seq)")
-        conn.execute(
-            "CREATE TABLE sessions (id TEXT PRIMARY KEY, task TEXT, agent TEXT, model TEXT, workspace TEXT,"
-            " started TEXT, ended TEXT, status TEXT, policy TEXT)"
-        )
-        conn.execute("CREATE TABLE blobs (hash TEXT PRIMARY KEY, size INTEGER, data BLOB)")
-        for rec in extras:
-            if rec.get("type") == "blob":
-                data = base64.b64decode(rec["data"])
-                conn.execute(
-                    "INSERT OR IGNORE INTO blobs VALUES (?,?,?)", (rec["hash"], len(data), data)
-                )
-        sid = str(session["id"])
-        cols = SESSION_COLUMNS
-        conn.execute(
-            f"INSERT INTO sessions VALUES ({','.join('?' * len(cols))})",
-            [session.get(c) for c in cols],
-        )
-        conn.executemany(
-            "INSERT INTO events (session_id, seq, ts, kind, payload, payload_hash, prev_hash, hash)"
-            " VALUES (?,?,?,?,?,?,?,?)",
-            [(sid, *r) for r in rows],
-        )
-        index = cls(conn, sid, source=str(path))
+        blobs = [
+            (str(rec["hash"]), base64.b64decode(rec["data"]))
+            for rec in extras
+            if rec.get("type") == "blob"
+        ]
+        index = cls(session_db(session, rows, blobs), str(session["id"]), source=str(path))
         index._rows_for_verify = rows
         return index
 
@@ -302,12 +277,18 @@ class EventIndex:
 
     # -- integrity ----------------------------------------------------------------
 
-    def verify(self) -> VerifyResult:
-        """Verify the chain (and, for a DB, its seals). Safe to call from a
-        worker thread: it opens its own connection."""
+    def verify(self, trusted: list[Verifier] | None = None) -> VerifyResult:
+        """Verify the chain (and, for a store, its checkpoints against this
+        machine's key and ``trusted``). Safe to call from a worker thread: it
+        opens its own handle on the store."""
         if self._rows_for_verify is not None:
             return verify_rows(self.session_id, self._rows_for_verify)
-        from overseer.log import AuditLog
-
-        with AuditLog(Path(self.source), create=False) as log:
-            return log.verify(self.session_id)[0]
+        if self._reopen is None:  # a bare connection: its chain is all there is to check
+            rows = self.conn.execute(
+                "SELECT seq, ts, kind, payload, payload_hash, prev_hash, hash FROM events"
+                " WHERE session_id=? ORDER BY seq",
+                (self.session_id,),
+            ).fetchall()
+            return verify_rows(self.session_id, rows)
+        with self._reopen() as store:
+            return store.verify(self.session_id, trusted=trusted)[0]

@@ -33,7 +33,6 @@ from textual.widgets import Collapsible, Footer, Input, ListView
 
 from overseer.approval import ApprovalDecision, ApprovalRequest, Approver, who
 from overseer.interrupts import session_signals
-from overseer.log import AuditLog
 from overseer.report import format_evidence
 from overseer.session import Agent, AgentOutcome, RunResult, Session, run_agent
 
@@ -192,6 +191,9 @@ class LiveApp(App[RunResult | None]):
     def _catch_up(self) -> None:
         for seq, kind, payload in self.backend.fetch(self._next_seq - 1):
             self._accept(seq, kind, payload)
+        shipping = getattr(self.backend, "shipping", None)
+        if callable(shipping):
+            self.query_one(SessionHeader).set_shipping(shipping())
 
     def _apply(self, seq: int, kind: str, p: dict[str, Any]) -> None:
         if kind == "seal":
@@ -476,7 +478,12 @@ class LocalRun:
         self.started = False
         self._stopped_by_ui = threading.Event()
         self._app: LiveApp | None = None
-        self._reader = AuditLog(session.log.path, create=False)
+        self._reader = session.log.reader()
+
+    def shipping(self) -> str:
+        """The header's shipping status: up to date, or how far behind and why."""
+        shipper = self.session.shipper
+        return "" if shipper is None else str(shipper.status.headline())
 
     def start(self, app: LiveApp) -> None:
         self._app = app

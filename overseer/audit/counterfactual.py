@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ..errors import PolicyError, UsageError
-from ..log import AuditLog
+from ..log import EventStore
 from ..policy.base import Policy, Verdict
 from ..toolapi import Facts
 from .timeline import Action, load_session
@@ -101,7 +101,7 @@ def judge(policy: Policy, action: Action, workspace: Path) -> Verdict:
     return verdict
 
 
-def audit_session(log: AuditLog, session_id: str, policy: Policy) -> AuditResult:
+def audit_session(log: EventStore, session_id: str, policy: Policy) -> AuditResult:
     """Re-judge a session's actions under ``policy``; list those that change."""
     rec = load_session(log, session_id)
     workspace = Path(rec.workspace or ".")

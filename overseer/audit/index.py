@@ -1,5 +1,5 @@
-"""The full-text index lives with the log (overseer.log.fts): pruning, a
-log operation, keeps it consistent. Kept so older imports work."""
+"""The full-text index now lives with the log (overseer.log.fts): the
+stores own how their events are searched. Kept so older imports work."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from ..log.fts import (
     body_sql,
     catch_up,
     forget_sessions,
+    fts_query,
     watermark,
 )
 
@@ -22,5 +23,6 @@ __all__ = [
     "body_sql",
     "catch_up",
     "forget_sessions",
+    "fts_query",
     "watermark",
 ]

@@ -1,4 +1,4 @@
-"""Search across sessions: full-text (FTS5) over what actions did and why.
+"""Search across sessions: full-text over what actions did and why.
 
 ``search(log, "git push", tool="shell")`` answers "which sessions ran git
 push"; ``decision="deny"`` "where was something denied"; a path with
@@ -9,29 +9,29 @@ its tool, the policy's decision, who approved or denied it, and the outcome.
 Query syntax: words are matched as words (every word must occur; punctuation
 separates words, so ``src/app.py`` matches that path). A query containing a
 double quote, ``*``, ``AND``, ``OR``, ``NOT`` or ``NEAR`` is passed to FTS5
-as written, e.g. ``'"git push"'`` for an exact phrase.
+as written, e.g. ``'"git push"'`` for an exact phrase. The store runs the
+query (``EventStore.search_rows``): FTS5 in the local log, PostgreSQL's
+full-text search in a team store.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import sqlite3
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import SessionNotFound, UsageError
 from ..events import now_ns
-from ..log import AuditLog, StoredEvent
-from . import index
+from ..log import EventStore
+from ..log import fts as index
+from ..log.fts import fts_query  # noqa: F401 - re-exported: the query syntax is part of search
 from .timeline import Action, group_actions
 
 POLICY_DECISIONS = ("allow", "ask", "deny")
 APPROVAL_DECISIONS = ("approve", "always", "edit", "terminate")
 DECISIONS = (*POLICY_DECISIONS, *APPROVAL_DECISIONS)
-_RAW = re.compile(r'["*]|\b(AND|OR|NOT|NEAR)\b')
 _CALL_KINDS = [
     "action_proposed",
     "policy_decided",
@@ -65,18 +65,6 @@ class Hit:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def fts_query(query: str) -> str | None:
-    """The FTS5 form of a user's query (None: match everything)."""
-    if not query.strip():
-        return None
-    if _RAW.search(query):
-        return query
-    words = [w for w in query.split() if re.search(r"\w", w)]
-    if not words:
-        raise UsageError(f"search query {query!r} has no words to look for")
-    return " ".join('"' + w.replace('"', '""') + '"' for w in words)
 
 
 def parse_since(text: str) -> int:
@@ -136,7 +124,7 @@ def excerpt(kind: str, payload: dict[str, Any], query: str, width: int = 140) ->
 class _Calls:
     """Each session's calls, read once per search (not once per hit)."""
 
-    def __init__(self, log: AuditLog) -> None:
+    def __init__(self, log: EventStore) -> None:
         self.log = log
         self._cache: dict[str, dict[str, Action]] = {}
         self._workspaces: dict[str, str] = {}
@@ -149,10 +137,11 @@ class _Calls:
 
     def workspace(self, sid: str) -> str:
         if sid not in self._workspaces:
-            row = self.log.conn.execute(
-                "SELECT workspace FROM sessions WHERE id=?", (sid,)
-            ).fetchone()
-            self._workspaces[sid] = (row[0] if row else "") or ""
+            try:
+                workspace = self.log.session_row(sid).get("workspace")
+            except SessionNotFound:  # events whose session row is gone
+                workspace = None
+            self._workspaces[sid] = workspace or ""
         return self._workspaces[sid]
 
 
@@ -166,37 +155,8 @@ def _matches_decision(hit: Hit, decision: str) -> bool:
     return hit.approval == decision
 
 
-def _rows(
-    log: AuditLog, query: str | None, kind: str | None, since: int | None
-) -> Iterable[tuple[Any, ...]]:
-    where: list[str] = ["1"]
-    params: list[Any] = []
-    if kind:
-        where.append("e.kind = ?")
-        params.append(kind)
-    if since is not None:
-        where.append("e.ts >= ?")
-        params.append(since)
-    cols = "e.id, e.session_id, e.seq, e.ts, e.kind, e.payload, e.payload_hash, e.prev_hash, e.hash"
-    if query is None:
-        sql = f"SELECT {cols} FROM events e WHERE e.kind IN ({index.KINDS_SQL}) AND {' AND '.join(where)} ORDER BY e.id DESC"
-        return log.conn.execute(sql, params)
-    schema = index.catch_up(log.conn)
-    sql = (
-        f"SELECT {cols} FROM {schema}.{index.TABLE}(?) s JOIN events e ON e.id = s.rowid "
-        f"WHERE {' AND '.join(where)} ORDER BY e.id DESC"
-    )
-    try:
-        # Materialise: the syntax error of a bad FTS5 query surfaces on the first step.
-        return log.conn.execute(sql, [query, *params]).fetchall()
-    except sqlite3.OperationalError as exc:
-        raise UsageError(
-            f"cannot search for {query!r}: {exc} (quote words with punctuation)"
-        ) from exc
-
-
 def search(
-    log: AuditLog,
+    log: EventStore,
     query: str,
     *,
     kind: str | None = None,
@@ -212,8 +172,7 @@ def search(
     calls = _Calls(log)
     hits: dict[tuple[str, str], Hit] = {}
     order: list[Hit] = []
-    for r in _rows(log, fts_query(query), kind, since):
-        ev = StoredEvent(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7], r[8])
+    for ev in log.search_rows(query if query.strip() else None, kind=kind, since=since):
         cid = ev.payload.get("call_id")
         key = (ev.session_id, str(cid) if cid is not None else f"#{ev.seq}")
         if key in hits:

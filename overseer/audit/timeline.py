@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..log import AuditLog, StoredEvent
+from ..log import EventStore, StoredEvent
 from ..log.verify import VerifyResult
 
 # Statuses of an action that never ran.
@@ -170,7 +170,7 @@ def group_actions(events: Iterable[StoredEvent]) -> list[Action]:
     return actions
 
 
-def load_session(log: AuditLog, session_id: str, *, verify: bool = False) -> SessionRecord:
+def load_session(log: EventStore, session_id: str, *, verify: bool = False) -> SessionRecord:
     """Read a session (id or unique prefix) and group its calls."""
     sid = log.resolve(session_id)
     row = log.session(sid)

@@ -15,11 +15,11 @@ from ..audit.html import short
 from ..audit.search import DECISIONS, parse_since
 from ..audit.search import search as run_search
 from ..events import EVENT_KINDS
-from ..log import AuditLog
+from ..log import EventStore
 from ..log.prune import PruneResult
 from ..log.prune import prune as do_prune
 from ..render import short_args
-from .common import echo_json, log_option, open_log
+from .common import echo_json, log_option, open_local_log, open_log
 
 
 @click.command()
@@ -145,7 +145,7 @@ def flags(session_id: str | None, as_json: bool, recheck: bool) -> None:
             sid = log.resolve(session_id)
             ws = log.session(sid).get("workspace")
             # Novelty is judged against the workspace's earlier sessions, as live.
-            hist = workspace_history(log.path, sid, ws) if ws else None
+            hist = workspace_history(log, sid, ws) if ws else None
             rechecked = [
                 f.payload()
                 for f in detect(((e.seq, e.kind, e.payload) for e in log.events(sid)), ws, hist)
@@ -173,22 +173,16 @@ def stamp(ts: int) -> str:
     return datetime.fromtimestamp(ts / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _flag_rows(log: AuditLog, session_id: str | None) -> list[dict[str, Any]]:
-    import json
-
-    q = "SELECT session_id, seq, ts, payload FROM events WHERE kind='flag_raised'"
-    params: list[Any] = []
-    if session_id:
-        q += " AND session_id=?"
-        params.append(log.resolve(session_id))
+def _flag_rows(log: EventStore, session_id: str | None) -> list[dict[str, Any]]:
+    only = [log.resolve(session_id)] if session_id else None
     rows = []
-    for sid, seq, ts, payload in log.conn.execute(q + " ORDER BY id", params):
-        p = json.loads(payload)
+    for e in log.events_of_kind(["flag_raised"], only):
+        p = e.payload
         rows.append(
             {
-                "session_id": sid,
-                "seq": seq,
-                "ts": ts,
+                "session_id": e.session_id,
+                "seq": e.seq,
+                "ts": e.ts,
                 "flag": p.get("flag"),
                 "reason": p.get("reason"),
                 "evidence": p.get("evidence", []),
@@ -217,7 +211,7 @@ def _flag_rows(log: AuditLog, session_id: str | None) -> list[dict[str, Any]]:
 @log_option
 def prune(days: float, yes: bool, as_json: bool) -> None:
     """Delete whole old sessions; the prune itself is recorded in a chained, signed table."""
-    with open_log() as log:
+    with open_local_log("prune") as log:
         plan = do_prune(log, days, dry_run=True)
         if not plan.sessions:
             _report_prune(plan, as_json, done=False)

@@ -11,12 +11,12 @@ from typing import Any
 import click
 
 from ..errors import OverseerError, UsageError
-from ..log import keys, seals
+from ..log import keys
 from ..log.checkpoints import Checkpoint
 from ..log.jsonl import atomic_output
 from ..log.note import NoteError, Verifier
 from ..log.verify import VerifyResult, sealing_text
-from .common import echo_json, log_option, open_log
+from .common import echo_json, log_option, open_local_log, open_log
 
 
 @click.group()
@@ -45,7 +45,7 @@ def key_show(pem: bool, name: str | None) -> None:
 def _notes(session_id: str) -> tuple[str, list[str]]:
     with open_log() as log:
         sid = log.resolve(session_id)
-        notes = seals.read_seals(log.seal_path, None).notes.get(sid, [])
+        notes = log.checkpoint_notes(sid)
     if not notes:
         raise OverseerError(
             f"session {sid} has no signed checkpoint (sealed with HMAC before checkpoints, "
@@ -95,7 +95,7 @@ def prove(session_id: str, seq: int | None, old_size: int | None, output: Path |
 
     if (seq is None) == (old_size is None):
         raise click.UsageError("give a SEQ or --consistency OLD_SIZE (not both)")
-    with open_log() as log:
+    with open_local_log("prove") as log:
         if seq is not None:
             doc = prove_inclusion(log, session_id, seq)
         else:

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from ..errors import OverseerError
-from ..log import AuditLog
+from ..log import AuditLog, EventStore, local_log_path, open_store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -28,33 +28,47 @@ def _remember_log(ctx: click.Context, _param: click.Parameter, value: str | None
 
 
 def log_option(f: F) -> F:
-    """``--log PATH`` on a command (it is also accepted before the command)."""
+    """``--log PATH|URL`` on a command (it is also accepted before the command)."""
     return click.option(
         "--log",
         "log_path",
-        type=click.Path(dir_okay=False),
+        metavar="PATH|URL",
         envvar="OVERSEER_LOG",
         callback=_remember_log,
         expose_value=False,
         is_eager=True,
-        help="Audit DB to use (default: $OVERSEER_LOG or the user data dir).",
+        help="Audit DB to use (default: $OVERSEER_LOG or the user data dir), "
+        "or a team store: postgresql://...",
     )(f)
 
 
-def log_path() -> Path | None:
+def log_location() -> str | None:
+    """What --log / OVERSEER_LOG named (a path or a store URL), if anything."""
     ctx = click.get_current_context()
     root = ctx.find_root()
-    path = (root.obj or {}).get("log") or (ctx.obj or {}).get("log")
-    return Path(path) if path else None
+    location = (root.obj or {}).get("log") or (ctx.obj or {}).get("log")
+    return str(location) if location else None
 
 
-def open_log(*, create: bool = False) -> AuditLog:
-    """Open the audit log chosen by --log / OVERSEER_LOG / the default.
+def log_path(what: str = "this command") -> Path | None:
+    """The local log file named by --log (None: the default); a store URL is
+    a usage error, for what only a local log can do."""
+    return local_log_path(log_location(), what)
+
+
+def open_log(*, create: bool = False) -> EventStore:
+    """Open the store chosen by --log / OVERSEER_LOG / the default.
 
     A log the user named must exist unless ``create``; the default log is
     created on first use, so a new user's `overseer sessions` says "none yet".
+    A ``postgresql://`` URL opens the team store.
     """
-    path = log_path()
+    return open_store(log_location(), create=create)
+
+
+def open_local_log(what: str, *, create: bool = False) -> AuditLog:
+    """The local log, for what a team store cannot do (import, prune, undo)."""
+    path = log_path(what)
     return AuditLog(path, create=create or path is None)
 
 

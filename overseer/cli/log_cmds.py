@@ -8,10 +8,9 @@ from typing import Any
 
 import click
 
-from ..log import integrity_check
 from ..log.jsonl import atomic_output, export_session, import_session
 from ..render import clock, describe, unfinished_actions
-from .common import echo_json, log_option, open_log
+from .common import echo_json, log_option, open_local_log, open_log
 
 PRUNES_ID = "(prunes)"  # the prune record's line in verify results (overseer.log.prune_record)
 
@@ -103,7 +102,7 @@ def verify(
     given = trusted_keys(keys_)
     with open_log() as log:
         results = log.verify(None if all_ else target, trusted=given)
-        integrity = integrity_check(log.conn)
+        checked, integrity = log.integrity()
         status = {row["id"]: row["status"] for row in log.sessions()}
     ok = integrity == "ok" and all(r.ok for r in results)
     if as_json:
@@ -113,7 +112,7 @@ def verify(
         ]
         echo_json({"ok": ok, "integrity": integrity, "sessions": rows})
     else:
-        click.echo(f"sqlite integrity_check: {integrity}")
+        click.echo(f"{checked}: {integrity}")
         for r in results:
             if r.ok and r.session_id == PRUNES_ID:
                 by = f" by {', '.join(r.signed_by)}" if r.signed_by else ""
@@ -164,7 +163,7 @@ def _never_ended(status: dict[str, str], r: Any) -> str:
 @log_option
 def import_(file: Path) -> None:
     """Load a session exported as JSONL; refused if its chain does not verify."""
-    with open_log(create=True) as log:
+    with open_local_log("import", create=True) as log:
         res = import_session(log, file)
     click.echo(
         f"imported session {res.session_id}: {res.events} events, chain ok, "

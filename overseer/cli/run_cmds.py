@@ -35,6 +35,7 @@ class RunOptions:
     max_steps: int
     headless: bool
     as_json: bool
+    ship: str | None
 
     def config(
         self, task: str, agent: str, *, model: str | None = None, workspace: Path | None = None
@@ -50,7 +51,8 @@ class RunOptions:
             approval_timeout=self.approval_timeout,
             tools=list(self.tools),
             max_steps=self.max_steps,
-            log_path=log_path(),
+            log_path=log_path("running a session"),
+            ship=self.ship or None,
         )
 
     def execute(self, config: SessionConfig, agent: Agent) -> RunResult:
@@ -117,6 +119,14 @@ def session_options(f: Callable[..., Any]) -> Callable[..., Any]:
             "as_json",
             is_flag=True,
             help="Print one JSON object with the outcome at the end.",
+        ),
+        click.option(
+            "--ship",
+            "ship",
+            metavar="URL",
+            envvar="OVERSEER_SHIP",
+            help="Also ship the session to a team store (postgresql://... or any libpq "
+            "connection string) as it runs; the local log stays the record.",
         ),
         log_option,
     ]
@@ -192,6 +202,8 @@ def execute(config: SessionConfig, agent: Agent, *, headless: bool, as_json: boo
         finally:
             if printer is not None:
                 printer.close()
+    if result.shipping and not as_json:
+        click.echo(f"overseer: {result.shipping}", err=True)
     if as_json:
         click.echo(json.dumps(result.as_json(), ensure_ascii=False, default=str))
     else:

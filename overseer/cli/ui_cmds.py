@@ -30,9 +30,7 @@ def replay(source: str, no_verify: bool) -> None:
         index = EventIndex.from_jsonl(path)
     else:
         with open_log() as log:  # resolves the default log and checks it exists
-            db = log.path
-            sid = log.resolve(source)
-        index = EventIndex.from_db(db, sid)
+            index = EventIndex.from_store(log, source)
     ReplayApp(index, verify=not no_verify).run()
 
 

@@ -16,7 +16,7 @@ import click
 from ..approval import who
 from ..errors import UsageError
 from ..snapshot import SnapshotError, plan_restore, restore_snapshot
-from .common import echo_json, log_option, open_log
+from .common import echo_json, log_option, open_local_log
 
 
 @click.command()
@@ -31,7 +31,7 @@ def undo(session_id: str, yes: bool, as_json: bool) -> None:
     removed, files it deleted come back, and the index is restored. HEAD and
     branches are not moved; git-ignored files are left alone.
     """
-    with open_log() as log:
+    with open_local_log("undo") as log:
         sid = log.resolve(session_id)
         started = next(iter(log.events(sid, kinds=["session_started"])), None)
         if started is None:

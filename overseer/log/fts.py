@@ -1,4 +1,4 @@
-"""The full-text search index over the audit log (SQLite FTS5).
+"""The full-text search index over the local audit log (SQLite FTS5).
 
 ``audit_search`` is a contentless FTS5 table whose rowid is ``events.id``:
 it holds only the inverted index, not a second copy of the text, so the DB
@@ -21,7 +21,12 @@ write gets a temporary in-memory index instead.
 
 from __future__ import annotations
 
+import re
 import sqlite3
+from collections.abc import Iterable
+from typing import Any
+
+from ..errors import UsageError
 
 TABLE = "audit_search"
 
@@ -167,3 +172,51 @@ def forget_sessions(conn: sqlite3.Connection, session_ids: list[str]) -> None:
         f"SELECT coalesce(max(id), 0) FROM events WHERE session_id NOT IN ({marks})", session_ids
     ).fetchone()[0]
     _set_watermark(conn, min(low, remaining))
+
+
+_RAW = re.compile(r'["*]|\b(AND|OR|NOT|NEAR)\b')
+
+
+def fts_query(query: str) -> str | None:
+    """The FTS5 form of a user's query (None: match everything)."""
+    if not query.strip():
+        return None
+    if _RAW.search(query):
+        return query
+    words = [w for w in query.split() if re.search(r"\w", w)]
+    if not words:
+        raise UsageError(f"search query {query!r} has no words to look for")
+    return " ".join('"' + w.replace('"', '""') + '"' for w in words)
+
+
+def search_rows(
+    conn: sqlite3.Connection, query: str | None, kind: str | None, since: int | None
+) -> Iterable[tuple[Any, ...]]:
+    """Event rows (id, session_id, seq, ts, kind, payload, payload_hash,
+    prev_hash, hash) matching ``query`` (the user's words) and the filters,
+    newest first."""
+    match = fts_query(query) if query is not None else None
+    where: list[str] = ["1"]
+    params: list[Any] = []
+    if kind:
+        where.append("e.kind = ?")
+        params.append(kind)
+    if since is not None:
+        where.append("e.ts >= ?")
+        params.append(since)
+    cols = "e.id, e.session_id, e.seq, e.ts, e.kind, e.payload, e.payload_hash, e.prev_hash, e.hash"
+    if match is None:
+        sql = f"SELECT {cols} FROM events e WHERE e.kind IN ({KINDS_SQL}) AND {' AND '.join(where)} ORDER BY e.id DESC"
+        return conn.execute(sql, params)
+    schema = catch_up(conn)
+    sql = (
+        f"SELECT {cols} FROM {schema}.{TABLE}(?) s JOIN events e ON e.id = s.rowid "
+        f"WHERE {' AND '.join(where)} ORDER BY e.id DESC"
+    )
+    try:
+        # Materialise: the syntax error of a bad FTS5 query surfaces on the first step.
+        return conn.execute(sql, [match, *params]).fetchall()
+    except sqlite3.OperationalError as exc:
+        raise UsageError(
+            f"cannot search for {query!r}: {exc} (quote words with punctuation)"
+        ) from exc

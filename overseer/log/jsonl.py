@@ -28,7 +28,8 @@ from typing import IO, Any
 
 from ..canonical import canonical_json
 from ..errors import LogError, UsageError
-from . import keys, seals
+from . import keys
+from .base import EventStore
 from .checkpoints import Checkpoint, append_note
 from .note import NoteError, Verifier
 from .schema import SESSION_COLUMNS
@@ -71,21 +72,13 @@ def _umask() -> int:
     return mask
 
 
-def export_session(log: AuditLog, session_id: str, out: IO[str]) -> int:
+def export_session(log: EventStore, session_id: str, out: IO[str]) -> int:
     sid = log.resolve(session_id)
-    row = log.conn.execute("SELECT * FROM sessions WHERE id=?", (sid,)).fetchone()
-    cols = [d[0] for d in log.conn.execute("SELECT * FROM sessions LIMIT 0").description]
-    session = dict(zip(cols, row, strict=True))
-    for private in ("owner_pid", "owner_host", "owner_start"):
-        session.pop(private, None)
+    session = log.session_row(sid)
     out.write(canonical_json({"type": "session", **session}, check=False) + "\n")
     refs: set[str] = set()
     n = 0
-    for r in log.conn.execute(
-        "SELECT seq, ts, kind, payload, payload_hash, prev_hash, hash FROM events WHERE session_id=? ORDER BY seq",
-        (sid,),
-    ):
-        seq, ts, kind, payload, ph, prev, h = r
+    for seq, ts, kind, payload, ph, prev, h in log.raw_rows(sid):
         # The payload is written as the exact stored text (not re-serialised)
         # so its hash still holds in the file.
         out.write(
@@ -105,13 +98,10 @@ def export_session(log: AuditLog, session_id: str, out: IO[str]) -> int:
     for rec in _checkpoint_records(log, sid, n):
         out.write(canonical_json(rec, check=False) + "\n")
     for h in sorted(refs):
-        msg = log.conn.execute("SELECT data FROM messages WHERE hash=?", (h,)).fetchone()
-        if msg:
+        msg = log.get_message(h)
+        if msg is not None:
             out.write(
-                canonical_json(
-                    {"type": "message", "hash": h, "data": json.loads(msg[0])}, check=False
-                )
-                + "\n"
+                canonical_json({"type": "message", "hash": h, "data": msg}, check=False) + "\n"
             )
         blob = log.get_blob(h)
         if blob is not None:
@@ -122,11 +112,17 @@ def export_session(log: AuditLog, session_id: str, out: IO[str]) -> int:
     return n
 
 
-def _checkpoint_records(log: AuditLog, sid: str, events: int) -> list[dict[str, Any]]:
-    notes = seals.read_seals(log.seal_path, None).notes.get(sid, [])
+def _checkpoint_records(log: EventStore, sid: str, events: int) -> list[dict[str, Any]]:
+    notes = log.checkpoint_notes(sid)
     out: list[dict[str, Any]] = []
     signers: set[str] = set()
+    # The keys that may have signed: this machine's, and those the store
+    # names (a team store's runners). Only one that verifies a note is named.
+    candidates: list[Verifier] = []
     own = keys.local_verifier()
+    for text in ([own.vkey] if own is not None else []) + log.named_keys(sid):
+        with contextlib.suppress(NoteError):
+            candidates.append(Verifier.parse(text))
     for note in notes:
         try:
             cp = Checkpoint.parse(note)
@@ -135,8 +131,9 @@ def _checkpoint_records(log: AuditLog, sid: str, events: int) -> list[dict[str, 
         if cp.size > events:
             continue
         out.append({"type": "checkpoint", "note": note})
-        if own is not None and cp.open([own]).ok:
-            signers.add(own.vkey)
+        for v in candidates:
+            if v.vkey not in signers and cp.open([v]).ok:
+                signers.add(v.vkey)
     out += [{"type": "verifier_key", "key": k} for k in sorted(signers)]
     return out
 

@@ -13,41 +13,30 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
-import json
 import os
 import socket
 import sqlite3
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel
 
 from ..canonical import GENESIS, canonical_json, chain_hash, event_body, sha256_hex
-from ..errors import LogError, LogWriteError, SessionNotFound
+from ..errors import LogError, LogWriteError
 from ..events import PAYLOADS, SessionStartedPayload, now_ns
 from ..paths import default_log_path, seal_path_for
 from ..redact import Redactor
-from . import keys, schema, seals
+from . import schema, seals
+from .base import Appended, EventStore, StoredEvent, iso
 from .checkpoints import Checkpoint, Checkpointer
-from .note import Verifier
+from .liveness import mark_interrupted, proc_start
+from .sqlite_read import SQLiteReads
 from .unusable import unusable
-from .verify import VerifyResult, verify_all, verify_session
 
-
-class Appended(NamedTuple):
-    """What ``append`` returns: where the event landed in its chain.
-    (A NamedTuple: built on every append, and cheaper than a frozen dataclass.)"""
-
-    session_id: str
-    seq: int
-    ts: int
-    hash: str
+__all__ = ["Appended", "AuditLog", "StoredEvent", "iso"]
 
 
 class _Prepared(NamedTuple):
@@ -74,27 +63,6 @@ def _insert_events(rows: int) -> str:
 _INSERT_EVENT = _insert_events(1)
 
 
-@dataclass(frozen=True)
-class StoredEvent:
-    id: int
-    session_id: str
-    seq: int
-    ts: int
-    kind: str
-    payload: dict[str, Any]
-    payload_hash: str
-    prev_hash: str
-    hash: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "ts": self.ts, "kind": self.kind, "payload": self.payload}
-
-
-def iso(ts_ns: int | None = None) -> str:
-    t = (ts_ns if ts_ns is not None else now_ns()) / 1e9
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _column_text(text: str | None) -> str | None:
     """Text for a plain column. A lone surrogate (an undecodable byte in a
     path or an argument) has no UTF-8 form and SQLite refuses it: it is kept
@@ -105,32 +73,9 @@ def _column_text(text: str | None) -> str | None:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _proc_start(pid: int) -> str | None:
-    """The kernel's start time of a process: with the pid it names a process
-    uniquely, so a reused pid is not mistaken for the session's owner."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            data = fh.read().decode(errors="replace")
-        return data.rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def _alive(pid: int | None, start: str | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    current = _proc_start(pid)
-    return current is None or start is None or current == start
-
-
-class AuditLog:
-    """The audit DB. Use as a context manager or call ``close``."""
+class AuditLog(SQLiteReads, EventStore):
+    """The local audit DB: the SQLite ``EventStore``, and the write-ahead
+    record sessions append to. Use as a context manager or call ``close``."""
 
     SEAL_EVERY = 500
     SEAL_INTERVAL_NS = 5_000_000_000
@@ -192,7 +137,7 @@ class AuditLog:
         except OSError as exc:  # the schema lock on the directory
             raise LogError(unusable(self.path, exc)) from exc
         self.journal_mode = mode
-        self._mark_interrupted()
+        mark_interrupted(self.conn, self._lock)
 
     def _create_schema(self) -> None:
         # sqlite-utils commits as it goes, so creation cannot sit in one SQL
@@ -253,8 +198,8 @@ class AuditLog:
     def __enter__(self) -> AuditLog:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def reader(self) -> AuditLog:
+        return AuditLog(self.path, create=False, redactor=self.redactor)
 
     @property
     def key(self) -> bytes:
@@ -286,7 +231,7 @@ class AuditLog:
                         _column_text(payload.policy_name),
                         pid,
                         socket.gethostname(),
-                        _proc_start(pid),
+                        proc_start(pid),
                     ),
                 )
             except sqlite3.Error as exc:
@@ -587,186 +532,3 @@ class AuditLog:
             "INSERT OR IGNORE INTO messages (hash, data) VALUES (?,?)", (h, text), "model message"
         )
         return h
-
-    # -- inbox: decisions and messages from other processes -----------------
-
-    def post(self, session_id: str, kind: str, payload: dict[str, Any], by: str) -> int:
-        text = canonical_json(self.redactor.value(payload), check=False)
-        with self._lock:
-            try:
-                cur = self.conn.execute(
-                    "INSERT INTO inbox (session_id, kind, payload, by, created) VALUES (?,?,?,?,?)",
-                    (session_id, kind, text, by, now_ns()),
-                )
-            except sqlite3.Error as exc:
-                raise LogWriteError(unusable(self.path, exc, "write to")) from exc
-            self._inbox_empty_at.clear()  # our own commits leave data_version as it is
-            return int(cur.lastrowid or 0)
-
-    def take(self, session_id: str, kind: str | None = None) -> list[dict[str, Any]]:
-        """Claim the untaken inbox rows of a session (each is taken once).
-
-        Asked several times a call (steering, revocations), and nearly always
-        empty: when no other connection has committed since a take found
-        nothing (SQLite's ``data_version`` is unchanged), nothing can have
-        arrived, and the write transaction a claim needs is skipped.
-        """
-        with self._lock:
-            try:
-                version = self.conn.execute("PRAGMA data_version").fetchone()[0]
-                if self._inbox_empty_at.get((session_id, kind)) == version:
-                    return []
-                self.conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise LogWriteError(unusable(self.path, exc, "write to")) from exc
-            try:
-                q = "SELECT id, kind, payload, by, created FROM inbox WHERE session_id=? AND taken IS NULL"
-                params: list[Any] = [session_id]
-                if kind:
-                    q += " AND kind=?"
-                    params.append(kind)
-                rows = self.conn.execute(q + " ORDER BY id", params).fetchall()
-                if rows:
-                    self.conn.execute(
-                        f"UPDATE inbox SET taken=? WHERE id IN ({','.join('?' * len(rows))})",
-                        [now_ns(), *[r[0] for r in rows]],
-                    )
-                self.conn.execute("COMMIT")
-                if not rows:
-                    self._inbox_empty_at[(session_id, kind)] = version
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-        return [
-            {"id": r[0], "kind": r[1], "payload": json.loads(r[2]), "by": r[3], "created": r[4]}
-            for r in rows
-        ]
-
-    # -- reading -------------------------------------------------------------
-
-    def head(self, session_id: str) -> tuple[int, str] | None:
-        row = self.conn.execute(
-            "SELECT seq, hash FROM events WHERE session_id=? ORDER BY seq DESC LIMIT 1",
-            (session_id,),
-        ).fetchone()
-        return (row[0], row[1]) if row else None
-
-    def resolve(self, id_or_prefix: str) -> str:
-        """A full session id from an id or a unique prefix of one."""
-        rows = [
-            r[0]
-            for r in self.conn.execute(
-                "SELECT id FROM sessions WHERE id LIKE ? ESCAPE '\\' ORDER BY started DESC",
-                (id_or_prefix.replace("%", "\\%").replace("_", "\\_") + "%",),
-            )
-        ]
-        if id_or_prefix in rows:
-            return id_or_prefix
-        if not rows:
-            raise SessionNotFound(
-                f"no session matches {id_or_prefix!r}; `overseer sessions` lists them"
-            )
-        if len(rows) > 1:
-            raise SessionNotFound(
-                f"{id_or_prefix!r} matches {len(rows)} sessions ({', '.join(rows[:5])}...); give more characters"
-            )
-        return rows[0]
-
-    def sessions(self) -> list[dict[str, Any]]:
-        """All sessions, newest first, with their event counts."""
-        cols = [*schema.SESSION_COLUMNS, "events"]
-        rows = self.conn.execute(
-            f"SELECT {', '.join('s.' + c for c in schema.SESSION_COLUMNS)},"
-            " (SELECT count(*) FROM events e WHERE e.session_id = s.id) AS events"
-            " FROM sessions s ORDER BY s.started DESC, s.rowid DESC"
-        ).fetchall()
-        return [dict(zip(cols, r, strict=True)) for r in rows]
-
-    def session(self, session_id: str) -> dict[str, Any]:
-        sid = self.resolve(session_id)
-        for s in self.sessions():
-            if s["id"] == sid:
-                return s
-        raise SessionNotFound(f"no session {session_id!r}")
-
-    def events(
-        self,
-        session_id: str,
-        *,
-        after: int = 0,
-        kinds: list[str] | tuple[str, ...] | None = None,
-        limit: int | None = None,
-    ) -> Iterator[StoredEvent]:
-        q = (
-            "SELECT id, session_id, seq, ts, kind, payload, payload_hash, prev_hash, hash FROM events"
-            " WHERE session_id=? AND seq>?"
-        )
-        params: list[Any] = [session_id, after]
-        if kinds:
-            q += f" AND kind IN ({','.join('?' * len(kinds))})"
-            params += list(kinds)
-        q += " ORDER BY seq"
-        if limit is not None:
-            q += " LIMIT ?"
-            params.append(limit)
-        for r in self.conn.execute(q, params):
-            yield StoredEvent(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7], r[8])
-
-    def count(self, session_id: str) -> int:
-        return int(
-            self.conn.execute(
-                "SELECT count(*) FROM events WHERE session_id=?", (session_id,)
-            ).fetchone()[0]
-        )
-
-    def get_blob(self, h: str) -> bytes | None:
-        row = self.conn.execute("SELECT data FROM blobs WHERE hash=?", (h,)).fetchone()
-        return bytes(row[0]) if row else None
-
-    def get_message(self, h: str) -> dict[str, Any] | None:
-        row = self.conn.execute("SELECT data FROM messages WHERE hash=?", (h,)).fetchone()
-        return json.loads(row[0]) if row else None
-
-    # -- liveness ------------------------------------------------------------
-
-    def _mark_interrupted(self) -> None:
-        """Sessions still 'running' whose owning process is gone are 'interrupted'."""
-        host = socket.gethostname()
-        try:
-            rows = self.conn.execute(
-                "SELECT id, owner_pid, owner_host, owner_start FROM sessions WHERE status='running'"
-            ).fetchall()
-        except sqlite3.Error:
-            return
-        for sid, pid, owner_host, start in rows:
-            if owner_host == host and not _alive(pid, start):
-                try:
-                    with self._lock:
-                        self.conn.execute(
-                            "UPDATE sessions SET status='interrupted', ended=? WHERE id=? AND status='running'",
-                            (iso(), sid),
-                        )
-                except sqlite3.Error:
-                    return  # read-only file: status is still derived on the fly by readers
-
-    def verify(
-        self, session_id: str | None = None, trusted: list[Verifier] | None = None
-    ) -> list[VerifyResult]:
-        """Verify one session (id or prefix) or, with None, every session,
-        trusting this machine's verifier key and ``trusted``."""
-        seal_file = seals.read_seals(self.seal_path, seals.load_key(create=False))
-        verifiers, trust = keys.trusted_here(trusted or [])
-        if session_id is not None:
-            sid = self.resolve(session_id)
-            return [verify_session(self.conn, sid, seal_file, verifiers, trust)]
-        return verify_all(self.conn, seal_file, verifiers, trust)
-
-    def wait_for_change(self, session_id: str, after_seq: int, timeout: float) -> bool:
-        """Poll until the session has an event after ``after_seq`` (used by followers)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            h = self.head(session_id)
-            if h and h[0] > after_seq:
-                return True
-            time.sleep(0.02)
-        return False

@@ -3,13 +3,13 @@ sessions of the same workspace, and reading that history from the log."""
 
 from __future__ import annotations
 
-import json
 import re
-import sqlite3
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .model import Flag
+
+if TYPE_CHECKING:
+    from ...log import EventStore
 
 _WRAPPERS = {
     "env",
@@ -109,39 +109,18 @@ def novel_flags(
 
 
 def workspace_history(
-    db: Path, session_id: str, workspace: str
+    store: EventStore, session_id: str, workspace: str
 ) -> tuple[set[str], set[str]] | None:
     """Tools and programs used by earlier sessions of ``workspace`` (None: none)."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
-    try:
-        row = conn.execute("SELECT started FROM sessions WHERE id=?", (session_id,)).fetchone()
-        started = row[0] if row else "9999"
-        ids = [
-            r[0]
-            for r in conn.execute(
-                "SELECT id FROM sessions WHERE workspace=? AND id<>? AND started<?",
-                (workspace, session_id, started),
-            )
-        ]
-        if not ids:
-            return None
-        tools: set[str] = set()
-        progs: set[str] = set()
-        for i in range(0, len(ids), 500):
-            chunk = ids[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            for (tool,) in conn.execute(
-                f"SELECT DISTINCT json_extract(payload, '$.tool') FROM events WHERE kind='action_proposed' "
-                f"AND session_id IN ({marks})",
-                chunk,
-            ):
-                if tool:
-                    tools.add(str(tool))
-            for (payload,) in conn.execute(
-                f"SELECT payload FROM events WHERE kind='policy_decided' AND session_id IN ({marks})",
-                chunk,
-            ):
-                progs.update(action_programs("", json.loads(payload)))
-        return (tools, progs) if tools else None
-    finally:
-        conn.close()
+    ids = store.earlier_sessions(session_id, workspace)
+    if not ids:
+        return None
+    tools: set[str] = set()
+    progs: set[str] = set()
+    for e in store.events_of_kind(["action_proposed", "policy_decided"], ids):
+        if e.kind == "action_proposed":
+            if e.payload.get("tool"):
+                tools.add(str(e.payload["tool"]))
+        else:
+            progs.update(action_programs("", e.payload))
+    return (tools, progs) if tools else None

@@ -65,9 +65,7 @@ class FlagObserver:
             ws,
             read=read_text,
             before=git_before(ws, sp.get("snapshot_ref") or sp.get("git_head")),
-            history=lambda: workspace_history(
-                self.log.path, self.sid, str(sp.get("workspace") or ws)
-            ),
+            history=lambda: self._history(str(sp.get("workspace") or ws)),
         )
         # Batches of items for the worker; None stops it.
         self._queue: queue.Queue[list[tuple[Any, ...]] | None] = queue.Queue()
@@ -78,6 +76,11 @@ class FlagObserver:
         self._thread = threading.Thread(target=self._work, name=f"flags-{self.sid}", daemon=True)
         self._thread.start()
         self.log.subscribe(self._on_event)
+
+    def _history(self, workspace: str) -> tuple[set[str], set[str]] | None:
+        # Read through a handle of its own: this runs in the detector's thread.
+        with self.log.reader() as store:
+            return workspace_history(store, self.sid, workspace)
 
     # Called by the log in the appending thread: copy, never analyse here.
     def _on_event(self, session_id: str, seq: int, kind: str, payload: dict[str, Any]) -> None:
@@ -176,9 +179,7 @@ class FlagObserver:
         self._queue.put(None)
         self._thread.join(timeout=10)
         try:  # index the session for search now, off the append path
-            from ..index import catch_up
-
-            catch_up(self.log.conn)
+            self.log.prepare_search()
         except Exception:  # noqa: BLE001, S110 - search catches up itself later
             pass
 
