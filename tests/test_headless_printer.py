@@ -37,3 +37,27 @@ def test_close_prints_what_is_left_and_a_bad_payload_does_not_stop_it(capsys):
     printer.close()
     shown = lines(capsys.readouterr().err)
     assert shown and "after" in shown[-1]
+
+
+def test_lines_recorded_during_a_console_prompt_wait_for_its_answer(capsys):
+    printer = HeadlessPrinter(prompts=True)
+    try:
+        printer("abcdef0123", 1, "approval_requested", {"call_id": "c1", "tool": "shell"})
+        sys.stderr.write("PROMPT\n")
+        # The watcher records a change while the person is still answering.
+        printer("abcdef0123", 2, "user_message", {"text": "noticed meanwhile"})
+        printer.drain()
+        assert "noticed meanwhile" not in capsys.readouterr().err
+        printer("abcdef0123", 3, "approval_decided", {"call_id": "c1", "decision": "approve"})
+        printer.drain()
+        after = lines(capsys.readouterr().err)
+        assert [line.split("]")[0].split()[-1] for line in after] == ["2", "3"]
+        # No prompt on this terminal (remote decisions): nothing is held.
+        remote = HeadlessPrinter()
+        remote("abcdef0123", 4, "approval_requested", {"call_id": "c2", "tool": "shell"})
+        remote("abcdef0123", 5, "user_message", {"text": "shown at once"})
+        remote.drain()
+        assert "shown at once" in capsys.readouterr().err
+        remote.close()
+    finally:
+        printer.close()

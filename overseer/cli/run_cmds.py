@@ -184,7 +184,11 @@ def execute(config: SessionConfig, agent: Agent, *, headless: bool, as_json: boo
             result = run_live(lambda approver: Session.open(config, approver=approver), agent)
     if result is None:
         session = Session.open(config)
-        printer = HeadlessPrinter() if headless or not as_json else None
+        printer = (
+            HeadlessPrinter(prompts=config.approver == "console")
+            if headless or not as_json
+            else None
+        )
         if printer is not None:
             session.log.subscribe(printer)
         if config.approver == "remote":
