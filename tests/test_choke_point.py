@@ -439,3 +439,26 @@ def test_sh_reads_its_literal_script_as_sh_does(repo: Path, log_path: Path) -> N
     assert got["dash"] != "allow"
     assert got["ok"] == "allow"
     assert not list(repo.rglob("pwned*"))
+
+
+def test_git_config_reads_stay_in_the_repository(
+    repo: Path, log_path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # git config --list (or --get KEY) without --local also prints
+    # ~/.gitconfig, where credentials live (http.extraheader, insteadOf URLs).
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".gitconfig").write_text(f"[http]\n\textraheader = AUTHORIZATION: bearer {SECRET}\n")
+    monkeypatch.setenv("HOME", str(home))
+    got = run(
+        log_path,
+        repo,
+        [
+            shell("list", "git config --list"),
+            shell("get", "git config --get http.extraheader"),
+            shell("ok", "git config --local --list"),
+        ],
+    )
+    assert got["list"] != "allow" and got["get"] != "allow"
+    assert got["ok"] == "allow"
+    assert SECRET not in outputs(log_path, got[""])
