@@ -446,10 +446,9 @@ def test_git_config_reads_stay_in_the_repository(
 ) -> None:
     # git config --list (or --get KEY) without --local also prints
     # ~/.gitconfig, where credentials live (http.extraheader, insteadOf URLs).
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / ".gitconfig").write_text(f"[http]\n\textraheader = AUTHORIZATION: bearer {SECRET}\n")
-    monkeypatch.setenv("HOME", str(home))
+    global_config = tmp_path / "user.gitconfig"  # what ~/.gitconfig would hold
+    global_config.write_text(f"[http]\n\textraheader = AUTHORIZATION: bearer {SECRET}\n")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(global_config))
     got = run(
         log_path,
         repo,

@@ -78,6 +78,7 @@ def _in_double_quotes(node: Node) -> bool:
 _LITERAL_LEAVES = word_set("raw_string ansi_c_string comment heredoc_body heredoc_content")
 _QUOTES = word_set("raw_string ansi_c_string")
 _ESCAPED = re.compile(r"\\.", re.S)
+_MAY_SUBSTITUTE = re.compile(rb"`|\$\(|[<>]\(")
 _OPAQUE_SUBST = re.compile(r"`|\$\(|[<>]\(")
 
 
@@ -101,7 +102,8 @@ class _Analyser:
         _LOCAL.src = data
         try:
             self.visit(root, depth)
-            self._opaque_code(root)
+            if _MAY_SUBSTITUTE.search(data):
+                self._opaque_code(root)
             if b"\\\n" in data:
                 self._continuations(root, data)
         finally:
