@@ -121,23 +121,38 @@ class ShellSession:
         if shell is None or not shell.alive():
             if shell is not None:
                 shell.close()
-            prefix: list[str] = []
-            if sandboxed:
-                prefix = bwrap_prefix(
-                    ctx.sandbox,
-                    self.workspace,
-                    network=network,
-                    readonly=[self.ctl_dir],
-                    scratch=self.scratch,
-                )
             how = "respawned" if key in self.started else "new"
-            shell = self._spawn(prefix, sandboxed)
+            shell = self._spawn_sandboxed(ctx, network) if sandboxed else self._spawn([], False)
             self.started.add(key)
             self.shells[key] = shell
         if self.last is not None and self.last != key and self.last in self.shells:
             self._sync(self.shells[self.last], shell)
         self.last = key
         return shell, how
+
+    def _spawn_sandboxed(self, ctx: ToolContext, network: bool) -> PersistentShell:
+        """A bash in the sandbox, its mounts listed just before it starts.
+
+        What the sandbox masks is listed from the live file system (other
+        programs' sockets under /tmp, for one); a path that vanishes between
+        the listing and bwrap's mounts makes bwrap fail to create its mount
+        point on the read-only root. Listed again, it is simply gone: one
+        more try, never a fallback to an unsandboxed shell.
+        """
+        for attempt in range(2):
+            prefix = bwrap_prefix(
+                ctx.sandbox,
+                self.workspace,
+                network=network,
+                readonly=[self.ctl_dir],
+                scratch=self.scratch,
+            )
+            try:
+                return self._spawn(prefix, True)
+            except ShellStartError:
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
 
     def _spawn(self, prefix: list[str], sandboxed: bool) -> PersistentShell:
         """A new bash; in the sandbox from the execute-only copy (non-dumpable,
