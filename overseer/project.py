@@ -10,6 +10,7 @@ or ``[tool.overseer]`` in its pyproject.toml.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -92,3 +93,33 @@ def load_project_config(workspace: Path) -> ProjectConfig:
         cfg.source = str(path)
         return cfg
     return ProjectConfig()
+
+
+def project_files(workspace: Path, *, existing: bool = True) -> list[Path]:
+    """overseer's own settings in ``workspace`` that the next session acts on
+    outside the sandbox: ``overseer.toml``, and the files it names there (a
+    policy; an MCP server's program and the scripts among its arguments).
+    ``existing=False`` also lists named files that do not exist yet (one
+    written now would be read next time)."""
+    ws = Path(os.path.realpath(workspace))
+    out: list[Path] = []
+    if not existing or (ws / "overseer.toml").is_file():
+        out.append(ws / "overseer.toml")
+    try:
+        cfg = load_project_config(ws)
+    except Exception:  # noqa: BLE001 - a broken config stops the next session anyway
+        return out
+    named: list[Path] = []
+    policy = cfg.policy_path(ws)
+    if policy and policy not in ("default", "strict"):
+        named.append(Path(policy))
+    for server in cfg.mcp.servers.values():
+        base = ws / Path(server.cwd).expanduser() if server.cwd else ws
+        for word in [server.command or "", *server.args]:
+            if word and not word.startswith("-"):
+                named.append(base / Path(word).expanduser())
+    for p in named:
+        real = Path(os.path.realpath(p))
+        if real.is_relative_to(ws) and (not existing or real.is_file()):
+            out.append(real)
+    return list(dict.fromkeys(out))

@@ -8,12 +8,13 @@ are.
 Inside the sandbox the whole file system is visible read-only
 (``--ro-bind / /``, ``/tmp`` included), the workspace is bind-mounted
 writable at its own path, each command gets a writable scratch directory as
-``TMPDIR``, ``/dev`` and ``/proc`` are fresh, the process ids are private
+``TMPDIR``, ``/dev`` (read-only, but a private writable ``/dev/shm``) and
+``/proc`` are fresh, the process ids are private
 (``--unshare-pid``: a command cannot signal or ptrace the overseer process
 that records it), every capability is dropped (bwrap run as root keeps them
 otherwise, and with CAP_SYS_ADMIN a command could remount ``/`` writable),
 and the network is cut (``--unshare-net``) unless the policy allowed network
-for that call. Three things are walled off on top (``overseer.sandbox_paths``):
+for that call. Four things are walled off on top (``overseer.sandbox_paths``):
 
 - overseer's own files (audit DB, seals, key, config) are masked so not even
   a read reaches them (invariant 4; the policy denies them too, this is the
@@ -22,6 +23,9 @@ for that call. Three things are walled off on top (``overseer.sandbox_paths``):
   ``.git``, what a ``.git`` file points to) are read-only: code the agent
   wrote cannot plant a hook or a ``core.fsmonitor`` that the user's next
   ``git commit`` would run outside the sandbox;
+- overseer's settings in the workspace (``overseer.toml``, the policy file
+  and MCP server scripts it names) are read-only: the next session acts on
+  them outside the sandbox;
 - service sockets (Docker, systemd, tmux, X11, agents) are covered, and
   ``$XDG_RUNTIME_DIR`` is hidden: a read-only mount does not stop a
   ``connect``.
@@ -45,6 +49,7 @@ with the flags we use tells us for sure, once per process.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import subprocess
@@ -54,7 +59,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .errors import OverseerError
-from .sandbox_paths import git_paths, hidden_dirs, service_sockets
+from .sandbox_paths import git_paths, hidden_dirs, project_files, service_sockets
 from .toolapi import Sandbox
 
 MODES = ("auto", "bwrap", "none")
@@ -183,6 +188,7 @@ def bwrap_prefix(
         argv += ["--bind", str(p), str(p)]
     ro = [Path(os.path.realpath(p)) for p in readonly]
     ro += git_paths(ws, [Path(os.path.realpath(p)) for p in writable], commit=git_commit)
+    ro += project_files(ws)
     for p in dict.fromkeys(ro):
         argv += ["--ro-bind", str(p), str(p)]
     keep = [*binds, *ro]
@@ -193,13 +199,12 @@ def bwrap_prefix(
     hidden = [p for p in masks if p.is_dir()]
     for path in masks:
         if any(path != d and path.is_relative_to(d) for d in hidden):
-            # Hidden with its directory already; bwrap could not put a mount
-            # point for it in that (read-only) mask anyway.
-            continue
+            continue  # hidden with its directory, placeholder and all
         if path.is_dir():
-            # Read-only too: writes to a mask would "succeed" and vanish.
-            argv += ["--tmpfs", str(path), "--remount-ro", str(path)]
+            argv += _mask_dir(path)
         elif path.exists():
+            # /dev/null on a nodev mount: opening it fails, and so does
+            # removing it (a mount point).
             argv += ["--ro-bind", "/dev/null", str(path)]
     for sock in service_sockets(keep=binds):
         argv += ["--ro-bind", "/dev/null", str(sock)]
@@ -213,6 +218,30 @@ def bwrap_prefix(
         argv += ["--setenv", "TMPDIR", tmp, "--setenv", "XDG_CACHE_HOME", tmp + "/.cache"]
     argv += ["--chdir", str(ws)]
     return argv
+
+
+MAX_PLACEHOLDERS = 64  # entries of a hidden directory given a stand-in
+
+
+def _mask_dir(path: Path) -> list[str]:
+    """An empty read-only tmpfs over ``path``, with a stand-in for each entry
+    the real directory holds (an empty directory, or /dev/null), so that
+    removing or writing one fails ("busy", "read-only", "permission denied")
+    instead of succeeding on nothing and vanishing with the sandbox."""
+    argv = ["--tmpfs", str(path)]
+    try:
+        with os.scandir(path) as it:
+            entries = list(itertools.islice(it, MAX_PLACEHOLDERS))
+    except OSError:
+        entries = []
+    for e in sorted(entries, key=lambda e: e.name):
+        try:
+            is_dir = e.is_dir(follow_symlinks=False)
+        except OSError:
+            continue
+        target = str(path / e.name)
+        argv += ["--dir", target] if is_dir else ["--ro-bind", "/dev/null", target]
+    return [*argv, "--remount-ro", str(path)]
 
 
 def wrap_argv(

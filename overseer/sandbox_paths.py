@@ -15,6 +15,15 @@ while running hooks, ``git_paths(..., commit=True)`` keeps the git dir
 writable and protects only what holds code or redirects git: ``config``,
 ``config.worktree``, ``hooks``, ``info``, ``modules``, ``commondir``.
 
+**overseer's settings in the workspace.** ``overseer.toml`` (policy, plugin
+tools, MCP servers) is read by the next session and acted on outside any
+sandbox, like a hook: it is read-only inside, and so are the policy file and
+the MCP server programs and scripts it names when they lie in the workspace
+(``project_files``). Not covered: a ``[tool.overseer]`` table in
+``pyproject.toml``, or an ``overseer.toml`` created during the session (the
+policy asks for both through the shell and the file tools, but code run in
+the sandbox can write them).
+
 **Sockets.** A read-only mount does not stop ``connect(2)`` on a Unix socket
 file, and some sockets are a door out: the Docker or containerd socket,
 systemd's private socket and user bus (``systemd-run``), tmux and screen
@@ -160,6 +169,14 @@ def git_paths(
             for wt in worktrees.iterdir():
                 out += [wt / p for p in ("config.worktree", "commondir") if (wt / p).exists()]
     return list(dict.fromkeys(out))
+
+
+def project_files(workspace: Path) -> list[Path]:
+    """overseer's own settings in ``workspace`` that the next session acts on
+    outside the sandbox (``overseer.project.project_files``)."""
+    from .project import project_files as named
+
+    return named(workspace)
 
 
 # -- sockets ------------------------------------------------------------------

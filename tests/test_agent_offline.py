@@ -216,10 +216,20 @@ def test_console_approver_in_a_real_terminal(make_repo, tmp_path):
 
 
 def test_killed_run_is_interrupted_with_outcome_unknown(make_repo, tmp_path):
+    """kill -9 mid-action: the running action is shown unfinished, and the
+    finished one before it (whose finish record was committed without its own
+    fsync, riding on the next call's) is all there."""
     repo = make_repo()
     plan = tmp_path / "plan.json"
     plan.write_text(
-        json.dumps({"steps": [{"tool": "shell", "args": {"command": "sleep 60", "timeout": 120}}]})
+        json.dumps(
+            {
+                "steps": [
+                    {"tool": "shell", "args": {"command": "echo finished-first"}},
+                    {"tool": "shell", "args": {"command": "sleep 60", "timeout": 120}},
+                ]
+            }
+        )
     )
     db = tmp_path / "k.db"
     err = (tmp_path / "err.txt").open("w")  # noqa: SIM115 - lives as long as the child
@@ -251,10 +261,13 @@ def test_killed_run_is_interrupted_with_outcome_unknown(make_repo, tmp_path):
             time.sleep(0.2)
             if db.exists():
                 with AuditLog(db) as log:
-                    started = any(
-                        True
-                        for s in log.sessions()
-                        for _ in log.events(s["id"], kinds=["action_started"])
+                    started = (
+                        sum(
+                            1
+                            for s in log.sessions()
+                            for _ in log.events(s["id"], kinds=["action_started"])
+                        )
+                        == 2
                     )
         assert started, (tmp_path / "err.txt").read_text()[-3000:]
         proc.kill()
@@ -273,6 +286,10 @@ def test_killed_run_is_interrupted_with_outcome_unknown(make_repo, tmp_path):
         [*OVERSEER, "show", sessions[0]["id"], "--log", str(db)], capture_output=True, text=True
     ).stdout
     assert "outcome unknown" in shown
+    with AuditLog(db) as log:
+        finished = [e.payload for e in log.events(sessions[0]["id"], kinds=["action_finished"])]
+    assert len(finished) == 1 and finished[0]["status"] == "ok"
+    assert "finished-first" in finished[0]["output"]
     verified = subprocess.run(
         [*OVERSEER, "verify", "--all", "--log", str(db)], capture_output=True, text=True
     )

@@ -249,3 +249,19 @@ def test_html_renders_in_chromium(session, tmp_path):
         Path(keep).mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, Path(keep) / "session.png")
     print(f"screenshot: {shot}")
+
+
+def test_the_auditor_makes_the_report_and_the_cli_only_writes_it(session, monkeypatch):
+    """``overseer.audit.report`` is the report without the command line: the
+    same page ``export`` wrote, and the verified record behind it."""
+    from overseer.audit import export_markdown, report
+
+    monkeypatch.setenv("OVERSEER_HOME", str(Path(session["log"]).parent / "overseer-home"))
+    with AuditLog(Path(session["log"])) as log:
+        text, rec = report(log, str(session["id"]), "md")
+        assert rec.id == session["id"] and rec.verify is not None and rec.verify.ok
+        assert text == Path(session["md"]).read_text() == export_markdown(log, str(session["id"]))
+        html, _ = report(log, str(session["id"]), "html")
+        assert "Content-Security-Policy" in html and "Chain intact" in html
+        with pytest.raises(ValueError, match="no report format 'pdf'"):
+            report(log, str(session["id"]), "pdf")

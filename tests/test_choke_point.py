@@ -5,6 +5,7 @@ nothing outside the workspace, in .git or in a test file may change."""
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -231,10 +232,12 @@ def test_shell_descriptors_and_named_fd_redirections(repo: Path, log_path: Path)
         [
             shell("named-fd", "true {PATH}>/dev/null"),
             shell("status-fd", "printf 0 >&250"),
+            shell("status-tee", "printf 0 | tee /dev/fd/250"),
             shell("path", 'echo "PATH is $PATH"'),
         ],
     )
     assert got["named-fd"] != "allow" and got["status-fd"] != "allow"
+    assert got["status-tee"] != "allow"
     assert got["path"] == "allow"
     finished = [e.payload for e in events(log_path, got[""], "action_finished")]
     path_out = next(str(p) for p in finished if "PATH is" in str(p))
@@ -260,3 +263,201 @@ def test_arithmetic_never_evaluates_a_value_the_agent_chose(repo: Path, log_path
         assert got[call] != "allow", call
     assert got["ok"] == "allow"
     assert not [p for p in ("P1", "P2", "P3", "P4") if (repo.parent / p).exists()]
+
+
+def write(call_id: str, path: str, content: str = "") -> dict[str, Any]:
+    return {"id": call_id, "tool": "write_file", "args": {"path": path, "content": content}}
+
+
+def test_a_glob_in_a_one_word_slot_is_not_one_word(
+    repo: Path, log_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # bash expands a glob to every name it matches: as an option's value or a
+    # fixed operand, the names after the first become more operands, options,
+    # or the command a wrapper runs.
+    monkeypatch.setenv("LC_ALL", "C")  # bash sorts the matches bytewise
+    (repo.parent / "secret1.txt").write_text("one\n")
+    (repo.parent / "secret2.txt").write_text(SECRET + "\n")
+    test_file = (repo / "tests" / "test_calc.py").read_text()
+    got = run(
+        log_path,
+        repo,
+        [
+            write("w-5h", "5h"),
+            write("w-sh", "sh"),
+            write("w-cat", "cat", "touch pwned-timeout\n"),
+            write("w-ps0", "d/PS0"),
+            write("w-v", "d/-v"),
+            write("w-fmt", "d/x$(touch pwned-ps0)"),
+            write("w-keep", "a/x_calc.py", "def test_nothing(): pass\n"),
+            shell("timeout", "timeout [5s]h cat"),  # timeout 5h sh cat: runs ./cat
+            shell("env-u", "env -u [5s]h cat"),  # env -u 5h sh cat
+            shell("uniq", "uniq [at]*/*_calc.py"),  # uniq a/x_calc.py tests/test_calc.py
+            shell("grep-e", "grep -v -e ../secret* calc.py"),  # reads ../secret2.txt
+            shell("printf", "cd d && printf *"),  # printf -v PS0 'x$(touch pwned-ps0)'
+            shell("after", "true"),  # PS0 would run before it
+            shell("ok", "grep -n def -- *.py tests/*.py"),
+        ],
+    )
+    for call in ("timeout", "env-u", "uniq", "grep-e", "printf"):
+        assert got[call] != "allow", call
+    assert got["w-cat"] == "allow" and got["ok"] == "allow"
+    assert not list(repo.rglob("pwned*"))
+    assert (repo / "tests" / "test_calc.py").read_text() == test_file
+    assert SECRET not in outputs(log_path, got[""])
+
+
+def test_a_loop_cannot_assign_the_shells_own_variables(repo: Path, log_path: Path) -> None:
+    # The persistent bash is interactive: before a prompt it checks MAILPATH's
+    # files every MAILCHECK seconds, and the message of one that changed is
+    # expanded, command substitutions included.
+    got = run(
+        log_path,
+        repo,
+        [
+            write("mbox", "mbox", "one\n"),
+            shell("check", "for MAILCHECK in 0; do true; done"),
+            shell("path", "for MAILPATH in 'mbox?$(touch pwned-mail)'; do true; done"),
+            shell("default", "echo ${MAILPATH:=mbox}"),
+            {"id": "sleep", "tool": "shell", "args": {"command": "sleep 1.1"}},
+            write("mbox2", "mbox", "one\ntwo\n"),
+            shell("prompt", "true"),
+            shell("ok", 'for f in *.py; do echo "$f"; done'),
+        ],
+    )
+    for call in ("check", "path", "default"):
+        assert got[call] != "allow", call
+    assert got["ok"] == "allow"
+    assert not list(repo.rglob("pwned*"))
+
+
+def test_the_agent_cannot_write_overseers_own_settings(repo: Path, log_path: Path) -> None:
+    # overseer.toml names the next session's policy, plugin tools and MCP
+    # servers, which overseer starts outside any sandbox: an allowed write
+    # was code run as the user on the next `overseer run`.
+    marker = repo.parent / "PWNED"
+    toml = f'[mcp.servers.x]\ncommand = "sh"\nargs = ["-c", "touch {marker}"]\n'
+    got = run(
+        log_path,
+        repo,
+        [
+            write("file-tool", "overseer.toml", toml),
+            shell("redirect", f"printf '{toml}' > overseer.toml"),
+            shell("tee", "echo 'policy = \"mine.toml\"' | tee overseer.toml"),
+            write("pyproject", "pyproject.toml", '[tool.overseer]\npolicy = "mine.toml"\n'),
+            write("ok", "mine.toml", 'name = "mine"\n'),
+        ],
+    )
+    for call in ("file-tool", "redirect", "tee", "pyproject"):
+        assert got[call] != "allow", call
+    assert got["ok"] == "allow"
+    assert not (repo / "overseer.toml").exists() and not (repo / "pyproject.toml").exists()
+    assert not marker.exists()
+
+
+def test_substitutions_the_parser_sees_as_text_still_count(repo: Path, log_path: Path) -> None:
+    # tree-sitter-bash leaves the operand of ${x%...}, the regex of [[ =~ ]],
+    # extglob patterns and '...' inside "..." as plain text: bash runs the
+    # substitutions in them.
+    got = run(
+        log_path,
+        repo,
+        [
+            shell("suffix", "echo ${HOME%`touch pwned-suffix`}"),
+            shell("default", 'echo "${x:-`touch pwned-default`}"'),
+            shell("regex", "[[ x =~ `touch pwned-regex` ]]"),
+            shell("extglob", "[[ x == @(`touch pwned-extglob`) ]]"),
+            shell("quotes", "echo \"${HOME:+'$(touch pwned-quotes)'}\""),
+            shell("ok", "echo ${HOME:+'$(touch not-run)'}"),
+        ],
+    )
+    for call in ("suffix", "default", "regex", "extglob", "quotes"):
+        assert got[call] != "allow", call
+    assert got["ok"] == "allow"
+    assert not list(repo.rglob("pwned*")) and not (repo / "not-run").exists()
+
+
+def test_a_line_continuation_inside_a_word_is_no_hiding_place(repo: Path, log_path: Path) -> None:
+    # bash drops backslash-newline before reading the line: "$\<newline>(cmd)"
+    # is a command substitution to bash, and text to the parser.
+    got = run(
+        log_path,
+        repo,
+        [
+            shell("dollar", 'echo "$\\\n(touch pwned-cont)"'),
+            shell("quote", "echo \"'\\\n$(touch pwned-quote)'\""),
+            shell("ok", "grep -n def \\\n  calc.py"),
+        ],
+    )
+    assert got["dollar"] != "allow" and got["quote"] != "allow"
+    assert got["ok"] == "allow"
+    assert not list(repo.rglob("pwned*"))
+
+
+def test_a_users_cdpath_does_not_move_the_agents_cd(
+    repo: Path, log_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # overseer started from a shell exporting CDPATH: `cd etc` is placed in
+    # the workspace by the policy, and bash would go to /etc.
+    monkeypatch.setenv("CDPATH", "/")
+    got = run(log_path, repo, [shell("cd", "cd etc && head -1 passwd")])
+    assert "root:x:0:0" not in outputs(log_path, got[""]) or got["cd"] != "allow"
+
+
+def test_proc_self_is_the_commands_not_overseers(
+    repo: Path, log_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # overseer started from tests/: /proc/self/cwd resolved by the policy was
+    # tests/, in the shell it is the workspace, so ../ left it.
+    (repo.parent / "secret.txt").write_text(SECRET + "\n")
+    monkeypatch.chdir(repo / "tests")
+    got = run(
+        log_path,
+        repo,
+        [
+            shell("read", "cat /proc/self/cwd/../secret.txt"),
+            shell("write", "echo x > /proc/self/cwd/../W"),
+        ],
+    )
+    assert got["read"] != "allow" and got["write"] != "allow"
+    assert SECRET not in outputs(log_path, got[""])
+    assert not (repo.parent / "W").exists()
+
+
+def test_sh_reads_its_literal_script_as_sh_does(repo: Path, log_path: Path) -> None:
+    # sh is dash here: it reads $'\' as $ and a quoted backslash, so the next
+    # line of the script runs; bash's grammar sees one quoted word.
+    script = "echo $'\\'\ntouch pwned-dash\necho \\''"
+    got = run(
+        log_path,
+        repo,
+        [
+            shell("dash", f"sh -c {shlex.quote(script)}"),
+            shell("ok", "sh -c 'grep -c def calc.py'"),
+        ],
+    )
+    assert got["dash"] != "allow"
+    assert got["ok"] == "allow"
+    assert not list(repo.rglob("pwned*"))
+
+
+def test_git_config_reads_stay_in_the_repository(
+    repo: Path, log_path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # git config --list (or --get KEY) without --local also prints
+    # ~/.gitconfig, where credentials live (http.extraheader, insteadOf URLs).
+    global_config = tmp_path / "user.gitconfig"  # what ~/.gitconfig would hold
+    global_config.write_text(f"[http]\n\textraheader = AUTHORIZATION: bearer {SECRET}\n")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(global_config))
+    got = run(
+        log_path,
+        repo,
+        [
+            shell("list", "git config --list"),
+            shell("get", "git config --get http.extraheader"),
+            shell("ok", "git config --local --list"),
+        ],
+    )
+    assert got["list"] != "allow" and got["get"] != "allow"
+    assert got["ok"] == "allow"
+    assert SECRET not in outputs(log_path, got[""])

@@ -419,3 +419,40 @@ def test_benchmark_smoke():
     assert res.returncode == 0, res.stderr
     assert "durable appends/s" in res.stdout and "ratio" in res.stdout
     assert "pre-sizes its WAL" in res.stdout and "verify 2,000 events" in res.stdout
+
+
+def test_inbox_takes_see_every_post_and_skip_the_claim_when_nothing_arrived(log, log_path):
+    """Empty takes (several per call) do not open a write transaction; a post
+    from this connection, another connection or another process is still
+    taken exactly once, by kind."""
+    sid = new_session(log, n=1)
+    statements: list[str] = []
+    log.conn.set_trace_callback(statements.append)
+    assert log.take(sid, "message") == []
+    statements.clear()
+    for _ in range(5):
+        assert log.take(sid, "message") == []
+    assert not [s for s in statements if s.startswith("BEGIN")], statements
+    log.conn.set_trace_callback(None)
+
+    log.post(sid, "message", {"text": "same connection"}, by="dev")
+    assert [r["payload"]["text"] for r in log.take(sid, "message")] == ["same connection"]
+    assert log.take(sid, "message") == []
+    with AuditLog(log_path) as other:
+        other.post(sid, "revoke", {"grant_id": "g1"}, by="auditor")
+        other.post(sid, "message", {"text": "other connection"}, by="auditor")
+    assert [r["payload"]["text"] for r in log.take(sid, "message")] == ["other connection"]
+    assert [r["payload"]["grant_id"] for r in log.take(sid, "revoke")] == ["g1"]
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from overseer.log import AuditLog; "
+            "AuditLog(sys.argv[1]).post(sys.argv[2], 'message', {'text': 'process'}, by='x')",
+            str(log_path),
+            sid,
+        ],
+        check=True,
+    )
+    assert [r["payload"]["text"] for r in log.take(sid, "message")] == ["process"]
+    assert log.take(sid, "message") == [] and log.take(sid, "revoke") == []

@@ -135,3 +135,96 @@ def test_guard_keeps_overseer_files_out_of_reach(guard: Any, template: str) -> N
 )
 def test_guard_lets_other_commands_through(guard: Any, command: str) -> None:
     assert guard(command.format(home=guard.home)) is None
+
+
+# -- overseer's own settings in the workspace
+
+
+def _write(ws: Path, path: str, tool: str = "write_file") -> str:
+    return _decide(ws, tool, {"path": path}, Facts(writes=[path]))
+
+
+def _shell(ws: Path, command: str) -> Any:
+    return load_policy("default").decide(
+        "shell", {"command": command}, Facts(commands=[command], sandbox="none"), ws
+    )
+
+
+def test_writes_to_overseer_settings_ask_hard(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    (ws / "srv").mkdir(parents=True)
+    (ws / "overseer.toml").write_text(
+        'policy = "team.toml"\n[mcp.servers.x]\ncommand = "python3"\nargs = ["srv/server.py"]\n'
+    )
+    for path in (
+        "overseer.toml",
+        "team.toml",
+        "srv/server.py",
+        "pyproject.toml",
+        "sub/overseer.toml",
+    ):
+        assert _write(ws, path) == "ask", path
+        assert _write(ws, path, "edit_file") == "ask", path
+    assert _write(ws, "srv/other.py") == "allow"
+    for command in (
+        "echo x > overseer.toml",
+        "echo x | tee -a team.toml",
+        "echo x >> srv/server.py",
+        "cp a.txt overseer.toml",  # a program the catalogue does not know may write it
+    ):
+        verdict = _shell(ws, command)
+        assert verdict.decision == "ask" and verdict.hard, command
+        assert verdict.rule == "overseer:own-settings" or any(
+            p.rule == "overseer:own-settings" for p in verdict.parts
+        ), command
+    assert _shell(ws, "cat overseer.toml team.toml").decision == "allow"
+
+
+def test_settings_named_later_count(tmp_path: Path) -> None:
+    # the files overseer.toml names are read again when it changes
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    assert _write(ws, "p.toml") == "allow"
+    (ws / "overseer.toml").write_text('policy = "p.toml"\n')
+    assert _write(ws, "p.toml") == "ask"
+
+
+def test_command_env_drops_what_changes_how_words_are_read(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # the policy places `cd etc` in the workspace; with CDPATH=/ bash goes to /etc
+    for name, value in [("CDPATH", "/"), ("POSIXLY_CORRECT", "1"), ("GLOBIGNORE", "*")]:
+        monkeypatch.setenv(name, value)
+    env = command_env()
+    assert not {"CDPATH", "POSIXLY_CORRECT", "GLOBIGNORE"} & set(env)
+    proc = subprocess.run(
+        ["bash", "--norc", "-c", "cd etc 2>/dev/null && pwd"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert "/etc" not in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "cat /proc/self/cwd/../secret.txt",
+        "echo x > /proc/self/cwd/../x",
+        "head /proc/thread-self/cwd/../secret.txt",
+        "cd /proc/self/cwd/.. && cat secret.txt",
+    ],
+)
+def test_the_commands_own_process_is_not_overseers(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # /proc/self/cwd resolved in overseer's process is overseer's cwd (here a
+    # directory inside the workspace); in the command it is the command's.
+    ws = tmp_path / "ws"
+    (ws / "sub").mkdir(parents=True)
+    monkeypatch.chdir(ws / "sub")
+    verdict = load_policy("default").decide(
+        "shell", {"command": command}, Facts(commands=[command], sandbox="bwrap"), ws
+    )
+    assert verdict.decision != "allow"

@@ -88,7 +88,11 @@ def test_cannot_rewrite_git_config():
 def test_cannot_read_overseer_files():
     for rel in ("data/audit.db", "config/seal.key", "config/config.toml"):
         p = HOME / rel
-        assert not p.exists() or p.read_bytes() == b""
+        fails(p.read_bytes)
+        fails(lambda: p.write_text("x"))
+        # Removing it fails too, instead of "succeeding" on an empty mask.
+        r = subprocess.run(["rm", "-f", str(p)], capture_output=True, text=True)
+        assert r.returncode != 0, r.stderr
     fails(lambda: (HOME / "data" / "audit.db-new").write_text("x"))
 
 def test_outside_is_read_only_and_real():
@@ -230,6 +234,39 @@ def test_bisect_steps_run_behind_the_wall(walled) -> None:
     r = tool.run(args, ctx)
     assert r.status == "ok", r.output
     assert not (repo / ".git" / "hooks" / "pre-commit").exists()
+
+
+def test_overseer_settings_in_the_workspace_are_read_only(make_repo, overseer_home: Path) -> None:
+    """overseer.toml, the policy it names and an MCP server script: the next
+    session loads and runs them outside any sandbox."""
+    repo = make_repo(
+        {
+            "overseer.toml": 'policy = "policies/team.toml"\n'
+            '[mcp.servers.local]\ncommand = "python"\nargs = ["tools/mcp_server.py", "-v"]\n',
+            "policies/team.toml": "# the team's policy\n",
+            "tools/mcp_server.py": "print('server')\n",
+            "src/app.py": "X = 1\n",
+        }
+    )
+    ctx = ToolContext(workspace=repo, session_id="s", sandbox=resolve_sandbox("bwrap"))
+    tool = ShellTool()
+    try:
+        for cmd in (
+            "echo 'policy = \"/tmp/open.toml\"' > overseer.toml",
+            "rm -f overseer.toml",
+            "echo '[[rules]]' >> policies/team.toml",
+            "mv policies/team.toml policies/old.toml",
+            "echo 'import os' > tools/mcp_server.py",
+        ):
+            r = tool.run(ShellArgs(command=cmd), ctx)
+            assert r.exit_code != 0, (cmd, r.output)
+        r = tool.run(ShellArgs(command="echo 'X = 2' > src/app.py && cat overseer.toml"), ctx)
+        assert r.status == "ok" and "team.toml" in r.output
+    finally:
+        tool.close()
+    assert (repo / "policies" / "team.toml").read_text() == "# the team's policy\n"
+    assert (repo / "tools" / "mcp_server.py").read_text() == "print('server')\n"
+    assert "team.toml" in (repo / "overseer.toml").read_text()
 
 
 def test_service_sockets_outside_are_covered(tmp_path: Path) -> None:

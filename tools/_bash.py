@@ -291,7 +291,7 @@ class PersistentShell:
                     return self._outcome(None, False, "respawned", start, note)
                 self._filter.reset()
                 body = f'\\eval "${LONG_VAR}"'.encode()
-            self.proc.send(self._line(body))
+            self._send_line(body)
         except OSError as exc:
             return self._outcome(None, False, "exited", start, f"the shell is gone: {exc}")
         rc, eof, lost = self._wait_end(start + timeout, out, decoder)
@@ -340,15 +340,17 @@ class PersistentShell:
             rc, timed_out, shell, cwd, int((time.monotonic() - start) * 1000), note, self.ignored
         )
 
-    def _line(self, body: bytes) -> bytes:
-        """``body`` and the tail that sends its status with a fresh nonce.
+    def _send_line(self, body: bytes) -> None:
+        """Send ``body`` and the tail that sends its status with a fresh nonce.
 
         The nonce exists nowhere before bash has read the line: a status
         sent before that (a trap firing while bash waits at its prompt, a
         replay of an earlier tail) carries another and is dropped, so the
         idle bash that follows it cannot pass for this line's end."""
         self._nonce = b"%d" % (10**17 + secrets.randbelow(8 * 10**17))
-        return body + b"; \\builtin printf '%s " + self._nonce + b'\' "$?" >&%d\n' % STATUS_FD
+        line = body + b"; \\builtin printf '%s " + self._nonce + b'\' "$?" >&%d\n' % STATUS_FD
+        self.watch.sending(len(line))
+        self.proc.send(line)
 
     def _status(self, msg: bytes) -> int | None:
         """The exit status in a status message for the line in flight, or None."""
@@ -373,7 +375,7 @@ class PersistentShell:
             else:
                 head = f"{LONG_VAR}+="
             self._filter.reset()
-            self.proc.send(self._line(head.encode() + b"$'" + piece + b"'"))
+            self._send_line(head.encode() + b"$'" + piece + b"'")
             rc, eof, lost = self._wait_end(deadline, sink, None)
             if rc != 0:
                 return False
@@ -475,7 +477,7 @@ class PersistentShell:
             elif status is None and not ready and self.watch.idle_check:
                 if self.watch.replaced():
                     return None, False, "replaced"
-                if self.watch.is_idle(line_taken=False) and self._confirm_idle():
+                if self.watch.is_idle(line_taken=False) and self._confirm_idle(fds):
                     return None, False, "silent"
             if not ready and not self.proc.isalive():
                 return None, True, ""
@@ -510,11 +512,15 @@ class PersistentShell:
             if now >= spin:
                 time.sleep(0.0002)
 
-    def _confirm_idle(self) -> bool:
-        """Idle without a status: look again a little later, to be sure."""
+    def _confirm_idle(self, fds: list[int]) -> bool:
+        """Idle without a status: look again a little later, to be sure.
+        Idle first, then ``fds`` (the pty, and the socket unless it hung
+        up): a status sent before bash went idle is waiting there by then,
+        and the loop reads it."""
         time.sleep(0.02)
-        self.watch.reports()
-        return self.watch.is_idle(line_taken=False)
+        if not self.watch.is_idle(line_taken=False):
+            return False
+        return not _readable(fds, 0)
 
     def _wait_output_end(self, out: BoundedOutput, decoder: StreamDecoder | None) -> None:
         """bash is idle: read output until it ends with OUTPUT_END (the kernel
@@ -556,13 +562,13 @@ class PersistentShell:
         self.watch.reports()
         self._filter.reset()
         try:
-            self.proc.send(self._line(cmd.encode()))
+            self._send_line(cmd.encode())
         except OSError:
             return None
         deadline = time.monotonic() + timeout
         chunks: list[bytes] = []
         inside = False
-        done = False
+        done = ended = False
         sink = BoundedOutput(spool_cap=0)
         while time.monotonic() < deadline and not done:
             ready = _readable([self.fd, self.status.fileno()], TICK_S)
@@ -577,8 +583,10 @@ class PersistentShell:
                     inside = False
                 elif inside:
                     chunks.append(msg)
-                elif self._status(msg) is not None and self._settle():
-                    done = True
+                elif self._status(msg) is not None:
+                    ended = True
+            # Asked again on the next round when bash is slow to be idle.
+            done = ended and self._settle()
         self._wait_output_end(sink, None)
         return b"".join(chunks).decode("utf-8", "surrogateescape") if done else None
 

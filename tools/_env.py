@@ -32,6 +32,17 @@ QUIET = {
 }
 
 
+# Settings that change how bash and GNU programs read the words the policy
+# judged, so that what runs is not what was read: CDPATH sends `cd etc` to
+# /etc (the policy places it in the workspace), POSIXLY_CORRECT ends options
+# at the first operand (`grep x f -e/../../etc/passwd` reads a file the
+# policy read as a pattern), GLOBIGNORE and GLOBSORT change what a glob
+# expands to. A user's shell may export them; the agent's must not inherit them.
+MISREADING = frozenset(
+    {"CDPATH", "POSIXLY_CORRECT", "GLOBIGNORE", "GLOBSORT", "BASHOPTS", "SHELLOPTS"}
+)
+
+
 def is_secret_name(name: str) -> bool:
     return name.startswith("OVERSEER_") or bool(_SECRET.search(name))
 
@@ -58,7 +69,7 @@ def _git_safety(env: dict[str, str]) -> None:
 
 def command_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """overseer's environment, filtered, with the non-interactive settings."""
-    env = {k: v for k, v in os.environ.items() if not is_secret_name(k)}
+    env = {k: v for k, v in os.environ.items() if not is_secret_name(k) and k not in MISREADING}
     env.update(QUIET)
     _git_safety(env)
     if extra:

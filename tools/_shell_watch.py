@@ -29,7 +29,11 @@ Output goes to the pty; the rest comes out of band:
   the last one bash sent before it went idle, which is the tail's: it is the
   line's last command (a ``DEBUG`` trap runs before it, and bash keeps
   ``$?`` across the trap). bash idle with no status (the descriptor closed,
-  or SIGINT cut the line short) is a lost status, never a success.
+  or SIGINT cut the line short) is a lost status, never a success — but
+  only once bash has read the whole line (its ``rchar`` in
+  ``/proc/PID/io`` grew by the line's length: until the kernel hands the
+  line to the terminal, bash waits at its prompt with nothing pending) and
+  no status waits on the socket.
 - *The cwd* is ``readlink /proc/PID/cwd``: where bash really is.
 - *Output boundaries.* The kernel hands pty output to the reader
   asynchronously, so a command's last bytes may lag behind its status. The
@@ -110,6 +114,7 @@ class ShellWatch:
         # number: a dead shell's files read ESRCH, never another's.
         self._fds: dict[str, int] = {}
         self._pty = pty_fd
+        self._sent: tuple[int | None, int] = (None, 0)  # bash's rchar before the line, its length
 
     # -- what bash is doing ------------------------------------------------------
 
@@ -169,6 +174,33 @@ class ShellWatch:
     def idle_check(self) -> bool:
         return self._idle is not None
 
+    def read_bytes(self) -> int | None:
+        """How many bytes bash has read so far (``rchar``), or None."""
+        if not self.pid:
+            return None
+        try:
+            for line in self._read("io").splitlines():
+                if line.startswith(b"rchar:"):
+                    return int(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            pass
+        return None
+
+    def sending(self, length: int) -> None:
+        """A line of ``length`` bytes is about to be sent to bash."""
+        self._sent = (self.read_bytes(), length)
+
+    def line_read(self) -> bool:
+        """Whether bash has read the whole line sent last: its ``rchar`` grew
+        by the line's length. Where that cannot be read, no input is pending
+        (which misses a line the kernel has not handed to the terminal yet)."""
+        before, length = self._sent
+        if before is not None:
+            now = self.read_bytes()
+            if now is not None:
+                return now >= before + length
+        return self.pending_input() == 0
+
     def pending_input(self) -> int:
         """Bytes of input waiting for bash on the pty (its other end, opened
         for the question only: holding it open slows every write)."""
@@ -185,15 +217,14 @@ class ShellWatch:
         return int(struct.unpack("i", buf)[0])
 
     def is_idle(self, *, line_taken: bool) -> bool:
-        """Whether bash is back in its top-level read with nothing left to
-        read. ``line_taken``: a status carrying the line's nonce came, so
-        bash has read the line (input the kernel has not yet handed to the
-        terminal, which ``pending_input`` cannot see, is not a question)."""
+        """Whether bash is back in its top-level read, having read the line
+        sent last. ``line_taken``: a status carrying the line's nonce came,
+        so bash has read the line."""
         if self._idle is None:
             return True  # cannot tell: the status message alone decides
-        # Input first, then the syscall: seen the other way round, bash could
-        # be caught in its read just before it takes a line, then take it.
-        if not line_taken and self.pending_input():
+        # The line first, then the syscall: seen the other way round, bash
+        # could be caught in its read just before it takes a line, then take it.
+        if not line_taken and not self.line_read():
             return False
         return self.syscall() == self._idle and self.image() == self._exe
 

@@ -39,20 +39,36 @@ __all__ = [
     "load_policy_ref",
     "load_session",
     "prune",
+    "report",
     "search",
     "verify_prunes",
 ]
 
+REPORT_FORMATS = ("html", "md")
+
+
+def report(log: EventStore, session_id: str, fmt: str) -> tuple[str, SessionRecord]:
+    """A session's report for people — ``html`` (one self-contained page) or
+    ``md`` (Markdown) — and the verified record it was made from (its
+    ``verify`` says whether the chain held). Writing it somewhere is the
+    caller's (the CLI's ``export``)."""
+    if fmt not in REPORT_FORMATS:
+        raise ValueError(f"no report format {fmt!r}; one of {', '.join(REPORT_FORMATS)}")
+    rec = load_session(log, session_id, verify=True)
+    if fmt == "html":
+        from .html import render_html
+
+        return render_html(rec), rec
+    from .markdown import render_markdown
+
+    return render_markdown(rec), rec
+
 
 def export_html(log: EventStore, session_id: str) -> str:
     """A session as one self-contained HTML page."""
-    from .html import render_html
-
-    return render_html(load_session(log, session_id, verify=True))
+    return report(log, session_id, "html")[0]
 
 
 def export_markdown(log: EventStore, session_id: str) -> str:
     """A session as Markdown."""
-    from .markdown import render_markdown
-
-    return render_markdown(load_session(log, session_id, verify=True))
+    return report(log, session_id, "md")[0]

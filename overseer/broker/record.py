@@ -24,6 +24,9 @@ from ..toolapi import ToolResult
 # approval request), so the commit that must precede execution is one fsync.
 Held = list[tuple[str, dict[str, Any]]]
 BLOB_CAP = 8 * 1024 * 1024
+# Records whose commit does not fsync: the next durable commit carries them
+# to disk (see Recorder.record).
+_RIDES_NEXT = frozenset({"approval_requested", "action_finished"})
 
 
 class Recorder:
@@ -38,12 +41,22 @@ class Recorder:
         """Append one event, after the call's held records and in the same
         transaction; a failure marks the recorder failed and propagates.
 
-        An approval request is always followed by a durable record
-        (``approval_decided``) before anything acts on it, so it rides on that
-        one's fsync; every other record is durable when this returns.
+        Two kinds are committed without their own fsync (``durable=False``:
+        written to the WAL at once, so they survive the process being killed,
+        and on disk with the next durable commit, which syncs the whole WAL):
+
+        - an approval request: ``approval_decided`` always follows it, durably,
+          before anything acts on it;
+        - a call's ``action_finished``: nothing acts on it that the log must
+          vouch for first, and the next call's start (or a model turn, a seal,
+          the session's end) makes it durable. Only a power loss in between can
+          lose it, and then the action is shown as unfinished — as when the
+          process dies mid-call. One fsync per call, before it runs, is the floor.
+
+        Every other record is durable when this returns.
         """
         return self._append(
-            [*(held or ()), (kind, payload)], durable=kind != "approval_requested", held=held
+            [*(held or ()), (kind, payload)], durable=kind not in _RIDES_NEXT, held=held
         )
 
     def flush(self, held: Held, *, durable: bool) -> None:

@@ -1,5 +1,9 @@
-"""The ``export --format html|md`` back end of the CLI (the pages
-themselves are the auditor's: ``overseer.audit.html`` / ``markdown``)."""
+"""``export --format html|md`` on the command line: the log the ``--log``
+option names, the report written to stdout or a file, and a warning when the
+chain is broken. The report itself is the auditor's (``overseer.audit.report``);
+only this I/O is the CLI's, which is why it lives here and not in
+``overseer.audit`` (that would make the auditor import the command line, and
+the command line imports the auditor)."""
 
 from __future__ import annotations
 
@@ -8,17 +12,14 @@ from pathlib import Path
 
 import click
 
-from ..audit.html import render_html
-from ..audit.markdown import render_markdown
-from ..audit.timeline import load_session
+from ..audit import report
 from ..log.jsonl import atomic_output
 from .common import open_log
 
 
 def export_report(session_id: str, fmt: str, output: Path | None) -> None:
     with open_log() as log:
-        rec = load_session(log, session_id, verify=True)
-    text = render_html(rec) if fmt == "html" else render_markdown(rec)
+        text, rec = report(log, session_id, fmt)
     v = rec.verify
     if output is None:
         sys.stdout.write(text)

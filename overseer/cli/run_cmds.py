@@ -17,9 +17,9 @@ import click
 
 from ..approval import APPROVERS, who
 from ..errors import UsageError
-from ..render import describe
 from ..session import Agent, RunResult, Session, SessionConfig, run_agent
 from .common import echo_json, log_option, log_path, open_log
+from .headless import HeadlessPrinter
 
 
 @dataclass
@@ -168,11 +168,6 @@ def _require_git(repo: Path | None, what: str) -> None:
         )
 
 
-def _print_event(session_id: str, seq: int, kind: str, payload: dict[str, Any]) -> None:
-    if kind != "seal":
-        click.echo(f"[{session_id[:8]} {seq:4}] {describe(kind, payload)}", err=True)
-
-
 def execute(config: SessionConfig, agent: Agent, *, headless: bool, as_json: bool) -> RunResult:
     """Open a session, run the agent in it (UI or headless), print the outcome."""
     result: RunResult | None = None
@@ -189,8 +184,13 @@ def execute(config: SessionConfig, agent: Agent, *, headless: bool, as_json: boo
             result = run_live(lambda approver: Session.open(config, approver=approver), agent)
     if result is None:
         session = Session.open(config)
-        if headless or not as_json:
-            session.log.subscribe(_print_event)
+        printer = (
+            HeadlessPrinter(prompts=config.approver == "console")
+            if headless or not as_json
+            else None
+        )
+        if printer is not None:
+            session.log.subscribe(printer)
         if config.approver == "remote":
             click.echo(
                 f"overseer: session {session.id} waits for decisions: `overseer attach {session.id}` "
@@ -200,8 +200,12 @@ def execute(config: SessionConfig, agent: Agent, *, headless: bool, as_json: boo
         from ..interrupts import session_signals
 
         # SIGINT, SIGTERM and SIGHUP end the session cleanly, recorded and sealed.
-        with session_signals(session):
-            result = run_agent(session, agent)
+        try:
+            with session_signals(session):
+                result = run_agent(session, agent)
+        finally:
+            if printer is not None:
+                printer.close()
     if result.shipping and not as_json:
         click.echo(f"overseer: {result.shipping}", err=True)
     if as_json:

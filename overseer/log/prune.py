@@ -15,9 +15,10 @@ limit and, per session, its head seq/hash, its event count and its last seal
 — a table with its own hash chain whose rows are also signed with overseer's
 Ed25519 signing key (the checkpoints' key), so a deletion cannot be dressed up
 as a prune by someone without the key, and anyone with the verifier key can
-check it. A key that cannot sign stops the prune before anything is deleted. ``verify_prunes`` (``verify``) checks it; ``overseer verify --all``
-shows it as the ``(prunes)`` line, and does not report a pruned session's
-seals as truncation when a valid prune names it with the same sealed head.
+check it. A key that cannot sign stops the prune before anything is deleted.
+``verify_prunes`` (``verify``) checks it; ``overseer verify --all`` shows it
+as the ``(prunes)`` line, and does not report a pruned session's seals as
+truncation when a valid prune names it with the same sealed head.
 """
 
 from __future__ import annotations

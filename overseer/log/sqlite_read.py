@@ -34,6 +34,8 @@ class SQLiteReads:
     seal_path: Path
     redactor: Redactor
     _lock: threading.RLock
+    # (session, kind) -> the database's data_version when a take found nothing
+    _inbox_empty_at: dict[tuple[str, str | None], int]
 
     @property
     def location(self) -> str:
@@ -51,12 +53,22 @@ class SQLiteReads:
                 )
             except sqlite3.Error as exc:
                 raise LogWriteError(unusable(self.path, exc, "write to")) from exc
+            self._inbox_empty_at.clear()  # our own commits leave data_version as it is
             return int(cur.lastrowid or 0)
 
     def take(self, session_id: str, kind: str | None = None) -> list[dict[str, Any]]:
-        """Claim the untaken inbox rows of a session (each is taken once)."""
+        """Claim the untaken inbox rows of a session (each is taken once).
+
+        Asked several times a call (steering, revocations), and nearly always
+        empty: when no other connection has committed since a take found
+        nothing (SQLite's ``data_version`` is unchanged), nothing can have
+        arrived, and the write transaction a claim needs is skipped.
+        """
         with self._lock:
             try:
+                version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+                if self._inbox_empty_at.get((session_id, kind)) == version:
+                    return []
                 self.conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 raise LogWriteError(unusable(self.path, exc, "write to")) from exc
@@ -73,6 +85,8 @@ class SQLiteReads:
                         [now_ns(), *[r[0] for r in rows]],
                     )
                 self.conn.execute("COMMIT")
+                if not rows:
+                    self._inbox_empty_at[(session_id, kind)] = version
             except BaseException:
                 self.conn.execute("ROLLBACK")
                 raise

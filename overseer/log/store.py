@@ -99,6 +99,8 @@ class AuditLog(SQLiteReads, EventStore):
         self._key: bytes | None = None
         self.checkpointer = Checkpointer(self)
         self._heads: dict[str, tuple[int, str]] = {}  # session -> (seq, hash) last written here
+        # (session, kind) -> the database's data_version when a take found nothing
+        self._inbox_empty_at: dict[tuple[str, str | None], int] = {}
         self._wal_sized = False
         self._subscribers: list[Callable[[str, int, str, dict[str, Any]], None]] = []
         doing = "open"  # a path that cannot hold a log: one line that says why

@@ -69,7 +69,21 @@ def resolve(value: str, workspace: str) -> str:
         p = value
     if not os.path.isabs(p):
         p = os.path.join(workspace, p)
+    if p.startswith(_OWN_PROCESS) or posixpath.normpath(p).startswith(_OWN_PROCESS):
+        # /proc/self is whichever process opens it: resolved here it is
+        # overseer's cwd and descriptors, not the command's.
+        raise ValueError("/proc/self, /dev/fd and /dev/std* name the command's own process")
     return os.path.realpath(p)
+
+
+_OWN_PROCESS = (
+    "/proc/self/",
+    "/proc/thread-self/",
+    "/dev/fd/",
+    "/dev/std",
+    "/proc/self",
+    "/dev/fd",
+)
 
 
 MAX_LINK_SCAN = 20_000

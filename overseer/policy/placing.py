@@ -142,6 +142,13 @@ def place_listing(s: Subject, w: Word, c: Call, findings: list[Result]) -> None:
                 globlib.iglob(value, root_dir=None if os.path.isabs(value) else base),
                 MAX_GLOB_MATCHES + 1,
             ):
+                if m.startswith("-"):
+                    # printf * with a file named -v: printf -v NAME assigns
+                    reason = (
+                        f"{w.source} expands to {m!r}, which the program would read as an option"
+                    )
+                    findings.append(Result("ask", "overseer:glob", reason, True))
+                    return
                 dirs.add(os.path.dirname(m) or ".")
                 if len(dirs) > MAX_GLOB_MATCHES:
                     reason = f"{w.source} matches too many files to check"

@@ -47,6 +47,7 @@ from . import paths as P
 from .base import STRICTNESS, Verdict
 from .placing import cd_bases, chdir_bases, place, place_listing, place_word
 from .rule import RISKY, Call, Condition, Match, Result, Rule, Subject
+from .settings import own_settings, settings_reason
 from .shell import (
     Part,
     Word,
@@ -383,8 +384,11 @@ class RulePolicy:
             Result(f.decision, f"overseer:{f.kind}", f.reason, hard=True) for f in part.findings
         ]
         findings: list[Result] = []
+        s_unknown: Subject | None = None
         if part.kind in ("command", "statement", "wrapper") and part.argv:
             s = self._part_subject(part, tool, c, findings)
+            if part.kind == "command" and not part.known:
+                s_unknown = s
             outer = [self._outer_subject(o, s, tool) for o in part.outer]
             if part.kind == "wrapper":
                 res = self.judge(s, c, outer, strict_only=True)
@@ -417,6 +421,10 @@ class RulePolicy:
                 res.hard = True
                 res.reason = f"write to {w.value}: {res.reason}"
             results.append(res)
+            results.extend(_settings_asks(target.writes, c))
+        if s_unknown is not None:
+            # a program the catalogue does not know may write any file it names
+            results.extend(_settings_asks(s_unknown.paths, c))
         if not results:
             results.append(Result("allow", None, "nothing to run"))
         final = _combine(results)
@@ -510,6 +518,7 @@ class RulePolicy:
                 place(s, w, c, s.writes)
             res = self.judge(s, c)
             results.append(res)
+            results.extend(_settings_asks(s.writes, c))
             network_ok.append(res.network_allowed)
             if "runs_code" in facts.risk and facts.sandbox != "bwrap":
                 why = _unsandboxed(tool, "runs code from the workspace")
@@ -540,6 +549,14 @@ class RulePolicy:
         """The strictest decision any rule (or the default) can produce."""
         decisions = [r.decision for r in self.rules] + [self.default]
         return max(decisions, key=STRICTNESS.__getitem__)
+
+
+def _settings_asks(paths: Sequence[str], c: Call) -> list[Result]:
+    """A hard ask for each write to overseer's own settings (``settings``)."""
+    return [
+        Result("ask", "overseer:own-settings", settings_reason(p), hard=True)
+        for p in own_settings(paths, c.ws)
+    ]
 
 
 def _unsandboxed(name: str, why: str) -> str:

@@ -169,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  same without the watcher:                      {unwatched:7.3f} ms")
         print(
             f"  one durable append (synchronous=FULL):         {append:7.3f} ms; a call makes "
-            "4 records in 2 fsync'd commits (proposal+decision+start, then finish)"
+            "4 records, 1 fsync'd commit (proposal+decision+start; the finish rides on the next)"
         )
         print(
             f"ratio mediated / spawn (median of {rounds} paired rounds): {ratio:.2f}x "

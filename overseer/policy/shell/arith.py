@@ -10,7 +10,7 @@ arithmetic context that names a variable — ``$((x))``, ``$[x]``,
 a finding, as are ``${!x}`` (indirection: the value is a name, maybe with a
 subscript) and ``${x@P}`` (the value is expanded like a prompt, command
 substitutions included). ``${PS0:=...}`` assigns a variable that changes
-what the shell runs: a finding like ``PS0=...``. Numbers and operators alone are fine:
+what the shell runs: only a plain (lower-case) name may be assigned so. Numbers and operators alone are fine:
 ``$((1 + 2))``, ``${s:0:3}``, ``${a[0]}``, ``[[ 3 -gt 2 ]]``.
 """
 
@@ -20,7 +20,7 @@ import re
 
 from tree_sitter import Node
 
-from .programs import is_dangerous_var
+from .programs import is_plain_variable
 from .words import SUBSTITUTIONS, _text
 
 # numeric literals bash reads in arithmetic: 42, 0x1f, 0755, 16#ff, 2#1010
@@ -71,7 +71,7 @@ def arith_reason(node: Node) -> tuple[str, str] | None:
 def _assigns_dangerous(n: Node) -> bool:
     kids = n.children
     return any(
-        c.type in (":=", "=") and k > 0 and is_dangerous_var(_text(kids[k - 1]))
+        c.type in (":=", "=") and k > 0 and not is_plain_variable(_text(kids[k - 1]))
         for k, c in enumerate(kids)
     )
 

@@ -93,6 +93,14 @@ def _tag_list_only(part: Part, p: Parsed) -> None:
 def _config_read_only(part: Part, p: Parsed) -> None:
     if not p.has("--get", "--get-all", "--get-regexp", "--list", "-l"):
         p.unknown.append("git config without --get or --list changes the configuration")
+    if not p.has("--local", "--worktree"):
+        # Without a scope git also reads ~/.gitconfig, $XDG_CONFIG_HOME/git
+        # and /etc/gitconfig, and prints them: tokens in http.extraheader or
+        # in url.<token>.insteadOf are outside the workspace.
+        p.unknown.append(
+            "git config without --local reads and prints the user's and the system's "
+            "configuration, outside the workspace"
+        )
 
 
 _STASH_SHOW = _diff_like("show", "shows a stash entry", "include-untracked only-untracked", "")
@@ -263,11 +271,11 @@ GIT_SUBCOMMANDS: dict[str, Spec] = {
         ),
         spec(
             "config",
-            "reads the repository's configuration (--get, --list)",
+            "reads the repository's own configuration (--local with --get or --list)",
             short="l z",
+            # --includes is left out: an include.path may name a file outside.
             long="get get-all get-regexp list show-origin show-scope name-only null type=T "
-            "bool int bool-or-int path expiry-date default=T includes no-includes local "
-            "worktree",
+            "bool int bool-or-int path expiry-date default=T no-includes local worktree",
             args="T? T?",
             check=_config_read_only,
         ),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from .grammar import Opt, Parsed, Spec, parse, spec, with_opts
+from .grammar import MULTI_WORD, Opt, Parsed, Spec, parse, spec, with_opts
 from .model import Part
 
 # A warning filter action:message:category:module:lineno imports the module
@@ -125,6 +125,8 @@ def _python(s: Spec, part: Part, start: int) -> Parsed:
                 if not value:
                     i += 1
                     value = argv[i].value if i < n and argv[i].literal else ""
+                    if i < n and argv[i].glob:
+                        p.unknown.append(f"python -{c} {argv[i].source[:40]}: {MULTI_WORD}")
                 shape = _WARNING_FILTER if c == "W" else _X_OPTION
                 if not shape.match(value):
                     p.unknown.append(f"python -{c} {value[:40]!r} is not a value it knows")

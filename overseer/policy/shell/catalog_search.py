@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from .awkscript import awk_program_danger
-from .grammar import Opt, Parsed, Spec, spec, with_opts
+from .grammar import MULTI_WORD, Opt, Parsed, Spec, spec, with_opts
 from .model import Part, Word
 from .programs import FIND_DANGERS, word_set
 from .sedscript import sed_script_danger
@@ -112,12 +112,21 @@ _FIND_READ = word_set("-newer -anewer -cnewer -samefile")
 _FIND_NEWER = re.compile(r"^-newer[aBcm][aBcmt]$")
 _FIND_EXEC = frozenset({"-exec", "-execdir", "-ok", "-okdir"})
 _FIND_WRITES = {"-fprint": 1, "-fprint0": 1, "-fls": 1, "-fprintf": 2}
+_FIND_VALUED = _FIND_TEXT | _FIND_READ | frozenset(_FIND_WRITES) | {"-files0-from", "-D"}
 
 
 def _find(s: Spec, part: Part, start: int) -> Parsed:
     p = Parsed(s, start=start)
     argv = part.argv
     n = len(argv)
+    # A value word that is a glob becomes any number of words: the ones after
+    # the first are read as more of the expression (-delete, -fprint...).
+    for k in range(start, n):
+        v = argv[k].value if argv[k].literal else ""
+        takes = 2 if v == "-fprintf" else 1 if v in _FIND_VALUED or _FIND_NEWER.match(v) else 0
+        for w in argv[k + 1 : k + 1 + takes]:
+            if w.glob:
+                p.unknown.append(f"find {v} {w.source[:40]}: {MULTI_WORD}")
     i = start
     # Global options: -H -L -P -D debugopts -Olevel.
     while i < n and argv[i].literal:

@@ -9,7 +9,7 @@ programs, network programs, and which arguments are paths to confine.
 from __future__ import annotations
 
 from .catalog import lookup
-from .grammar import Parsed, parse
+from .grammar import MULTI_WORD, Parsed, parse
 from .model import Danger, Part, Word
 from .options import (
     CLUSTER_PATH_RE,
@@ -108,11 +108,13 @@ def _apply(part: Part, parsed: Parsed) -> None:
         part.unknown.extend(level.unknown)
         part.path_args.extend(level.reads)
         part.listed.extend(level.listed)
-        part.writes.extend(
-            w
-            for w in level.writes
-            if not (w.literal and (w.value in HARMLESS_TARGETS or DEV_FD_RE.match(w.value)))
-        )
+        for w in level.writes:
+            if w.literal and DEV_FD_RE.match(w.value) and int(w.value[8:]) > 9:
+                # tee /dev/fd/250: the shell's own descriptors (its status
+                # socket among them), as a redirection >&250 would be
+                part.add("redirect", f"{w.source[:40]} is a descriptor of the shell's")
+            elif not (w.literal and (w.value in HARMLESS_TARGETS or DEV_FD_RE.match(w.value))):
+                part.writes.append(w)
         part.dangers.extend(Danger(k, why) for k, why in level.dangers)
         for why in level.code:
             part.add("interpreter-code", why)
@@ -212,6 +214,9 @@ def _git(part: Part) -> None:
             return  # keep argv unnormalised: no read-only rule matches it
         if v in ("-C", "--work-tree", "--namespace"):
             if i + 1 < n:
+                if argv[i + 1].glob:
+                    # `git -C [ab] log` is `git -C a b log`: b is the subcommand
+                    part.unknown.append(f"git {v} {argv[i + 1].source[:40]}: {MULTI_WORD}")
                 part.path_args.append(argv[i + 1])
                 if v == "-C":
                     # git -C DIR: relative paths (--no-index files, -O FILE...)

@@ -43,6 +43,8 @@ from .model import Part, Word
 Kind = Literal["T", "N", "R", "W", "X", "P", "L"]
 KINDS = frozenset("TNRWXPL")
 
+MULTI_WORD = "a glob bash expands to any number of words, where the program takes one"
+
 _NUMBER_RE = re.compile(r"^[+-]?[0-9]+(?:\.[0-9]+)?[A-Za-z]{0,3}$")
 
 
@@ -283,6 +285,16 @@ class _Reader:
     def missing(self, name: str) -> None:
         self.p.unknown.append(f"{self.spec.name} {name} needs a value")
 
+    def separate(self, name: str, index: int) -> Word:
+        """The word after an option, taken as its value. A glob there is
+        unknown: bash expands it to any number of words, and the ones after
+        the first become operands or options of their own (``grep -e
+        /etc/host* f`` reads /etc/hosts, ``env -u [5s]h cat`` runs ``sh cat``)."""
+        w = self.argv[index]
+        if w.glob:
+            self.p.unknown.append(f"{self.spec.name} {name} {w.source[:40]}: {MULTI_WORD}")
+        return w
+
     def run(self) -> Parsed:
         spec, argv = self.spec, self.argv
         n = len(argv)
@@ -322,7 +334,7 @@ class _Reader:
                 elif opt.optional:
                     self.record(name, opt, None, i)
                 elif i + 1 < n:
-                    self.record(name, opt, argv[i + 1], i)
+                    self.record(name, opt, self.separate(name, i + 1), i)
                     i += 1
                 else:
                     self.missing(name)
@@ -349,7 +361,7 @@ class _Reader:
                 elif short.optional:
                     self.record("-" + c, short, None, i)
                 elif i + 1 < n:
-                    self.record("-" + c, short, argv[i + 1], i)
+                    self.record("-" + c, short, self.separate("-" + c, i + 1), i)
                     i += 1
                 else:
                     self.missing("-" + c)
@@ -413,6 +425,10 @@ class _Reader:
                     return
                 idx = self.ops[j]
                 w = self.argv[idx]
+                if w.glob and o.many in ("", "?"):
+                    # One slot, any number of words: the rest shift into the
+                    # slots after it (uniq a* writes its second match).
+                    self.p.unknown.append(f"{spec.name} operand {w.source[:40]}: {MULTI_WORD}")
                 self.p.operands.append((idx, w, o.kind))
                 self.place(o.kind, w, f"{spec.name} operand")
                 j += 1

@@ -220,6 +220,23 @@ def is_dangerous_var(name: str) -> bool:
     return name in _DANGEROUS_VARS or name.startswith(_DANGEROUS_PREFIXES)
 
 
+# A shell variable a script may assign for itself (a loop variable, the
+# target of ${x:=...}): lower-case names, the script's own by convention. Upper
+# case is where bash and every program keep theirs (MAILPATH's message runs
+# its command substitutions before a prompt, BASH_ALIASES defines aliases, an
+# exported name changes every later command), and no list of those is ever
+# complete; the few lower-case ones with a meaning are listed.
+_PLAIN_VARIABLE = re.compile(r"^[a-z_][a-z0-9_]*$")
+_LOWER_SPECIAL = word_set(
+    "auto_resume histchars http_proxy https_proxy ftp_proxy all_proxy no_proxy socks_proxy"
+)
+
+
+def is_plain_variable(name: str) -> bool:
+    """A name the shell and the programs it runs give no meaning to."""
+    return bool(_PLAIN_VARIABLE.match(name)) and name not in _LOWER_SPECIAL
+
+
 HARMLESS_TARGETS = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"})
 DEV_FD_RE = re.compile(r"^/dev/fd/[0-9]+$")
 

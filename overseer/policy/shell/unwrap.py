@@ -97,6 +97,27 @@ _HARMLESS_SHELL_SET_O = frozenset(
 )
 
 
+# The literal script is parsed with bash's grammar: true to what bash runs,
+# and to what a POSIX sh (dash, ash) runs where the two agree. They do not on
+# $'...' (dash reads `$'\'<newline>cmd<newline>...'` as `$\` and then runs cmd,
+# where bash sees one quoted word) nor $"...". Other shells have grammars of
+# their own (zsh glob qualifiers run code, fish quotes differently).
+_BASH = frozenset({"bash", "rbash"})
+_POSIX_SH = frozenset({"sh", "dash", "ash"})
+
+
+def _foreign_syntax(name: str, script: str) -> str | None:
+    """Why ``name`` would not read ``script`` the way bash's grammar does."""
+    if name in _BASH:
+        return None
+    if name not in _POSIX_SH:
+        return f"{name} has a syntax of its own, which overseer does not analyse"
+    for quote in ("$'", '$"'):
+        if quote in script:
+            return f"{name} does not read {quote}...{quote[1]} as bash does"
+    return None
+
+
 def _shell(
     part: Part, name: str, argv: list[Word], depth: int, run: Callable[[str, int], None]
 ) -> bool:
@@ -161,6 +182,10 @@ def _shell(
                 "shell-code",
                 f"{name} -c runs a string that is not a literal ({script.source[:60]})",
             )
+            return False
+        foreign = _foreign_syntax(name, script.value)
+        if foreign:
+            part.add("shell-code", f"{name} -c: {foreign}")
             return False
         # A literal script: judge what it runs, part by part. The shell
         # part itself stays (its redirections and findings still count).

@@ -27,6 +27,7 @@ from .programs import (
     HARMLESS_TARGETS,
     PATH_VARS,
     is_dangerous_var,
+    is_plain_variable,
     word_set,
 )
 from .unwrap import unwrap
@@ -60,6 +61,27 @@ _WORDISH = word_set(
 )
 
 
+# An unescaped backslash-newline (an odd run of backslashes before it).
+_CONTINUATION = re.compile(rb"(?<!\\)(?:\\\\)*\\\n")
+
+
+def _in_double_quotes(node: Node) -> bool:
+    parent = node.parent
+    while parent is not None:
+        if parent.type == "string":
+            return True
+        parent = parent.parent
+    return False
+
+
+# Leaves whose text bash never expands, and what opens a substitution.
+_LITERAL_LEAVES = word_set("raw_string ansi_c_string comment heredoc_body heredoc_content")
+_QUOTES = word_set("raw_string ansi_c_string")
+_ESCAPED = re.compile(r"\\.", re.S)
+_MAY_SUBSTITUTE = re.compile(rb"`|\$\(|[<>]\(")
+_OPAQUE_SUBST = re.compile(r"`|\$\(|[<>]\(")
+
+
 class _Analyser:
     def __init__(self) -> None:
         self.parts: list[Part] = []
@@ -80,8 +102,73 @@ class _Analyser:
         _LOCAL.src = data
         try:
             self.visit(root, depth)
+            if _MAY_SUBSTITUTE.search(data):
+                self._opaque_code(root)
+            if b"\\\n" in data:
+                self._continuations(root, data)
         finally:
             _LOCAL.src = outer
+
+    def _continuations(self, root: Node, data: bytes) -> None:
+        """bash removes a backslash-newline before it reads the line, so one
+        inside a word joins what the parser sees apart: ``"$\\<newline>(cmd)"``
+        is ``"$(cmd)"`` to bash and text to tree-sitter. Between words (after
+        a blank) it is harmless, and in '...' and comments it is no
+        continuation at all; anywhere else it is a finding."""
+        for m in _CONTINUATION.finditer(data):
+            pos = m.end() - 2  # the backslash
+            if pos > 0 and data[pos - 1 : pos] in (b" ", b"\t"):
+                continue
+            node: Node | None = root.descendant_for_byte_range(pos, pos + 1)
+            literal = False
+            while node is not None:
+                if node.type == "comment":
+                    literal = True
+                    break
+                if node.type == "raw_string":
+                    literal = not _in_double_quotes(node)
+                    break
+                node = node.parent
+            if not literal:
+                part = Part(text=data[max(0, pos - 30) : pos + 30].decode("utf-8", "replace"))
+                part.kind = "statement"
+                part.add(
+                    "line-continuation",
+                    "a backslash-newline inside a word: bash joins the lines before it reads "
+                    "them, so the command is not the one analysed",
+                )
+                self.parts.append(part)
+                return
+
+    def _opaque_code(self, root: Node) -> None:
+        """tree-sitter-bash leaves some text bash expands unparsed: the
+        operand of ``${x#...}``, ``${x/.../...}``, ``${x:-...}``, the regex
+        of ``[[ =~ ]]``, extglob patterns, '...' inside "..." (no quotes
+        there for bash). A substitution there runs like any
+        other (``${x%`id`}`` runs id) but is no node the walk can see, so a
+        leaf whose text holds one is a finding of its own."""
+        stack = [(root, False)]
+        while stack:
+            n, quoted = stack.pop()
+            # Inside "...", bash reads ' as a plain character: the
+            # substitution in "${x:+'$(id)'}" runs (tree-sitter sees a
+            # single-quoted string there).
+            if n.type in _LITERAL_LEAVES and not (quoted and n.type in _QUOTES):
+                continue
+            if n.child_count and n.type not in _QUOTES:
+                quoted = quoted or n.type == "string"
+                stack.extend((c, quoted) for c in n.children)
+                continue
+            if not n.is_named:
+                continue  # syntax: the $( of a substitution the walk did see
+            found = _OPAQUE_SUBST.search(_ESCAPED.sub("", _text(n)))
+            if found:
+                part = self._new_part(n, "statement")
+                part.add(
+                    "command-substitution",
+                    f"{_text(n)[:60]} holds a substitution ({found.group(0)}) bash runs "
+                    "where the parser sees plain text",
+                )
 
     def _error(self, src: str, kind: str, reason: str) -> None:
         part = Part(text=src, kind="error")
@@ -172,11 +259,13 @@ class _Analyser:
             part = self._new_part(node, "statement")
             part.argv = (literal_word("select"),)
             part.add("shell-state", "select reads a choice from the terminal and assigns it")
-        elif is_dangerous_var(name):
+        elif not is_plain_variable(name):
             part = self._new_part(node, "statement")
             part.argv = (literal_word("for"),)
             part.add(
-                "dangerous-variable", f"the loop assigns {name}, which changes how commands run"
+                "dangerous-variable",
+                f"the loop assigns {name}, which may change how commands run"
+                " (a loop variable is a lower-case name)",
             )
 
     def _statement(self, node: Node, depth: int, head: str) -> None:

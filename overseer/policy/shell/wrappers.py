@@ -13,7 +13,7 @@ then the command judged would not be the command run.
 
 from __future__ import annotations
 
-from .grammar import Parsed, Spec, read_options, spec
+from .grammar import MULTI_WORD, Parsed, Spec, read_options, spec
 from .model import Part, Word
 from .options import assigned_paths
 from .programs import PROTECTIVE_VARS, is_dangerous_var
@@ -109,6 +109,9 @@ def unwrap_options(part: Part, name: str, argv: list[Word]) -> list[Word] | None
     if name == "env":
         return _env(part, parsed, rest)
     if name == "timeout":
+        if rest and rest[0].glob:
+            # `timeout [5s]h cat` is `timeout 5h sh cat` when 5h and sh exist
+            part.unknown.append(f"timeout {rest[0].source[:40]}: {MULTI_WORD}")
         return rest[1:]  # DURATION, then the command
     if name == "nohup":
         # With the terminal as output nohup appends to nohup.out in the cwd.
