@@ -23,6 +23,13 @@ requires-python = ">=3.9"
 
 [tool.pytest.ini_options]
 testpaths = ["tests"]
+# The demo runs under overseer's own environment, whose packages register
+# pytest plugins this project never uses; loading them cost seconds on each
+# of the bisect's test runs.
+addopts = [
+    "-p", "no:langsmith_plugin", "-p", "no:hypothesispytest", "-p", "no:textual-snapshot",
+    "-p", "no:syrupy", "-p", "no:anyio", "-p", "no:asyncio",
+]
 """
 
 FORMATTING_V1 = '''"""Money formatting."""
