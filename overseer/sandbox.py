@@ -14,7 +14,7 @@ writable at its own path, each command gets a writable scratch directory as
 that records it), every capability is dropped (bwrap run as root keeps them
 otherwise, and with CAP_SYS_ADMIN a command could remount ``/`` writable),
 and the network is cut (``--unshare-net``) unless the policy allowed network
-for that call. Four things are walled off on top (``overseer.sandbox_paths``):
+for that call. Five things are walled off on top (``overseer.sandbox_paths``):
 
 - overseer's own files (audit DB, seals, key, config) are masked so not even
   a read reaches them (invariant 4; the policy denies them too, this is the
@@ -26,6 +26,9 @@ for that call. Four things are walled off on top (``overseer.sandbox_paths``):
 - overseer's settings in the workspace (``overseer.toml``, the policy file
   and MCP server scripts it names) are read-only: the next session acts on
   them outside the sandbox;
+- credential stores in the home directory (ssh and gpg keys, cloud tokens,
+  ``.netrc``, histories) are hidden like overseer's files: test code the
+  agent wrote could read a key and print it to the model;
 - service sockets (Docker, systemd, tmux, X11, agents) are covered, and
   ``$XDG_RUNTIME_DIR`` is hidden: a read-only mount does not stop a
   ``connect``.
@@ -59,7 +62,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .errors import OverseerError
-from .sandbox_paths import git_paths, hidden_dirs, project_files, service_sockets
+from .sandbox_paths import git_paths, hidden_dirs, project_files, secret_paths, service_sockets
 from .toolapi import Sandbox
 
 MODES = ("auto", "bwrap", "none")
@@ -192,7 +195,8 @@ def bwrap_prefix(
     for p in dict.fromkeys(ro):
         argv += ["--ro-bind", str(p), str(p)]
     keep = [*binds, *ro]
-    masks = [Path(os.path.realpath(p)) for p in [*getattr(sandbox, "protect", ()), *hidden_dirs()]]
+    hide = [*getattr(sandbox, "protect", ()), *hidden_dirs(), *secret_paths()]
+    masks = [Path(os.path.realpath(p)) for p in hide]
     masks = [
         p for p in dict.fromkeys(masks) if not any(k == p or k.is_relative_to(p) for k in keep)
     ]

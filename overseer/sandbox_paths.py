@@ -31,11 +31,23 @@ servers (``send-keys`` into the user's terminal), X11, ssh and gpg agents.
 Socket files under ``/run``, ``/var/run``, ``/tmp``, ``$XDG_RUNTIME_DIR`` and
 the top of ``$HOME`` are found by a bounded walk and covered with
 ``/dev/null``; the runtime dir itself is hidden.
+
+**Credentials.** The rest of the file system is readable, and code the
+agent wrote runs in the sandbox (its tests): what it reads, it can print,
+and what it prints goes to the model. So the well-known places where
+credentials live in a home directory (ssh and gpg keys, cloud and cluster
+credentials, registry tokens, ``.netrc``, shell histories, browser
+profiles) are hidden like overseer's own files (``secret_paths``), in
+``$HOME`` and in the account's home directory when they differ; more
+paths can be named in ``OVERSEER_SANDBOX_HIDE`` (``os.pathsep``-separated).
+A command the person approved network for does not get them either: a
+``git push`` over ssh from inside the sandbox fails (run it yourself).
 """
 
 from __future__ import annotations
 
 import os
+import pwd
 import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -217,6 +229,71 @@ def socket_roots() -> list[tuple[Path, int]]:
     if home and os.path.isdir(home):
         roots.append((Path(home), 3))
     return roots
+
+
+# Where credentials live, relative to a home directory. Hidden whole.
+SECRET_HOME_PATHS = (
+    ".ssh",
+    ".gnupg",
+    ".aws",
+    ".azure",
+    ".config/gcloud",
+    ".kube",
+    ".docker",
+    ".config/gh",
+    ".config/hub",
+    ".config/rclone",
+    ".config/op",
+    ".password-store",
+    ".local/share/keyrings",
+    ".terraform.d",
+    ".vault-token",
+    ".netrc",
+    ".git-credentials",
+    ".config/git/credentials",
+    ".pypirc",
+    ".npmrc",
+    ".yarnrc.yml",
+    ".gem/credentials",
+    ".cargo/credentials",
+    ".cargo/credentials.toml",
+    ".pgpass",
+    ".my.cnf",
+    ".bash_history",
+    ".zsh_history",
+    ".python_history",
+    ".psql_history",
+    ".mysql_history",
+    ".mozilla",
+    ".config/google-chrome",
+    ".config/chromium",
+)
+
+
+def _homes() -> list[Path]:
+    """``$HOME`` and the account's own home directory (tests and tools
+    often point ``HOME`` elsewhere; the real one still holds the keys)."""
+    homes = []
+    if os.environ.get("HOME"):
+        homes.append(os.environ["HOME"])
+    try:
+        homes.append(pwd.getpwuid(os.getuid()).pw_dir)
+    except KeyError:
+        pass
+    return [Path(os.path.realpath(h)) for h in dict.fromkeys(homes) if os.path.isdir(h)]
+
+
+def secret_paths() -> list[Path]:
+    """Credential stores that exist here, to be hidden from sandboxed
+    commands: ``SECRET_HOME_PATHS`` in each home, plus ``OVERSEER_SANDBOX_HIDE``."""
+    candidates = [home / rel for home in _homes() for rel in SECRET_HOME_PATHS]
+    extra = os.environ.get("OVERSEER_SANDBOX_HIDE", "")
+    candidates += [Path(p).expanduser() for p in extra.split(os.pathsep) if p.strip()]
+    out = []
+    for path in candidates:
+        if os.path.lexists(path):
+            out.append(Path(os.path.realpath(path)))
+    return list(dict.fromkeys(out))
 
 
 def hidden_dirs() -> list[Path]:
