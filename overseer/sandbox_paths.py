@@ -19,10 +19,11 @@ writable and protects only what holds code or redirects git: ``config``,
 tools, MCP servers) is read by the next session and acted on outside any
 sandbox, like a hook: it is read-only inside, and so are the policy file and
 the MCP server programs and scripts it names when they lie in the workspace
-(``project_files``). Not covered: a ``[tool.overseer]`` table in
-``pyproject.toml``, or an ``overseer.toml`` created during the session (the
-policy asks for both through the shell and the file tools, but code run in
-the sandbox can write them).
+(``project_files``). A ``[tool.overseer]`` table in ``pyproject.toml``, or
+an ``overseer.toml`` created during the session, can still be written by
+code run in the sandbox (the policy asks for both through the shell and the
+file tools): ``overseer.settings_trust`` makes the next session refuse
+settings a session changed until a person runs ``overseer trust``.
 
 **Sockets.** A read-only mount does not stop ``connect(2)`` on a Unix socket
 file, and some sockets are a door out: the Docker or containerd socket,

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
+from . import settings_trust
 from .approval import ApproveAll, Approver, ConsoleApprover, DenyAll, RemoteApprover
 from .broker import Broker
 from .errors import UsageError
@@ -125,6 +126,7 @@ class Session:
         self.interrupted: str | None = None
         self.ending = False
         self.ended = False
+        self._settings: settings_trust.Settings | None = None
 
     # -- opening ----------------------------------------------------------
 
@@ -137,6 +139,9 @@ class Session:
         s = cls(config)
         if not s.workspace.is_dir():
             raise UsageError(f"workspace {s.workspace} is not a directory")
+        # Settings an agent's session may have written are refused before
+        # anything in them is used (the policy they name, tools, MCP servers).
+        settings_trust.check(s.workspace)
         s.project = load_project_config(s.workspace)
         policy_ref = config.policy or s.project.policy_path(s.workspace) or "default"
         s.policy = load_policy(policy_ref)  # a broken policy stops here: no session starts
@@ -153,6 +158,7 @@ class Session:
         for spec in [*s.project.tools, *config.tools]:
             s.registry.add_spec(spec)
         s.id = uuid.uuid4().hex[:12]
+        s._settings = settings_trust.session_started(s.workspace, s.id)
         snapshot_ref = None
         if config.snapshot:
             snapshot_ref = s._snapshot()
@@ -324,6 +330,7 @@ class Session:
                     stop()
                 except Exception:  # noqa: BLE001, S110
                     pass
+        self._note_settings()
         ev = self.evidence()
         summary = {"evidence": ev, **(data or {})}
         if self.interrupted:
@@ -334,6 +341,23 @@ class Session:
         if self.shipper is not None:
             self.ship_status = self.shipper.close()
         return ev
+
+    def _note_settings(self) -> None:
+        """Note how the session leaves overseer's settings. Should this fail,
+        the record still says "running" from the start: the next session
+        refuses settings that changed, which is the safe side."""
+        if self._settings is None:
+            return
+        try:
+            changed = settings_trust.session_ended(self._settings, self.id)
+        except Exception:  # noqa: BLE001 - fail closed, see above
+            return
+        if changed:
+            self.notice(
+                "settings",
+                "overseer's settings in the workspace changed during this session; "
+                "the next session refuses them until you read them and run `overseer trust`",
+            )
 
 
 @dataclass

@@ -43,6 +43,7 @@ from .common import echo_json
 )
 def tools(repo: Path, policy_ref: str | None, tool_specs: tuple[str, ...], as_json: bool) -> None:
     """List the tools a session gets (built-in, plugins, LangChain, MCP) and their default decision."""
+    from .. import settings_trust
     from ..errors import UsageError
     from ..integrations.catalog import build_registry, describe
     from ..policy import load_policy
@@ -51,6 +52,7 @@ def tools(repo: Path, policy_ref: str | None, tool_specs: tuple[str, ...], as_js
     workspace = repo.expanduser().resolve()
     if not workspace.is_dir():
         raise UsageError(f"workspace {workspace} is not a directory")
+    settings_trust.check(workspace)  # listing starts the MCP servers it names
     project = load_project_config(workspace)
     policy = load_policy(policy_ref or project.policy_path(workspace) or "default")
 
