@@ -10,6 +10,7 @@ or ``[tool.overseer]`` in its pyproject.toml.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tomllib
 from pathlib import Path
@@ -95,10 +96,35 @@ def load_project_config(workspace: Path) -> ProjectConfig:
     return ProjectConfig()
 
 
+def _module_file(spec: str) -> Path | None:
+    """The file of the module a ``module:attr`` tool names, found without
+    importing anything (the next session imports it into overseer's own
+    process). Only that file: what it imports in turn is not followed."""
+    module = spec.partition(":")[0]
+    if not module or spec.isidentifier():
+        return None  # a bare name is an installed opt-in tool, not a path
+    top, *rest = module.split(".")
+    try:
+        found = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return None
+    if found is None:
+        return None
+    if not rest:
+        return Path(found.origin) if found.origin and found.has_location else None
+    for base in found.submodule_search_locations or []:
+        stem = Path(base).joinpath(*rest)
+        for candidate in (stem.with_suffix(".py"), stem / "__init__.py"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
 def project_files(workspace: Path, *, existing: bool = True) -> list[Path]:
     """overseer's own settings in ``workspace`` that the next session acts on
     outside the sandbox: ``overseer.toml``, and the files it names there (a
-    policy; an MCP server's program and the scripts among its arguments).
+    policy; an MCP server's program and the scripts among its arguments; the
+    module of a ``module:attr`` tool).
     ``existing=False`` also lists named files that do not exist yet (one
     written now would be read next time)."""
     ws = Path(os.path.realpath(workspace))
@@ -118,6 +144,7 @@ def project_files(workspace: Path, *, existing: bool = True) -> list[Path]:
         for word in [server.command or "", *server.args]:
             if word and not word.startswith("-"):
                 named.append(base / Path(word).expanduser())
+    named += [f for f in (_module_file(spec) for spec in cfg.tools) if f is not None]
     for p in named:
         real = Path(os.path.realpath(p))
         if real.is_relative_to(ws) and (not existing or real.is_file()):
