@@ -8,9 +8,15 @@ changes, and `migrate` brings older files forward.
 from __future__ import annotations
 
 import sqlite3
+from typing import TYPE_CHECKING
 
-import sqlite_utils
-from sqlite_utils.db import Table
+if TYPE_CHECKING:
+    import sqlite_utils
+    from sqlite_utils.db import Table
+
+# sqlite-utils is imported only to create a new file: importing it loads
+# numpy when installed (~0.3 s), which every command opening an existing log
+# (and every `overseer run`) would pay for nothing.
 
 SCHEMA_VERSION = 1
 # The columns of `sessions` that describe a session (the rest say who owns it).
@@ -49,6 +55,8 @@ class _Tables:
 
 
 def create(conn: sqlite3.Connection) -> None:
+    import sqlite_utils
+
     db = _Tables(sqlite_utils.Database(conn))
     if "events" not in db.table_names():
         # `id` is the global append order; `seq` numbers events within their
