@@ -20,7 +20,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def all_commands(group: click.Group = cli, prefix: str = "") -> list[tuple[str, click.Command]]:
     out = []
-    for name, cmd in group.commands.items():
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
+        assert cmd is not None, f"overseer {prefix}{name} is listed but cannot be loaded"
         full = f"{prefix}{name}"
         out.append((full, cmd))
         if isinstance(cmd, click.Group):
@@ -33,6 +36,36 @@ def test_every_command_has_help_and_is_in_the_readme(name, cmd):
     assert (cmd.help or "").strip(), f"overseer {name} has no help text"
     readme = (ROOT / "README.md").read_text()
     assert f"overseer {name}" in readme, f"README.md does not mention `overseer {name}`"
+
+
+def test_the_command_table_names_every_command_module_and_no_other():
+    """COMMAND_MODULES lets a command import only its own module: it must
+    list exactly what the `*_cmds.py` modules contribute."""
+    import importlib
+    import pkgutil
+
+    import overseer.cli as package
+    from overseer.cli import COMMAND_MODULES
+
+    found = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name.endswith("_cmds") and info.name != "log_cmds":
+            module = importlib.import_module(f"overseer.cli.{info.name}")
+            found |= {c.name: info.name for c in getattr(module, "COMMANDS", [])}
+    assert found == COMMAND_MODULES
+
+
+def test_a_log_command_does_not_load_the_others():
+    code = "import sys\nfrom overseer.cli import cli\nprint(sorted(m for m in sys.modules if m.startswith('overseer.')))"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    loaded = res.stdout
+    for heavy in (
+        "overseer.session",
+        "overseer.audit.flags",
+        "overseer.cli.run_cmds",
+        "overseer.agent",
+    ):
+        assert f"'{heavy}'" not in loaded, heavy
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -14,8 +14,58 @@ from .common import OverseerGroup, log_option
 from .log_cmds import COMMANDS as LOG_COMMANDS
 from .log_cmds import export_jsonl
 
+# Which module holds each command, so that a command imports only its own
+# module (`overseer show` need not load the flag detector, the session and
+# the agents: start-up is paid by every call). Every `*_cmds.py` module's
+# COMMANDS must be listed here; tests/test_cli_commands.py checks both ways.
+COMMAND_MODULES: dict[str, str] = {
+    "audit": "audit_cmds",
+    "search": "audit_cmds",
+    "flags": "audit_cmds",
+    "prune": "audit_cmds",
+    "key": "ckpt_cmds",
+    "checkpoint": "ckpt_cmds",
+    "prove": "ckpt_cmds",
+    "policy": "policy_cmds",
+    "run": "run_cmds",
+    "bisect": "run_cmds",
+    "demo": "run_cmds",
+    "rerun": "run_cmds",
+    "pending": "run_cmds",
+    "approve": "run_cmds",
+    "say": "run_cmds",
+    "grants": "run_cmds",
+    "revoke": "run_cmds",
+    "ship": "ship_cmds",
+    "tools": "tools_cmds",
+    "trust": "trust_cmds",
+    "replay": "ui_cmds",
+    "attach": "ui_cmds",
+    "undo": "undo_cmds",
+}
 
-@click.group(cls=OverseerGroup, context_settings={"help_option_names": ["-h", "--help"]})
+
+class _LazyGroup(OverseerGroup):
+    """Commands of ``COMMAND_MODULES`` are imported when they are invoked
+    (or listed, for ``--help``)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMAND_MODULES})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is not None or cmd_name not in COMMAND_MODULES:
+            return found
+        import importlib
+
+        module = importlib.import_module(f"{__name__}.{COMMAND_MODULES[cmd_name]}")
+        for command in getattr(module, "COMMANDS", []):
+            if command.name == cmd_name:
+                return command  # type: ignore[no-any-return]
+        return None
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="overseer")
 @log_option
 def cli() -> None:
@@ -24,21 +74,6 @@ def cli() -> None:
 
 for _cmd in LOG_COMMANDS:
     cli.add_command(_cmd)
-
-
-def _register_command_modules() -> None:
-    """Every ``overseer/cli/*_cmds.py`` module contributes its ``COMMANDS``."""
-    import importlib
-    import pkgutil
-
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        if info.name.endswith("_cmds") and info.name != "log_cmds":
-            module = importlib.import_module(f"{__name__}.{info.name}")
-            for command in getattr(module, "COMMANDS", []):
-                cli.add_command(command)
-
-
-_register_command_modules()
 
 
 EXPORT_FORMATS = ["jsonl", "html", "md"]
