@@ -61,3 +61,42 @@ def test_lines_recorded_during_a_console_prompt_wait_for_its_answer(capsys):
         remote.close()
     finally:
         printer.close()
+
+
+def test_lines_are_written_by_the_recording_thread_and_stay_whole(capsys):
+    # No printer thread: the line is on stderr when the call returns.
+    printer = HeadlessPrinter()
+    printer("abcdef0123", 1, "user_message", {"text": "at once"})
+    assert "at once" in capsys.readouterr().err
+    # Events recorded by several threads at once: every line whole.
+    import threading
+
+    def record(base: int) -> None:
+        for i in range(200):
+            printer("abcdef0123", base + i, "user_message", {"text": f"t{base + i}"})
+
+    threads = [threading.Thread(target=record, args=(b,)) for b in (1000, 2000, 3000)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    printer.close()
+    shown = lines(capsys.readouterr().err)
+    assert len(shown) == 600
+    assert sorted(int(line.split("]")[0].split()[-1]) for line in shown) == sorted(
+        [*range(1000, 1200), *range(2000, 2200), *range(3000, 3200)]
+    )
+
+
+def test_agent_text_cannot_drive_the_terminal_or_split_a_line(capsys):
+    printer = HeadlessPrinter()
+    printer(
+        "abcdef0123",
+        1,
+        "action_proposed",
+        {"call_id": "c1", "tool": "shell", "args": {"command": "echo \x1b]0;owned\x07\nrm -rf x"}},
+    )
+    printer.close()
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err
+    assert err.count("\n") == 1 and "\\x1b]0;owned\\x07" in err

@@ -12,7 +12,7 @@ BENCH = Path(__file__).parent / "bench" / "process.py"
 
 def test_process_bench_smoke() -> None:
     res = subprocess.run(
-        [sys.executable, str(BENCH), "--smoke", "--json", "--sandbox", "none"],
+        [sys.executable, str(BENCH), "--smoke", "--json", "--sandbox", "none", "--floor"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -20,3 +20,4 @@ def test_process_bench_smoke() -> None:
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     assert out["rounds"] == 1 and out["spawn_ms"] > 0 and len(out["ratios"]) == 1
+    assert out["floor_ms"] > 0 and out["floor_ratio"] > 0

@@ -20,7 +20,14 @@ Rounds alternate (spawns, small run, large run) and the verdict is the
 median of the per-round ratios of the log-clock reading: fsync latency on a
 shared disk drifts.
 
-Run: python tests/bench/process.py [--smoke] [--rounds N] [--sandbox auto|none]
+The floor, timed in the same rounds (``--floor``): what any mediation of a
+call must pay on this machine with no Python of overseer's at all — the
+store's own SQL for one call (the fsync'd commit of proposal, decision and
+start, then the finish's commit without fsync, through the log's connection
+and schema) and one round trip of the raw persistent shell (the tool, no
+broker). The ratio of the floor to a spawn says how close 0.5x can come here.
+
+Run: python tests/bench/process.py [--smoke] [--rounds N] [--sandbox auto|none] [--floor]
 """
 
 from __future__ import annotations
@@ -94,12 +101,79 @@ def run_ms(root: Path, ws: Path, n: int, sandbox: str, home: Path) -> tuple[floa
     return dt, (proposed[-1] - proposed[skip]) / 1e6 / (n - 1 - skip)
 
 
+def commit_floor_ms(root: Path, n: int) -> float:
+    """One call's SQL as the store issues it: a durable 3-row insert, then
+    the finish's 1-row insert at synchronous=NORMAL (events of a real call)."""
+    sys.path.insert(0, str(ROOT))
+    from overseer.events import SessionStartedPayload
+    from overseer.log import AuditLog
+
+    with AuditLog(root / "floor.db") as log:
+        sid = log.start_session(SessionStartedPayload(task="floor", agent="bench"))
+        batch = [
+            log._prepare(
+                sid,
+                "action_proposed",
+                {"call_id": "c", "tool": "shell", "args": {"command": "true"}},
+            ),
+            log._prepare(
+                sid, "policy_decided", {"call_id": "c", "decision": "allow", "rule": "inspect"}
+            ),
+            log._prepare(
+                sid,
+                "action_started",
+                {"call_id": "c", "tool": "shell", "args_hash": "h", "decided_by": "policy"},
+            ),
+        ]
+        finish = [
+            log._prepare(sid, "action_finished", {"call_id": "c", "tool": "shell", "status": "ok"})
+        ]
+
+        def one() -> None:
+            with log._lock:
+                log._insert(sid, batch)
+                with log._synchronous("NORMAL"):
+                    log._insert(sid, finish)
+
+        for _ in range(20):
+            one()
+        t0 = time.perf_counter()
+        for _ in range(n):
+            one()
+        return (time.perf_counter() - t0) / n * 1000
+
+
+def shell_floor_ms(ws: Path, n: int, sandbox: str) -> float:
+    """One raw round trip of the persistent shell (`true`), as the tool runs it."""
+    sys.path.insert(0, str(ROOT))
+    from overseer.tools.shell import ShellArgs, ShellTool
+
+    from overseer.sandbox import resolve_sandbox
+    from overseer.toolapi import ToolContext
+
+    tool = ShellTool()
+    ctx = ToolContext(
+        workspace=ws, session_id="floor", sandbox=resolve_sandbox(sandbox, protect=[])
+    )
+    args = ShellArgs(command="true")
+    try:
+        for _ in range(10):
+            tool.run(args, ctx)
+        t0 = time.perf_counter()
+        for _ in range(n):
+            tool.run(args, ctx)
+        return (time.perf_counter() - t0) / n * 1000
+    finally:
+        tool.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, just check it runs")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--sandbox", default="auto", choices=["auto", "bwrap", "none"])
     ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--floor", action="store_true", help="also time the floor (SQL + raw shell)")
     opts = ap.parse_args(argv)
     small, large = (2, 6) if opts.smoke else (50, 250)
     rounds = 1 if opts.smoke else max(1, opts.rounds)
@@ -108,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     clocked: list[float] = []
     wall_ratios: list[float] = []
     spawns: list[float] = []
+    floors: list[float] = []
+    floor_ratios: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         ws = workspace(root)
@@ -124,6 +200,11 @@ def main(argv: list[str] | None = None) -> int:
             clocked.append(per_call)
             wall_ratios.append(marginal / spawn)
             ratios.append(per_call / spawn)
+            if opts.floor:
+                n = 20 if opts.smoke else 300
+                floor = commit_floor_ms(root, n) + shell_floor_ms(ws, n, opts.sandbox)
+                floors.append(floor)
+                floor_ratios.append(floor / spawn)
     ratio = statistics.median(ratios)
     result = {
         "sandbox": opts.sandbox,
@@ -135,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
         "ratios": ratios,
         "wall_ratio": statistics.median(wall_ratios),
     }
+    if floors:
+        result["floor_ms"] = statistics.median(floors)
+        result["floor_ratio"] = statistics.median(floor_ratios)
     if opts.json:
         print(json.dumps(result))
         return 0
@@ -147,6 +231,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{result['marginal_wall_ms']:.3f} ms, {result['wall_ratio']:.2f}x spawn "
         f"(per round: {', '.join(f'{r:.2f}' for r in wall_ratios)})"
     )
+    if floors:
+        print(
+            f"  floor (the store's SQL for a call + raw shell round trip): "
+            f"{result['floor_ms']:.3f} ms, {result['floor_ratio']:.2f}x spawn "
+            f"(per round: {', '.join(f'{r:.2f}' for r in floor_ratios)})"
+        )
     verdict = "(smoke: not judged)" if opts.smoke else ("ok" if ratio <= 0.5 else "MISSED")
     print(f"  mediated / spawn: {ratio:.2f}x  (target <= 0.5x) {verdict}")
     return 0

@@ -45,10 +45,12 @@ def read_text(path: Path) -> str | None:
         return None
 
 
-# A call's proposal and policy decision always come just before another record
-# of the same call (its start, refusal or approval request; one commit): they
-# travel to the worker with it.
-_RIDE_ALONG = frozenset({"action_proposed", "policy_decided"})
+# Records reach the worker in batches: a batch goes at once when the worker is
+# parked (nothing recorded for a while), and the worker, once woken, gathers
+# what is recorded over the next GATHER_S before it looks again. Waking it for
+# every record (or every call) made it trade the interpreter lock with the
+# appending thread several times a call; a flag now waits at most GATHER_S.
+GATHER_S = 0.02
 
 
 class FlagObserver:
@@ -71,6 +73,8 @@ class FlagObserver:
         self._queue: queue.Queue[list[tuple[Any, ...]] | None] = queue.Queue()
         self._held: list[tuple[Any, ...]] = []  # items waiting to go with the next batch
         self._held_lock = threading.Lock()
+        self._parked = True  # the worker waits on the queue: the next item must wake it
+        self._nudge = threading.Event()  # a sync or stop is queued: stop gathering
         self._failed = False
         self._writes: dict[str, Path] = {}  # call_id -> test-related file a running write touches
         self._thread = threading.Thread(target=self._work, name=f"flags-{self.sid}", daemon=True)
@@ -100,23 +104,27 @@ class FlagObserver:
             if path is not None:
                 # The tool runs as soon as this returns: read the file now, not later.
                 self._writes[cid] = path
-                self._send(("before", cid, path, read_text(path)), wake=False)
+                self._send(("before", cid, path, read_text(path)))
         elif kind == "action_finished" and cid in self._writes:
             path = self._writes.pop(cid)
             if payload.get("status") == "ok":
-                self._send(("after", cid, path, read_text(path), seq), wake=False)
-        self._send(("event", seq, kind, payload), wake=kind not in _RIDE_ALONG)
+                self._send(("after", cid, path, read_text(path), seq))
+        self._send(("event", seq, kind, payload))
 
-    def _send(self, item: tuple[Any, ...], wake: bool = True) -> None:
-        """Hand ``item`` to the worker, with whatever is held; ``wake=False``
-        holds it for the next batch. Waking the worker for every event made it
-        trade the interpreter lock with the appending thread four times a call."""
+    def _send(self, item: tuple[Any, ...], wake: bool = False) -> None:
+        """Hand ``item`` to the worker, with whatever is held. It goes at once
+        when ``wake`` or the worker is parked; otherwise the gathering worker
+        takes it within GATHER_S. (Queued under the lock: batches keep the
+        order items were sent in, whichever thread sent them.)"""
         with self._held_lock:
             self._held.append(item)
-            if not wake:
+            if not (wake or self._parked):
                 return
+            self._parked = False
             batch, self._held = self._held, []
-        self._queue.put(batch)
+            self._queue.put(batch)
+        if wake:
+            self._nudge.set()
 
     def _work(self) -> None:
         while True:
@@ -124,10 +132,29 @@ class FlagObserver:
             try:
                 if batch is None:
                     return
-                for item in batch:
-                    self._handle_safely(item)
+                self._handle_all(batch)
             finally:
                 self._queue.task_done()
+            self._gather()
+
+    def _gather(self) -> None:
+        """Take what is held every GATHER_S until nothing more comes (then
+        park) or something is queued (a sync, the stop: the queue goes first)."""
+        while True:
+            self._nudge.wait(GATHER_S)
+            with self._held_lock:
+                self._nudge.clear()  # (a stale one costs one early look, never a spin)
+                if not self._queue.empty():
+                    return
+                if not self._held:
+                    self._parked = True
+                    return
+                batch, self._held = self._held, []
+            self._handle_all(batch)
+
+    def _handle_all(self, batch: list[tuple[Any, ...]]) -> None:
+        for item in batch:
+            self._handle_safely(item)
 
     def _handle_safely(self, item: tuple[Any, ...]) -> None:
         try:
@@ -164,7 +191,7 @@ class FlagObserver:
 
     def _drain(self, timeout: float = 30.0) -> None:
         done = threading.Event()
-        self._send(("sync", done))
+        self._send(("sync", done), wake=True)
         done.wait(timeout)
 
     def session_ending(self, status: str, final: str) -> None:
@@ -176,7 +203,9 @@ class FlagObserver:
     def stop(self) -> None:
         self._drain()
         self.log.unsubscribe(self._on_event)
-        self._queue.put(None)
+        with self._held_lock:
+            self._queue.put(None)
+        self._nudge.set()
         self._thread.join(timeout=10)
         try:  # index the session for search now, off the append path
             self.log.prepare_search()
