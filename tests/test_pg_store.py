@@ -122,14 +122,19 @@ def test_the_replay_index_reads_a_session_from_the_store(shipped, runner_key: st
     assert index.payload(finished[0]) == local.payload(finished[0])
 
 
+@pytest.mark.parametrize("batch", [2000, 2])
 def test_text_that_copy_formats_treat_specially_ships_byte_for_byte(
-    tmp_path: Path, pg_url: str
+    tmp_path: Path, pg_url: str, batch: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The shipper COPYs in binary: tabs, newlines, backslashes, quotes,
     non-ASCII and line separators reach the store as the local log holds
-    them (the store's trigger re-hashes every row, so a changed byte would
-    be refused, not stored)."""
+    them (the store re-hashes every row, so a changed byte would be refused,
+    not stored). With small batches the read-ahead thread reads every batch
+    after the first."""
     from overseer.events import NoticePayload, SessionStartedPayload
+    from overseer.log import ship_source
+
+    monkeypatch.setattr(ship_source, "BATCH", batch)
 
     awkward = 'tab\there\nnew line \\N \\. back\\slash "quoted" \u00e9t\u00e9 \u65e5\u672c \u2028 \U0001f600'
     with isolated_home(tmp_path), AuditLog(tmp_path / "local.db") as log:
