@@ -7,12 +7,12 @@ and refuses a store newer than this client.
 
 What the database itself enforces, whatever the client (docs/teams.md):
 
-- ``events`` follow their chain: an AFTER STATEMENT trigger over the rows
-  just inserted recomputes each one's payload hash and chain hash, checks
-  its link to the previous event (seq - 1, or the genesis hash at seq 1)
-  and that its session exists.
-  One set-based query per statement, so a COPY of thousands of rows pays
-  for one check, not a PL/pgSQL call per row. A shipper cannot rewrite
+- ``events`` follow their chain: CHECK constraints (schema v2) recompute
+  each row's payload hash and chain hash as it is inserted, and an AFTER
+  STATEMENT trigger over the rows just inserted checks each one's link to
+  the previous event (seq - 1, or the genesis hash at seq 1) and that its
+  session exists. One set-based query per statement, so a COPY of
+  thousands of rows pays for one check, not a PL/pgSQL call per row. A shipper cannot rewrite
   history here: a changed event does not hash, a dropped one breaks the link.
 - ``events``, ``attestations``, ``blobs`` and ``messages`` are append-only:
   UPDATE, DELETE and TRUNCATE raise (triggers, which only the owner can
