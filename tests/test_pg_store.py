@@ -15,7 +15,7 @@ from overseer.canonical import GENESIS, canonical_json, chain_hash, event_body, 
 from overseer.log import AuditLog, keys, merkle, open_store, open_team_store
 from overseer.log.checkpoints import b64, checkpoint_text
 from overseer.log.note import Signer, Verifier
-from overseer.log.pg_schema import SCHEMA_VERSION
+from overseer.log.pg_schema import HASH_CONSTRAINTS, SCHEMA_VERSION
 from overseer.log.shipper import ship_existing
 from tests.helpers.sessions import calc_repo, isolated_home, overseer, record
 
@@ -122,14 +122,19 @@ def test_the_replay_index_reads_a_session_from_the_store(shipped, runner_key: st
     assert index.payload(finished[0]) == local.payload(finished[0])
 
 
+@pytest.mark.parametrize("batch", [2000, 2])
 def test_text_that_copy_formats_treat_specially_ships_byte_for_byte(
-    tmp_path: Path, pg_url: str
+    tmp_path: Path, pg_url: str, batch: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The shipper COPYs in binary: tabs, newlines, backslashes, quotes,
     non-ASCII and line separators reach the store as the local log holds
-    them (the store's trigger re-hashes every row, so a changed byte would
-    be refused, not stored)."""
+    them (the store re-hashes every row, so a changed byte would be refused,
+    not stored). With small batches the read-ahead thread reads every batch
+    after the first."""
     from overseer.events import NoticePayload, SessionStartedPayload
+    from overseer.log import ship_source
+
+    monkeypatch.setattr(ship_source, "BATCH", batch)
 
     awkward = 'tab\there\nnew line \\N \\. back\\slash "quoted" \u00e9t\u00e9 \u65e5\u672c \u2028 \U0001f600'
     with isolated_home(tmp_path), AuditLog(tmp_path / "local.db") as log:
@@ -159,14 +164,20 @@ def test_the_store_refuses_events_that_do_not_follow_and_changes(shipped, runner
         "INSERT INTO overseer.events (session_id, seq, ts, kind, payload, payload_hash,"
         " prev_hash, hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
     )
-    # A rewritten copy of the last event as the next one: its link is wrong.
+    # Copies of the last event as the next one, each with its hashes made to
+    # follow but for one defect (so each check is what refuses it).
+    edited = payload.replace("}", ',"x":1}', 1)
+    other = sha256_hex(event_body("nobody", ts, kind, payload))
     cases = {
-        "broken_link": (sid, seq + 1, ts, kind, payload, ph, prev, h),
-        "seq_gap": (sid, seq + 2, ts, kind, payload, ph, h, h),
-        "hash_mismatch": (sid, seq + 1, ts, kind, payload.replace("}", ',"x":1}', 1), ph, h, h),
-    }
+        "broken_link": (sid, seq + 1, ts, kind, payload, ph, prev, chain_hash(prev, seq + 1, ph)),
+        "seq_gap": (sid, seq + 2, ts, kind, payload, ph, h, chain_hash(h, seq + 2, ph)),
+        "events_payload_hash": (sid, seq + 1, ts, kind, edited, ph, h, chain_hash(h, seq + 1, ph)),
+        "events_chain_hash": (sid, seq + 1, ts, kind, payload, ph, h, h),
+        "no such session": ("nobody", 1, ts, kind, payload, other, GENESIS,
+                            chain_hash(GENESIS, 1, other)),
+    }  # fmt: skip
     for why, row in cases.items():
-        with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match=why):
+        with pytest.raises(psycopg.IntegrityError, match=why):
             sql(url, insert, row)
     for change in (
         "UPDATE overseer.events SET payload = payload WHERE session_id = %s",
@@ -217,12 +228,20 @@ def test_a_batch_is_refused_whole_at_its_first_bad_row(shipped) -> None:
     def bad(k: int, change: Callable[[list[object]], None], why: str) -> None:
         rows = _continue(sid, seq, head, 6)
         change(rows[k])
-        with pytest.raises(psycopg.errors.IntegrityConstraintViolation) as err:
+        with pytest.raises(psycopg.IntegrityError) as err:
             _copy(url, rows)
-        assert f"event {seq + k + 1} of session {sid}: {why}" in str(err.value)
+        if why.startswith("events_"):  # a CHECK constraint names the row it refused
+            assert f'check constraint "{why}"' in str(err.value)
+            assert f", {sid}, {seq + k + 1}, " in str(err.value.diag.message_detail)
+        else:
+            assert f"event {seq + k + 1} of session {sid}: {why}" in str(err.value)
+
+    def follow(r: list[object]) -> None:  # its own hash made to follow its fields
+        r[7] = chain_hash(str(r[6]), int(str(r[1])), str(r[5]))
 
     def relink(r: list[object]) -> None:
         r[6] = "1" * 64
+        follow(r)
 
     def edit(r: list[object]) -> None:
         r[4] = str(r[4]).replace("m", "M")
@@ -232,12 +251,13 @@ def test_a_batch_is_refused_whole_at_its_first_bad_row(shipped) -> None:
 
     def skip(r: list[object]) -> None:
         r[1] = int(str(r[1])) + 10
+        follow(r)
 
     bad(3, relink, "broken_link: prev_hash is not the hash of event")
-    bad(2, edit, "hash_mismatch: the content does not hash to payload_hash")
-    bad(4, rehash, "hash_mismatch: hash does not follow the chain formula")
+    bad(2, edit, "events_payload_hash")
+    bad(4, rehash, "events_chain_hash")
     # The row after a changed hash no longer links to it: the change is named.
-    bad(0, rehash, "hash_mismatch: hash does not follow")
+    bad(0, rehash, "events_chain_hash")
     with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="seq_gap"):
         rows = _continue(sid, seq, head, 6)
         skip(rows[5])
@@ -253,6 +273,7 @@ def test_a_batch_is_refused_whole_at_its_first_bad_row(shipped) -> None:
         _copy(url, fresh)
     sql(url, "INSERT INTO overseer.sessions (id) VALUES ('other2')")
     fresh[0][6] = "3" * 64
+    follow(fresh[0])
     with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="genesis hash"):
         _copy(url, fresh)
 
@@ -264,6 +285,7 @@ def test_rows_tampered_by_the_owner_are_reported_with_the_usual_kinds(
     (n,) = sql(url, "SELECT count(*) FROM overseer.events WHERE session_id = %s", (sid,))[0]
     # The owner can switch the guards off; verify says what that let through.
     sql(url, "ALTER TABLE overseer.events DISABLE TRIGGER events_append_only")
+    sql(url, "ALTER TABLE overseer.events DROP CONSTRAINT events_payload_hash")
     sql(
         url,
         "UPDATE overseer.events SET payload = replace(payload, 'calc', 'CALC')"
@@ -274,6 +296,7 @@ def test_rows_tampered_by_the_owner_are_reported_with_the_usual_kinds(
     out = json.loads(res.stdout)
     assert res.exit_code == 3
     assert "events_append_only is disabled" in out["integrity"]
+    assert "guard constraint events_payload_hash is missing" in out["integrity"]
     assert (
         out["sessions"][0]["kind"] == "hash_mismatch"
         and out["sessions"][0]["first_broken_seq"] == 3
@@ -282,6 +305,11 @@ def test_rows_tampered_by_the_owner_are_reported_with_the_usual_kinds(
     sql(url, "DELETE FROM overseer.events WHERE session_id = %s AND seq > %s", (sid, n - 3))
     sql(url, "UPDATE overseer.events SET payload = replace(payload, 'CALC', 'calc')")
     sql(url, "ALTER TABLE overseer.events ENABLE TRIGGER events_append_only")
+    sql(
+        url,
+        "ALTER TABLE overseer.events ADD CONSTRAINT events_payload_hash"
+        f" CHECK ({HASH_CONSTRAINTS['events_payload_hash']}) NOT VALID",
+    )
     out = json.loads(
         overseer("verify", "--all", "--json", "--log", url, "--key", runner_key).stdout
     )
@@ -449,3 +477,50 @@ def test_a_newer_schema_and_bad_urls_are_one_line_errors(pg_url: str, pg_cluster
     # Only a local log can be imported into, pruned or undone.
     res = overseer("prune", "--older-than", "1", "--log", pg_url)
     assert res.exit_code == 2 and "needs a local audit log" in res.stderr
+
+
+def test_a_v1_store_migrates_to_v2_and_keeps_refusing(pg_url: str) -> None:
+    """A store created by schema v1 (hashes checked by the statement trigger)
+    gains the v2 CHECK constraints NOT VALID (its rows were checked as they
+    arrived); a fresh store has them validated. Both refuse the same rows."""
+    from overseer.log.pg_schema import GUARD_CONSTRAINTS, MIGRATIONS
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(MIGRATIONS[0])
+        conn.execute("INSERT INTO overseer.meta VALUES ('schema_version', '1')")
+        conn.execute("INSERT INTO overseer.sessions (id) VALUES ('s1')")
+    _copy(pg_url, _continue("s1", 0, GENESIS, 5))
+    with open_team_store(pg_url):
+        pass
+    assert sql(pg_url, "SELECT value FROM overseer.meta") == [("2",)]
+    constraints = (
+        "SELECT conname, convalidated FROM pg_constraint"
+        " WHERE conrelid = 'overseer.events'::regclass AND conname LIKE 'events_%%hash'"
+        " ORDER BY conname"
+    )
+    assert sql(pg_url, constraints) == [(name, False) for name in sorted(GUARD_CONSTRAINTS)]
+    ((head,),) = sql(pg_url, "SELECT hash FROM overseer.events WHERE seq = 5")
+    rows = _continue("s1", 5, head, 3)
+    rows[1][4] = str(rows[1][4]).replace("m", "M")
+    with pytest.raises(psycopg.errors.CheckViolation, match="events_payload_hash"):
+        _copy(pg_url, rows)
+    rows = _continue("s1", 5, head, 3)
+    rows[2][6] = "1" * 64
+    rows[2][7] = chain_hash("1" * 64, 8, str(rows[2][5]))
+    with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="broken_link"):
+        _copy(pg_url, rows)
+    _copy(pg_url, _continue("s1", 5, head, 3))
+    with open_team_store(pg_url) as store:
+        assert store.integrity()[1] == "ok", store.integrity()
+        assert store.verify("s1")[0].kind == "unsigned"  # a whole chain, nobody signed it
+
+
+def test_a_fresh_store_has_its_hash_constraints_validated(pg_url: str) -> None:
+    with open_team_store(pg_url):
+        pass
+    assert sql(
+        pg_url,
+        "SELECT bool_and(convalidated), count(*) FROM pg_constraint"
+        " WHERE conrelid = 'overseer.events'::regclass AND conname IN"
+        " ('events_payload_hash', 'events_chain_hash')",
+    ) == [(True, 2)]

@@ -171,6 +171,16 @@ def integrity_problems(query: Query) -> list[str]:
             problems.append(f"guard trigger {name} is missing")
         elif state[name] == "D":
             problems.append(f"guard trigger {name} is disabled")
+    rows = query(
+        "SELECT c.conname FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid"
+        " JOIN pg_namespace n ON n.oid = t.relnamespace"
+        " WHERE n.nspname = 'overseer' AND t.relname = 'events' AND c.contype = 'c'",
+        None,
+    )
+    present = {str(name) for (name,) in rows}
+    for name in pg_schema.GUARD_CONSTRAINTS:
+        if name not in present:
+            problems.append(f"guard constraint {name} is missing")
     for sql, what in _CHECKS:
         n = int(query(sql, None)[0][0])
         if n:

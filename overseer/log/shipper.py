@@ -36,7 +36,7 @@ from .store import AuditLog
 # Binary COPY: the store reads each field by its length instead of scanning
 # a kilobyte of JSON for tabs and backslashes, and the client does not
 # escape it (tests/bench/ship.py: ~6 µs less backend CPU an event, about a
-# third of the COPY). The text is the same either way; the store's trigger
+# third of the COPY). The text is the same either way; the store
 # hashes what arrived, whatever the format.
 COPY_BINARY = True
 _COPY_EVENTS = (
